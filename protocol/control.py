@@ -1,0 +1,307 @@
+"""Control messages between a peer and the tracker, as frozen attrs classes.
+
+Each class names its wire type code and the largest JSON body it may have. Field
+validators bound every value; policy (name rules, chat length, rate limits) is the
+tracker's to apply, with an `Error` or `Reject` the user can read.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from protocol.fields import int_between, list_of, non_negative_float, one_of, optional, text
+from protocol.limits import (
+    CHAT_HISTORY_LENGTH,
+    MAX_CHAT_HISTORY_PAYLOAD_BYTES,
+    MAX_CHILDREN,
+    MAX_CONTROL_PAYLOAD_BYTES,
+    MAX_HOST_CHARS,
+    MAX_PORT,
+    MAX_STATUS_PAYLOAD_BYTES,
+    MAX_TOKEN_CHARS,
+    MAX_WIRE_NAME_CHARS,
+    MAX_WIRE_TEXT_CHARS,
+)
+
+ROLES = ("source", "viewer", "observer")
+U32 = 2**32 - 1
+I64 = 2**63 - 1
+MAX_STATUS_PEERS = 20_000
+
+_name = text(MAX_WIRE_NAME_CHARS)
+_host = text(MAX_HOST_CHARS, min_chars=1)
+_port = int_between(0, MAX_PORT)
+_token = text(MAX_TOKEN_CHARS)
+_reason = text(MAX_WIRE_TEXT_CHARS)
+_count = int_between(0, I64)
+_time_ns = int_between(0, I64)
+_depth = int_between(0, U32)
+
+
+@attrs.frozen
+class Hello:
+    """Peer -> tracker, first message: who I am and how children reach me."""
+
+    TYPE_CODE: ClassVar[int] = 0x01
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    protocol_version: int = attrs.field(validator=int_between(0, 255))
+    name: str = attrs.field(validator=_name)
+    role: str = attrs.field(validator=one_of(ROLES))
+    listen_host: str = attrs.field(default="127.0.0.1", validator=_host)
+    listen_port: int = attrs.field(default=0, validator=_port)
+    max_children: int = attrs.field(default=0, validator=int_between(0, MAX_CHILDREN))
+    resolution: str = attrs.field(default="source", validator=text(16))
+    # Re-registration after a tracker restart: the parent we are still attached to.
+    parent: str | None = attrs.field(default=None, validator=optional(_name))
+    join_key: str | None = attrs.field(default=None, validator=optional(_token))
+
+
+@attrs.frozen
+class Welcome:
+    """Tracker -> peer: registration accepted, and the terms of the session."""
+
+    TYPE_CODE: ClassVar[int] = 0x02
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    protocol_version: int = attrs.field(validator=int_between(0, 255))
+    name: str = attrs.field(validator=_name)
+    heartbeat_interval_ms: int = attrs.field(validator=int_between(1, 3_600_000))
+    # Secret the peer uses to check the admission tokens its children present.
+    admission_key: str = attrs.field(validator=_token)
+    source: str | None = attrs.field(default=None, validator=optional(_name))
+    epoch: int = attrs.field(default=0, validator=int_between(0, U32))
+
+
+@attrs.frozen
+class Reject:
+    """Either side -> the other, then close: the request cannot be served."""
+
+    TYPE_CODE: ClassVar[int] = 0x03
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    code: str = attrs.field(validator=text(64, min_chars=1))
+    message: str = attrs.field(validator=_reason)
+
+
+@attrs.frozen
+class Error:
+    """Tracker -> peer, connection stays up: one request was refused (chat too long...)."""
+
+    TYPE_CODE: ClassVar[int] = 0x04
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    code: str = attrs.field(validator=text(64, min_chars=1))
+    message: str = attrs.field(validator=_reason)
+
+
+@attrs.frozen
+class Goodbye:
+    """Either side -> the other: leaving on purpose; close follows."""
+
+    TYPE_CODE: ClassVar[int] = 0x05
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    reason: str = attrs.field(default="", validator=_reason)
+
+
+@attrs.frozen
+class ParentOffer:
+    """A parent a viewer may connect to, with the token that parent will accept."""
+
+    name: str = attrs.field(validator=_name)
+    host: str = attrs.field(validator=_host)
+    port: int = attrs.field(validator=_port)
+    token: str = attrs.field(validator=_token)
+
+
+@attrs.frozen
+class Assign:
+    """Tracker -> viewer: your parent now, and a pre-authorised backup for when it dies."""
+
+    TYPE_CODE: ClassVar[int] = 0x10
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    parent: ParentOffer
+    depth: int = attrs.field(validator=_depth)
+    epoch: int = attrs.field(validator=int_between(0, U32))
+    backup: ParentOffer | None = None
+
+
+@attrs.frozen
+class BackupUpdate:
+    """Tracker -> viewer: the tree changed; this is your backup parent now (or none)."""
+
+    TYPE_CODE: ClassVar[int] = 0x11
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    backup: ParentOffer | None = None
+
+
+@attrs.frozen
+class ParentLost:
+    """Viewer -> tracker: my parent is gone; I switched to `switched_to`, or need one."""
+
+    TYPE_CODE: ClassVar[int] = 0x12
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    parent: str = attrs.field(validator=_name)
+    switched_to: str | None = attrs.field(default=None, validator=optional(_name))
+    reason: str = attrs.field(default="", validator=_reason)
+
+
+@attrs.frozen
+class ChildDropped:
+    """Parent -> tracker: I cut this child off (stalled, malformed data); re-place it."""
+
+    TYPE_CODE: ClassVar[int] = 0x13
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    child: str = attrs.field(validator=_name)
+    reason: str = attrs.field(default="", validator=_reason)
+
+
+@attrs.frozen
+class StreamStarted:
+    """Tracker -> every peer: a source went live (viewers will get an Assign)."""
+
+    TYPE_CODE: ClassVar[int] = 0x14
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    source: str = attrs.field(validator=_name)
+    epoch: int = attrs.field(validator=int_between(0, U32))
+
+
+@attrs.frozen
+class StreamEnded:
+    """Tracker -> every peer (and parent -> child): the stream is over."""
+
+    TYPE_CODE: ClassVar[int] = 0x15
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    source: str = attrs.field(validator=_name)
+    epoch: int = attrs.field(validator=int_between(0, U32))
+    reason: str = attrs.field(default="", validator=_reason)
+
+
+@attrs.frozen
+class Waiting:
+    """Tracker -> viewer: registered, but there is nothing to attach to yet."""
+
+    TYPE_CODE: ClassVar[int] = 0x16
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    reason: str = attrs.field(validator=_reason)
+
+
+@attrs.frozen
+class PeerStats:
+    """The live statistics a peer reports with each heartbeat (see DESIGN.md)."""
+
+    fps: float = attrs.field(default=0.0, validator=non_negative_float)
+    recv_fps: float = attrs.field(default=0.0, validator=non_negative_float)
+    bandwidth_kbps: float = attrs.field(default=0.0, validator=non_negative_float)
+    upload_kbps: float = attrs.field(default=0.0, validator=non_negative_float)
+    latency_ms: float = attrs.field(default=0.0, validator=non_negative_float)
+    rtt_ms: float = attrs.field(default=0.0, validator=non_negative_float)
+    loss_pct: float = attrs.field(default=0.0, validator=non_negative_float)
+    frames_received: int = attrs.field(default=0, validator=_count)
+    frames_lost: int = attrs.field(default=0, validator=_count)
+    depth: int = attrs.field(default=0, validator=_depth)
+    children: int = attrs.field(default=0, validator=_count)
+    resolution: str = attrs.field(default="source", validator=text(16))
+
+
+@attrs.frozen
+class Heartbeat:
+    """Peer -> tracker, every second: I am alive, and here is how I am doing."""
+
+    TYPE_CODE: ClassVar[int] = 0x20
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    seq: int = attrs.field(validator=_count)
+    stats: PeerStats = attrs.field(factory=PeerStats)
+
+
+@attrs.frozen
+class HeartbeatAck:
+    """Tracker -> peer: heartbeat `seq` received (the peer times the round trip)."""
+
+    TYPE_CODE: ClassVar[int] = 0x21
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    seq: int = attrs.field(validator=_count)
+    server_time_ns: int = attrs.field(validator=_time_ns)
+
+
+@attrs.frozen
+class StatusRequest:
+    """Anyone registered -> tracker: send me a snapshot of the swarm."""
+
+    TYPE_CODE: ClassVar[int] = 0x22
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+
+@attrs.frozen
+class PeerInfo:
+    """One peer as the tracker sees it, inside a StatusReply."""
+
+    name: str = attrs.field(validator=_name)
+    role: str = attrs.field(validator=one_of(ROLES))
+    parent: str | None = attrs.field(validator=optional(_name))
+    depth: int = attrs.field(validator=_depth)
+    children: list[str] = attrs.field(validator=list_of(str, MAX_CHILDREN))
+    max_children: int = attrs.field(validator=int_between(0, MAX_CHILDREN))
+    resolution: str = attrs.field(validator=text(16))
+    stats: PeerStats | None = None
+
+
+@attrs.frozen
+class StatusReply:
+    """Tracker -> asker: the streamer, every peer with its place in the tree, and totals."""
+
+    TYPE_CODE: ClassVar[int] = 0x23
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_STATUS_PAYLOAD_BYTES
+
+    source: str | None = attrs.field(validator=optional(_name))
+    epoch: int = attrs.field(validator=int_between(0, U32))
+    peers: list[PeerInfo] = attrs.field(validator=list_of(PeerInfo, MAX_STATUS_PEERS))
+    max_depth: int = attrs.field(validator=_depth)
+    source_fanout: int = attrs.field(validator=int_between(0, MAX_CHILDREN))
+
+
+@attrs.frozen
+class ChatSend:
+    """Peer -> tracker: post this text to the chat (the tracker stamps the sender)."""
+
+    TYPE_CODE: ClassVar[int] = 0x30
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    text: str = attrs.field(validator=text(MAX_WIRE_TEXT_CHARS))
+
+
+@attrs.frozen
+class ChatMessage:
+    """Tracker -> every peer: one chat line, in the one total order `id` gives."""
+
+    TYPE_CODE: ClassVar[int] = 0x31
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    id: int = attrs.field(validator=_count)
+    sender: str = attrs.field(validator=_name)
+    time_ns: int = attrs.field(validator=_time_ns)
+    text: str = attrs.field(validator=text(MAX_WIRE_TEXT_CHARS))
+
+
+@attrs.frozen
+class ChatHistory:
+    """Tracker -> a peer that just joined: the most recent chat lines, oldest first."""
+
+    TYPE_CODE: ClassVar[int] = 0x32
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CHAT_HISTORY_PAYLOAD_BYTES
+
+    messages: list[ChatMessage] = attrs.field(
+        factory=list, validator=list_of(ChatMessage, CHAT_HISTORY_LENGTH)
+    )

@@ -1,0 +1,151 @@
+"""Video frames: raw JPEG bytes behind a small fixed binary header.
+
+    offset  size  field
+    0       4     stream epoch (u32; a new stream from the source bumps it)
+    4       8     sequence number (u64, +1 per frame the source sends)
+    12      8     capture time, Unix ns (u64)
+    20      2     width  (u16, pixels of the JPEG)
+    22      2     height (u16)
+    24      2     hop count (u16; the source sends 0, each relay adds 1)
+    26      4     accumulated path-latency estimate, µs (u32)
+    30      64    Ed25519 signature, present only when envelope flag SIGNED is set
+    30|94   rest  JPEG bytes
+
+Relays change only the hop count and the path latency. `relay_parts` builds a new
+head for that in O(1) and hands back the JPEG bytes as a view, so forwarding a frame
+never copies or inspects its payload in Python.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import ClassVar
+
+import attrs
+
+from protocol.envelope import pack_envelope
+from protocol.errors import ProtocolError, Reason
+from protocol.fields import int_between
+from protocol.limits import MAX_FRAME_DIMENSION, SIGNATURE_BYTES
+
+FRAME_TYPE_CODE = 0x50
+FLAG_SIGNED = 0x01
+FRAME_FLAGS_KNOWN = FLAG_SIGNED
+
+FRAME_HEADER = struct.Struct(">IQQHHHI")
+FRAME_HEADER_BYTES = FRAME_HEADER.size
+
+_U16 = 0xFFFF
+_U32 = 0xFFFF_FFFF
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+@attrs.frozen
+class FrameHeader:
+    """Where a frame sits in the stream and what the path so far cost it."""
+
+    epoch: int = attrs.field(validator=int_between(0, _U32))
+    seq: int = attrs.field(validator=int_between(0, _U64))
+    capture_ns: int = attrs.field(validator=int_between(0, _U64))
+    width: int = attrs.field(validator=int_between(1, MAX_FRAME_DIMENSION))
+    height: int = attrs.field(validator=int_between(1, MAX_FRAME_DIMENSION))
+    hops: int = attrs.field(default=0, validator=int_between(0, _U16))
+    path_latency_us: int = attrs.field(default=0, validator=int_between(0, _U32))
+
+
+def _as_view(data: bytes | bytearray | memoryview) -> memoryview:
+    view = memoryview(data)
+    return view if view.readonly else memoryview(bytes(view))
+
+
+def _check_signature(_: object, __: object, value: bytes) -> None:
+    if len(value) not in (0, SIGNATURE_BYTES):
+        raise ValueError(f"signature must be empty or {SIGNATURE_BYTES} bytes, not {len(value)}")
+
+
+def _check_jpeg(_: object, __: object, value: memoryview) -> None:
+    if value.nbytes == 0:
+        raise ValueError("a frame carries at least one byte of JPEG")
+
+
+@attrs.frozen
+class VideoFrame:
+    """One encoded video frame. `jpeg` is a read-only view, usually into the received bytes."""
+
+    TYPE_CODE: ClassVar[int] = FRAME_TYPE_CODE
+
+    header: FrameHeader
+    jpeg: memoryview = attrs.field(
+        converter=_as_view,
+        validator=_check_jpeg,
+        repr=lambda view: f"<{view.nbytes} bytes>",
+    )
+    signature: bytes = attrs.field(default=b"", validator=_check_signature)
+
+    @property
+    def flags(self) -> int:
+        """The envelope flags this frame is sent with."""
+        return FLAG_SIGNED if self.signature else 0
+
+    def payload_bytes(self) -> int:
+        """Length of the encoded payload (header, signature, JPEG)."""
+        return FRAME_HEADER_BYTES + len(self.signature) + self.jpeg.nbytes
+
+
+def pack_frame_header(header: FrameHeader) -> bytes:
+    """The 30 fixed bytes of a frame header."""
+    return FRAME_HEADER.pack(
+        header.epoch,
+        header.seq,
+        header.capture_ns,
+        header.width,
+        header.height,
+        header.hops,
+        header.path_latency_us,
+    )
+
+
+def frame_wire_parts(frame: VideoFrame) -> tuple[bytes, memoryview]:
+    """The frame as (envelope + header + signature, JPEG view): send both, in order."""
+    head = (
+        pack_envelope(FRAME_TYPE_CODE, frame.flags, frame.payload_bytes())
+        + pack_frame_header(frame.header)
+        + frame.signature
+    )
+    return head, frame.jpeg
+
+
+def relay_parts(frame: VideoFrame, *, hops: int, path_latency_us: int) -> tuple[bytes, memoryview]:
+    """Wire parts of `frame` with only the hop count and path latency replaced.
+
+    Costs one small struct pack, whatever the frame's size: the JPEG view is passed
+    through untouched, and the signature (which covers neither field) stays valid.
+    """
+    header = attrs.evolve(
+        frame.header, hops=min(hops, _U16), path_latency_us=min(path_latency_us, _U32)
+    )
+    return frame_wire_parts(attrs.evolve(frame, header=header))
+
+
+def decode_frame(flags: int, payload: memoryview) -> VideoFrame:
+    """Parse a frame payload (everything after the envelope) without copying the JPEG."""
+    if flags & ~FRAME_FLAGS_KNOWN:
+        raise ProtocolError(Reason.BAD_FLAGS, f"unknown frame flags 0x{flags:02x}")
+    signature_bytes = SIGNATURE_BYTES if flags & FLAG_SIGNED else 0
+    jpeg_offset = FRAME_HEADER_BYTES + signature_bytes
+    if len(payload) <= jpeg_offset:
+        raise ProtocolError(
+            Reason.MALFORMED,
+            f"frame payload of {len(payload)} bytes has no room for its header and JPEG",
+        )
+    fields = FRAME_HEADER.unpack_from(payload, 0)
+    view = payload
+    try:
+        header = FrameHeader(*fields)
+        return VideoFrame(
+            header=header,
+            jpeg=view[jpeg_offset:],
+            signature=bytes(view[FRAME_HEADER_BYTES:jpeg_offset]),
+        )
+    except ValueError as exc:
+        raise ProtocolError(Reason.OUT_OF_RANGE, str(exc)) from None

@@ -1,0 +1,68 @@
+"""Messages on a peer-to-peer video link (child <-> parent), besides the frames.
+
+A child opens the TCP connection, sends `Join` with the admission token the tracker
+gave it, and gets `Accept` (then frames) or `Reject` (then close). Either side may
+`Ping`; the other answers `Pong` with the same nonce, so each end measures its RTT.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from protocol.fields import int_between, text
+from protocol.limits import (
+    MAX_CONTROL_PAYLOAD_BYTES,
+    MAX_TOKEN_CHARS,
+    MAX_WIRE_NAME_CHARS,
+)
+
+_U32 = 2**32 - 1
+_I64 = 2**63 - 1
+
+
+@attrs.frozen
+class Join:
+    """Child -> parent, first message on a video link: admit me with this token."""
+
+    TYPE_CODE: ClassVar[int] = 0x40
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    protocol_version: int = attrs.field(validator=int_between(0, 255))
+    name: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
+    token: str = attrs.field(validator=text(MAX_TOKEN_CHARS))
+
+
+@attrs.frozen
+class Accept:
+    """Parent -> child: admitted; frames follow. Tells the child where it sits."""
+
+    TYPE_CODE: ClassVar[int] = 0x41
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    parent: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
+    depth: int = attrs.field(validator=int_between(0, _U32))
+    epoch: int = attrs.field(validator=int_between(0, _U32))
+
+
+@attrs.frozen
+class Ping:
+    """Either end of a link -> the other: echo this nonce so I can time the round trip."""
+
+    TYPE_CODE: ClassVar[int] = 0x42
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    nonce: int = attrs.field(validator=int_between(0, _I64))
+    sent_ns: int = attrs.field(validator=int_between(0, _I64))
+
+
+@attrs.frozen
+class Pong:
+    """Answer to a Ping, echoing its nonce and send time unchanged."""
+
+    TYPE_CODE: ClassVar[int] = 0x43
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    nonce: int = attrs.field(validator=int_between(0, _I64))
+    echo_ns: int = attrs.field(validator=int_between(0, _I64))

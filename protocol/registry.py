@@ -1,0 +1,120 @@
+"""The one table from wire type codes to message classes, and encoding by it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol.control import (
+    Assign,
+    BackupUpdate,
+    ChatHistory,
+    ChatMessage,
+    ChatSend,
+    ChildDropped,
+    Error,
+    Goodbye,
+    Heartbeat,
+    HeartbeatAck,
+    Hello,
+    ParentLost,
+    Reject,
+    StatusReply,
+    StatusRequest,
+    StreamEnded,
+    StreamStarted,
+    Waiting,
+    Welcome,
+)
+from protocol.envelope import pack_envelope
+from protocol.frames import VideoFrame, frame_wire_parts
+from protocol.json_body import encode_body
+from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
+from protocol.link import Accept, Join, Ping, Pong
+
+ControlMessage = (
+    Hello
+    | Welcome
+    | Reject
+    | Error
+    | Goodbye
+    | Assign
+    | BackupUpdate
+    | ParentLost
+    | ChildDropped
+    | StreamStarted
+    | StreamEnded
+    | Waiting
+    | Heartbeat
+    | HeartbeatAck
+    | StatusRequest
+    | StatusReply
+    | ChatSend
+    | ChatMessage
+    | ChatHistory
+    | Join
+    | Accept
+    | Ping
+    | Pong
+)
+Message = ControlMessage | VideoFrame
+
+CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
+    Hello,
+    Welcome,
+    Reject,
+    Error,
+    Goodbye,
+    Assign,
+    BackupUpdate,
+    ParentLost,
+    ChildDropped,
+    StreamStarted,
+    StreamEnded,
+    Waiting,
+    Heartbeat,
+    HeartbeatAck,
+    StatusRequest,
+    StatusReply,
+    ChatSend,
+    ChatMessage,
+    ChatHistory,
+    Join,
+    Accept,
+    Ping,
+    Pong,
+)
+MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
+BY_TYPE_CODE: dict[int, type[Message]] = {cls.TYPE_CODE: cls for cls in MESSAGE_TYPES}
+assert len(BY_TYPE_CODE) == len(MESSAGE_TYPES), "duplicate type code"
+
+
+def max_payload_bytes(cls: type[Message]) -> int:
+    """The largest payload a message of this class may declare."""
+    if cls is VideoFrame:
+        return MAX_FRAME_PAYLOAD_BYTES
+    limit: int = getattr(cls, "MAX_PAYLOAD_BYTES")  # noqa: B009
+    return limit
+
+
+def encode(message: Message) -> bytes:
+    """The complete wire bytes of one message (envelope included).
+
+    Raises ValueError if the encoded payload is larger than its type allows: that is a
+    bug or misuse on our side, never something to put on the wire.
+    """
+    if isinstance(message, VideoFrame):
+        head, jpeg = frame_wire_parts(message)
+        if message.payload_bytes() > MAX_FRAME_PAYLOAD_BYTES:
+            raise ValueError(f"frame payload {message.payload_bytes()} bytes is over the limit")
+        return head + jpeg
+    body = encode_body(message)
+    limit = max_payload_bytes(type(message))
+    if len(body) > limit:
+        raise ValueError(f"{type(message).__name__} body is {len(body)} bytes, limit is {limit}")
+    return pack_envelope(message.TYPE_CODE, 0, len(body)) + body
+
+
+def type_name(code: int) -> str:
+    """Human name of a type code, for logs."""
+    cls: Any = BY_TYPE_CODE.get(code)
+    return cls.__name__ if cls is not None else f"0x{code:02x}"

@@ -1,0 +1,1 @@
+"""StreamNest tracker: registration, the streamer lock, tree placement, chat. Never video."""
