@@ -39,7 +39,7 @@ def pack_envelope(type_code: int, flags: int, length: int) -> bytes:
     return ENVELOPE.pack(MAGIC, PROTOCOL_VERSION, type_code, flags, 0, length)
 
 
-def parse_envelope(data: bytes) -> Envelope:
+def parse_envelope(data: bytes | memoryview) -> Envelope:
     """Decode exactly ENVELOPE_BYTES bytes, checking magic, version and reserved bits."""
     magic, version, type_code, flags, reserved, length = ENVELOPE.unpack(data)
     if magic != MAGIC:

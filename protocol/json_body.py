@@ -47,7 +47,8 @@ def decode_body(cls: type[T], payload: bytes | memoryview) -> T:
         raise ProtocolError(
             Reason.MALFORMED, f"{cls.__name__} body is not valid JSON: {exc}"
         ) from None
-    return _build(cls, data, cls.__name__)
+    built: T = _build(cls, data, cls.__name__)
+    return built
 
 
 @functools.cache
@@ -98,7 +99,7 @@ def _build(tp: Any, value: Any, path: str) -> Any:
     raise TypeError(f"no JSON mapping for {tp!r}")  # a bug in a message definition
 
 
-def _build_attrs(cls: type[T], value: Any, path: str) -> T:
+def _build_attrs(cls: Any, value: Any, path: str) -> Any:
     if type(value) is not dict:
         raise _fail(path, "an object", value)
     hints = _hints(cls)

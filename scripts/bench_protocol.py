@@ -11,6 +11,7 @@ Target: under 20 µs of Python time per frame, independent of the payload size.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -65,11 +66,14 @@ def main() -> None:
         wire = p.encode(frame)
         chunked = [wire[i : i + RECV_CHUNK_BYTES] for i in range(0, len(wire), RECV_CHUNK_BYTES)]
         cases: list[tuple[str, Callable[[], object]]] = [
-            ("encode at the source (one buffer)", lambda f=frame: p.encode(f)),
-            ("relay: decode + rewrite, frame in one chunk", lambda w=wire: relay_once([w])),
+            ("encode at the source (one buffer)", functools.partial(p.encode, frame)),
+            (
+                "relay: decode + rewrite, frame in one chunk",
+                functools.partial(relay_once, [wire]),
+            ),
             (
                 f"relay: decode + rewrite, {RECV_CHUNK_BYTES // 1024} KiB chunks",
-                lambda c=chunked: relay_once(c),
+                functools.partial(relay_once, chunked),
             ),
         ]
         for name, fn in cases:

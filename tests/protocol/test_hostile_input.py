@@ -12,13 +12,24 @@ from hypothesis import strategies as st
 
 import protocol as p
 from protocol.envelope import pack_envelope
-from protocol.limits import MAGIC, MAX_CONTROL_PAYLOAD_BYTES, PROTOCOL_VERSION
+from protocol.limits import (
+    MAGIC,
+    MAX_CONTROL_PAYLOAD_BYTES,
+    MAX_FRAME_PAYLOAD_BYTES,
+    PROTOCOL_VERSION,
+)
 from tests.protocol.strategies import any_message
 
 
-def drain(data: bytes, chunk: int = 7, **kwargs: object) -> list[p.Message]:
+def drain(
+    data: bytes,
+    chunk: int = 7,
+    *,
+    accept: list[type[p.Message]] | None = None,
+    max_frame_payload_bytes: int = MAX_FRAME_PAYLOAD_BYTES,
+) -> list[p.Message]:
     """Feed everything, then EOF; return messages or raise what the decoder raises."""
-    decoder = p.MessageDecoder(**kwargs)  # type: ignore[arg-type]
+    decoder = p.MessageDecoder(accept=accept, max_frame_payload_bytes=max_frame_payload_bytes)
     out: list[p.Message] = []
     for start in range(0, len(data), chunk):
         decoder.receive_data(data[start : start + chunk])
@@ -28,9 +39,14 @@ def drain(data: bytes, chunk: int = 7, **kwargs: object) -> list[p.Message]:
     return out
 
 
-def reason_for(data: bytes, **kwargs: object) -> p.Reason:
+def reason_for(
+    data: bytes,
+    *,
+    accept: list[type[p.Message]] | None = None,
+    max_frame_payload_bytes: int = MAX_FRAME_PAYLOAD_BYTES,
+) -> p.Reason:
     with pytest.raises(p.ProtocolError) as info:
-        drain(data, **kwargs)
+        drain(data, accept=accept, max_frame_payload_bytes=max_frame_payload_bytes)
     return info.value.reason
 
 
