@@ -78,6 +78,13 @@ def _build(tp: Any, value: Any, path: str) -> Any:
     if tp is str:
         if type(value) is not str:
             raise _fail(path, "a string", value)
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProtocolError(
+                    Reason.MALFORMED, f"{path}: lone surrogate in a string"
+                ) from None
         return value
     if tp is bool:
         if type(value) is not bool:

@@ -169,8 +169,9 @@ def test_connection_closed_mid_message() -> None:
         b'{"text": NaN}',
         b'{"text": 5}',
         b"{}",
+        b'{"text": "a\\ud800b"}',
     ],
-    ids=["utf8", "syntax", "array", "string", "deep", "nan", "type", "missing"],
+    ids=["utf8", "syntax", "array", "string", "deep", "nan", "type", "missing", "surrogate"],
 )
 def test_malformed_control_bodies(body: bytes) -> None:
     assert reason_for(control(p.ChatSend.TYPE_CODE, body)) is p.Reason.MALFORMED

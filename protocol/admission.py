@@ -1,0 +1,65 @@
+"""Admission tokens: the tracker's permission for one child to join one parent.
+
+The tracker gives every peer a secret `admission_key` in its Welcome. When it places a
+child under that peer (or names the peer as the child's backup), it mints a token
+with the same key; the parent checks it without asking the tracker, so a child can
+connect at once (a backup switch needs no round trip). A token names the child and
+the parent, expires, and carries a nonce the parent remembers until expiry, so it
+works once. Pure functions: the caller passes the time and remembers nonces.
+
+    token = "<expires_unix_s>.<nonce hex>.<hmac-sha256 hex>"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from protocol.limits import MAX_TOKEN_CHARS
+
+ADMISSION_KEY_BYTES = 32
+NONCE_BYTES = 12
+TOKEN_LIFETIME_S = 600
+
+
+def new_admission_key() -> str:
+    """A fresh random key, hex-encoded as it travels in Welcome."""
+    return secrets.token_hex(ADMISSION_KEY_BYTES)
+
+
+def _mac(key: str, parent: str, child: str, expires_s: int, nonce: str) -> str:
+    text = f"{parent.casefold()}\n{child.casefold()}\n{expires_s}\n{nonce}"
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def mint_token(key: str, *, parent: str, child: str, now_s: float) -> str:
+    """A token letting `child` join `parent` once, valid for TOKEN_LIFETIME_S."""
+    expires_s = int(now_s) + TOKEN_LIFETIME_S
+    nonce = secrets.token_hex(NONCE_BYTES)
+    return f"{expires_s}.{nonce}.{_mac(key, parent, child, expires_s, nonce)}"
+
+
+def token_expiry_s(token: str) -> int | None:
+    """When a well-formed token expires (Unix seconds), or None if it is malformed."""
+    head, _, _ = token.partition(".")
+    return int(head) if head.isdigit() and len(head) <= 12 else None
+
+
+def check_token(key: str, token: str, *, parent: str, child: str, now_s: float) -> tuple[bool, str]:
+    """(valid, nonce): whether `token` admits `child` to `parent` now.
+
+    The caller must also refuse a nonce it has already accepted (one-time use) and may
+    forget nonces once their token has expired.
+    """
+    if len(token) > MAX_TOKEN_CHARS:
+        return False, ""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False, ""
+    expires_text, nonce, mac = parts
+    expires_s = token_expiry_s(token)
+    if expires_s is None or expires_s < now_s or not expires_text.isdigit():
+        return False, ""
+    good = _mac(key, parent, child, expires_s, nonce)
+    return hmac.compare_digest(good.encode(), mac.encode()), nonce

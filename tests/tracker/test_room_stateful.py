@@ -1,0 +1,241 @@
+"""Random joins, leaves, deaths and source restarts never break the tree's promises.
+
+A hypothesis state machine drives the pure Room and, after every step, checks what
+viewers rely on: it is one tree rooted at the source, nobody carries more children
+than it offered, there are no loops, nobody waits while a slot is free, the depth
+stays near log_K(N), every backup is usable, and what each viewer was told about its
+parent matches the tracker's tree.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+import protocol as p
+from protocol.admission import check_token
+from tracker.room import Action, Broadcast, Close, Room, Send
+
+NAMES = [f"peer{i}" for i in range(40)]
+
+
+def hello(name: str, role: str, capacity: int, parent: str | None = None) -> p.Hello:
+    return p.Hello(
+        protocol_version=p.PROTOCOL_VERSION,
+        name=name,
+        role=role,
+        listen_host="127.0.0.1",
+        listen_port=1000,
+        max_children=capacity,
+        parent=parent,
+    )
+
+
+class SwarmMachine(RuleBasedStateMachine):
+    """The tracker's Room under random events, with a model of what each viewer knows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = Room(recovery_window_s=0.0)
+        self.now = 0.0
+        self.capacity = 3
+        self.believed_parent: dict[str, str | None] = {}
+        self.believed_backup: dict[str, p.ParentOffer | None] = {}
+        self.source_count = 0
+
+    @initialize(capacity=st.integers(1, 4))
+    def choose_capacity(self, capacity: int) -> None:
+        self.capacity = capacity
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                message = action.message
+                if isinstance(message, p.Assign):
+                    self.check_token(message.parent, action.to)
+                    self.believed_parent[action.to] = message.parent.name.casefold()
+                    self.believed_backup[action.to] = message.backup
+                elif isinstance(message, p.BackupUpdate):
+                    self.believed_backup[action.to] = message.backup
+            elif isinstance(action, Broadcast):
+                if isinstance(action.message, p.StreamEnded):
+                    # The source's own children lost their parent; relay links below stay.
+                    source = action.message.source.casefold()
+                    for key, parent in self.believed_parent.items():
+                        if parent == source:
+                            self.believed_parent[key] = None
+            elif isinstance(action, Close):
+                self.believed_parent.pop(action.to, None)
+
+    def check_token(self, offer: p.ParentOffer, child: str) -> None:
+        parent = self.room.members[offer.name.casefold()]
+        ok, _ = check_token(
+            parent.admission_key,
+            offer.token,
+            parent=offer.name,
+            child=self.room.members[child].name,
+            now_s=self.now,
+        )
+        assert ok, "the tracker handed out a token the parent would refuse"
+
+    def step(self) -> None:
+        self.now += 0.1
+
+    # -- rules -------------------------------------------------------------------------
+
+    @rule(name=st.sampled_from(NAMES))
+    def viewer_joins(self, name: str) -> None:
+        self.step()
+        reject, actions = self.room.hello(hello(name, "viewer", self.capacity), self.now)
+        if name in self.room.members and reject is not None:
+            assert reject.code in ("name_taken", "stream_live")
+        if reject is None:
+            self.believed_parent[name] = None
+            self.believed_backup[name] = None
+        self.apply(actions)
+
+    @rule(names=st.lists(st.sampled_from(NAMES), min_size=2, max_size=10, unique=True))
+    def a_crowd_joins(self, names: list[str]) -> None:
+        for name in names:
+            self.viewer_joins(name)
+
+    @rule(name=st.sampled_from(NAMES))
+    def source_starts(self, name: str) -> None:
+        self.step()
+        had_source = self.room.tree.source is not None
+        reject, actions = self.room.hello(hello(name, "source", self.capacity), self.now)
+        if had_source:
+            assert reject is not None
+        if reject is None:
+            self.source_count += 1
+        self.apply(actions)
+
+    @precondition(lambda self: self.room.members)
+    @rule(data=st.data(), dies=st.booleans())
+    def someone_leaves(self, data: st.DataObject, dies: bool) -> None:
+        self.step()
+        key = data.draw(st.sampled_from(sorted(self.room.members)))
+        self.believed_parent.pop(key, None)
+        reason = "missed heartbeats" if dies else "left"
+        self.apply(self.room.leave(key, self.now, reason))
+
+    @precondition(lambda self: self.attached_viewers())
+    @rule(data=st.data(), use_backup=st.booleans())
+    def a_viewer_loses_its_link(self, data: st.DataObject, use_backup: bool) -> None:
+        """The link to the parent broke though the parent lives (switch to the backup)."""
+        self.step()
+        key = data.draw(st.sampled_from(self.attached_viewers()))
+        parent = self.room.tree[key].parent
+        assert parent is not None
+        backup = self.believed_backup.get(key)
+        switched = backup.name if use_backup and backup is not None else None
+        if switched is not None:
+            self.believed_parent[key] = switched.casefold()
+        lost = p.ParentLost(parent=self.room.members[parent].name, switched_to=switched)
+        self.apply(self.room.parent_lost(key, lost, self.now))
+
+    @precondition(lambda self: self.attached_viewers())
+    @rule(data=st.data())
+    def a_parent_drops_a_child(self, data: st.DataObject) -> None:
+        self.step()
+        key = data.draw(st.sampled_from(self.attached_viewers()))
+        parent = self.room.tree[key].parent
+        assert parent is not None
+        dropped = p.ChildDropped(child=self.room.members[key].name, reason="stalled")
+        self.apply(self.room.child_dropped(parent, dropped, self.now))
+
+    @precondition(lambda self: self.room.members)
+    @rule(data=st.data())
+    def one_peer_goes_silent(self, data: st.DataObject) -> None:
+        """Everyone heartbeats except one, for long enough that it is declared dead."""
+        silent = data.draw(st.sampled_from(sorted(self.room.members)))
+        for _ in range(4):
+            self.now += 1.0
+            for key in list(self.room.members):
+                if key != silent:
+                    beat = p.Heartbeat(seq=1, stats=p.PeerStats())
+                    self.apply(self.room.heartbeat(key, beat, self.now))
+            self.apply(self.room.tick(self.now))
+        assert silent not in self.room.members
+        self.believed_parent.pop(silent, None)
+
+    # -- invariants --------------------------------------------------------------------
+
+    def attached_viewers(self) -> list[str]:
+        return sorted(
+            k for k, n in self.room.tree.nodes.items() if not n.is_source and n.depth is not None
+        )
+
+    @invariant()
+    def it_is_a_tree_rooted_at_the_source(self) -> None:
+        tree = self.room.tree
+        for key, node in tree.nodes.items():
+            assert len(node.children) <= node.capacity, "over capacity"
+            for child in node.children:
+                assert tree[child].parent == key
+            if node.parent is not None:
+                assert key in tree[node.parent].children
+                assert not tree.in_subtree(node.parent, key), "loop"
+            if node.is_source:
+                assert node.depth == 0 and node.parent is None and tree.source == key
+            elif node.depth is not None:
+                assert node.parent is not None
+                assert tree[node.parent].depth == node.depth - 1
+
+    @invariant()
+    def nobody_waits_while_a_slot_is_free(self) -> None:
+        tree = self.room.tree
+        if tree.source is not None and tree.detached_roots():
+            assert not tree.open_slots()
+
+    @invariant()
+    def depth_stays_near_log_k_of_n(self) -> None:
+        tree = self.room.tree
+        viewers = len(self.attached_viewers())
+        event(f"viewers attached: {viewers // 10 * 10}+")
+        if viewers and self.capacity >= 2:
+            bound = math.ceil(math.log(viewers, self.capacity)) + 2
+            assert tree.max_depth() <= max(bound, 1), (tree.max_depth(), viewers)
+
+    @invariant()
+    def every_backup_is_usable(self) -> None:
+        tree = self.room.tree
+        for key in self.attached_viewers():
+            backup = self.room.members[key].backup
+            parent = tree[key].parent
+            assert parent is not None
+            if backup is None:
+                outside = [
+                    n
+                    for n in tree.open_slots()
+                    if not tree.in_subtree(n.key, parent) and tree.fits(key, n.key)
+                ]
+                assert not outside, "a backup was available but none was named"
+                continue
+            assert backup != parent
+            assert tree[backup].depth is not None and tree[backup].spare > 0
+            assert not tree.in_subtree(backup, parent)
+            offer = self.believed_backup.get(key)
+            assert offer is not None and offer.name.casefold() == backup
+
+    @invariant()
+    def viewers_know_their_parent(self) -> None:
+        for key in self.attached_viewers():
+            assert self.believed_parent.get(key) == self.room.tree[key].parent
+
+
+SwarmMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("SWARM_EXAMPLES", "200")), stateful_step_count=80, deadline=None
+)
+test_swarm_invariants = pytest.mark.filterwarnings("ignore")(SwarmMachine.TestCase)

@@ -1,0 +1,417 @@
+"""The tracker's state and decisions: members, the streamer lock, placement, liveness.
+
+Pure: every method takes the time as an argument and returns the actions to take
+(`Send`, `Broadcast`, `Close`); the trio layer in tracker/service.py only reads
+sockets, calls these, and carries the actions out. Chat lives in tracker/chat.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import attrs
+
+import protocol as p
+from protocol.admission import TOKEN_LIFETIME_S, mint_token, new_admission_key
+from protocol.names import name_key, name_problem
+from tracker.tree import Node, Tree
+
+HEARTBEAT_INTERVAL_S = 1.0
+MISSED_HEARTBEATS = 3
+# After a (re)start, peers that say they are still attached to a parent keep that link
+# if the parent re-registers within this window.
+RECOVERY_WINDOW_S = 5.0
+
+
+@attrs.frozen
+class Send:
+    """Send `message` to the member `to` (a name key)."""
+
+    to: str
+    message: p.Message
+
+
+@attrs.frozen
+class Broadcast:
+    """Send `message` to every member."""
+
+    message: p.Message
+
+
+@attrs.frozen
+class Close:
+    """Close the member's connection (after anything already queued for it)."""
+
+    to: str
+    reason: str
+
+
+Action = Send | Broadcast | Close
+
+
+@attrs.define
+class Member:
+    """A registered peer's session as the tracker sees it."""
+
+    key: str
+    name: str
+    role: str
+    host: str
+    port: int
+    max_children: int
+    resolution: str
+    admission_key: str
+    last_seen_s: float
+    stats: p.PeerStats | None = None
+    backup: str | None = None
+    backup_offer: p.ParentOffer | None = None
+    backup_minted_s: float = 0.0
+    claimed_parent: str | None = None
+
+
+@attrs.define
+class Room:
+    """Everything the tracker knows and decides, without a single socket."""
+
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S
+    missed_heartbeats: int = MISSED_HEARTBEATS
+    recovery_window_s: float = RECOVERY_WINDOW_S
+    started_s: float = 0.0
+    wall_offset_s: float = 0.0  # Unix time = monotonic now + this (tokens carry Unix time)
+    epoch: int = 0
+    members: dict[str, Member] = attrs.field(factory=dict)
+    tree: Tree = attrs.field(factory=Tree)
+    _backups_checked_at: int = -1  # tree version when backups were last checked
+
+    # -- events ------------------------------------------------------------------------
+
+    def hello(self, hello: p.Hello, now_s: float) -> tuple[p.Reject | None, list[Action]]:
+        """Register a peer. Returns a Reject (send it, then close), or the actions."""
+        refusal = self._refusal(hello)
+        if refusal is not None:
+            return refusal, []
+        key = name_key(hello.name)
+        member = Member(
+            key=key,
+            name=hello.name,
+            role=hello.role,
+            host=hello.listen_host,
+            port=hello.listen_port,
+            max_children=hello.max_children,
+            resolution=hello.resolution,
+            admission_key=new_admission_key(),
+            last_seen_s=now_s,
+        )
+        self.members[key] = member
+        actions: list[Action] = [Send(key, self._welcome(member))]
+        if hello.role == "source":
+            self.tree.add(key, hello.name, is_source=True, capacity=hello.max_children)
+            self.epoch = (self.epoch + 1) % 2**32
+            actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
+        elif hello.role == "viewer":
+            self.tree.add(key, hello.name, is_source=False, capacity=hello.max_children)
+            if hello.parent is not None and self._recovering(now_s):
+                member.claimed_parent = name_key(hello.parent)
+        if hello.role != "observer":
+            actions += self._resolve_claims(key, now_s)
+        actions += self._settle(now_s)
+        if (
+            hello.role == "viewer"
+            and self.tree[key].depth is None
+            and member.claimed_parent is None
+        ):
+            reason = (
+                "no stream is live yet"
+                if self.tree.source is None
+                else "no free slot in the tree yet; you will be placed when one opens"
+            )
+            actions.append(Send(key, p.Waiting(reason=reason)))
+        return None, actions
+
+    def leave(self, key: str, now_s: float, reason: str = "left") -> list[Action]:
+        """A member is gone (goodbye, closed connection, or declared dead)."""
+        member = self.members.pop(key, None)
+        if member is None:
+            return []
+        actions: list[Action] = []
+        for other in self.members.values():
+            if other.claimed_parent == key:
+                other.claimed_parent = None
+        if key not in self.tree:
+            return actions
+        was_source = self.tree.source == key
+        orphans = self.tree.remove(key)
+        if was_source:
+            ended = p.StreamEnded(source=member.name, epoch=self.epoch, reason=reason)
+            actions.append(Broadcast(ended))
+            for orphan in orphans:
+                actions.append(Send(orphan, p.Waiting(reason="the stream ended")))
+        else:
+            actions += self._rescue(orphans, now_s)
+        actions += self._settle(now_s)
+        return actions
+
+    def heartbeat(self, key: str, beat: p.Heartbeat, now_s: float) -> list[Action]:
+        """A member is alive and reports its statistics."""
+        member = self.members[key]
+        member.last_seen_s = now_s
+        member.stats = beat.stats
+        member.resolution = beat.stats.resolution
+        if key in self.tree:
+            self.tree[key].latency_ms = beat.stats.latency_ms
+        server_ns = int((now_s + self.wall_offset_s) * 1e9)
+        return [Send(key, p.HeartbeatAck(seq=beat.seq, server_time_ns=max(0, server_ns)))]
+
+    def seen(self, key: str, now_s: float) -> None:
+        """Any message from a member counts as a sign of life."""
+        member = self.members.get(key)
+        if member is not None:
+            member.last_seen_s = now_s
+
+    def parent_lost(self, key: str, lost: p.ParentLost, now_s: float) -> list[Action]:
+        """A viewer lost its parent; it may already have switched to its backup."""
+        if key not in self.tree or self.tree[key].is_source:
+            return []
+        node = self.tree[key]
+        switched = name_key(lost.switched_to) if lost.switched_to is not None else None
+        if switched is not None and node.parent == switched:
+            return self._settle(now_s)
+        if (
+            switched is not None
+            and self._can_adopt(switched, key)
+            and self.tree.fits(key, switched)
+        ):
+            self.tree.detach(key)
+            self.tree.attach(key, switched)
+            return self._settle(now_s)
+        if node.parent is not None and node.parent != name_key(lost.parent):
+            return [self._assign(key, now_s), *self._settle(now_s)]
+        self.tree.detach(key)
+        return self._place([key], now_s, exclude={name_key(lost.parent)}) + self._settle(now_s)
+
+    def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
+        """A parent cut a child off (stalled, misbehaving); place the child elsewhere."""
+        child = name_key(dropped.child)
+        if child not in self.tree or self.tree[child].parent != key:
+            return []
+        self.tree.detach(child)
+        return self._place([child], now_s, exclude={key}) + self._settle(now_s)
+
+    def tick(self, now_s: float) -> list[Action]:
+        """Periodic duties: declare silent members dead, end recovery, renew backups."""
+        deadline = now_s - self.heartbeat_interval_s * self.missed_heartbeats
+        actions: list[Action] = []
+        for key in [k for k, m in self.members.items() if m.last_seen_s < deadline]:
+            actions.append(Close(key, "missed heartbeats"))
+            actions += self.leave(key, now_s, reason="missed heartbeats")
+        if not self._recovering(now_s):
+            for member in self.members.values():
+                member.claimed_parent = None
+        wall_s = now_s + self.wall_offset_s
+        for member in self.members.values():
+            if member.backup_offer is not None and (
+                wall_s - member.backup_minted_s > TOKEN_LIFETIME_S / 2
+            ):
+                member.backup = None  # forces a fresh token below
+                self._backups_checked_at = -1
+        actions += self._settle(now_s)
+        return actions
+
+    # -- queries -----------------------------------------------------------------------
+
+    def status(self) -> p.StatusReply:
+        """A snapshot of the swarm for `streamnest-peer status`."""
+        peers = []
+        for member in self.members.values():
+            node = self.tree.nodes.get(member.key)
+            parent = node.parent if node is not None else None
+            peers.append(
+                p.PeerInfo(
+                    name=member.name,
+                    role=member.role,
+                    parent=self.members[parent].name if parent in self.members else None,
+                    depth=(node.depth or 0) if node is not None else 0,
+                    children=[self.tree[c].name for c in node.children] if node else [],
+                    max_children=member.max_children,
+                    resolution=member.resolution,
+                    stats=member.stats,
+                )
+            )
+        source = self.tree.source
+        return p.StatusReply(
+            source=self.members[source].name if source is not None else None,
+            epoch=self.epoch,
+            peers=peers,
+            max_depth=self.tree.max_depth(),
+            source_fanout=self.tree[source].capacity if source is not None else 0,
+        )
+
+    def source_name(self) -> str | None:
+        """Name of the live streamer, if any."""
+        source = self.tree.source
+        return self.members[source].name if source is not None else None
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _refusal(self, hello: p.Hello) -> p.Reject | None:
+        if hello.protocol_version != p.PROTOCOL_VERSION:
+            return p.Reject(
+                code="unsupported_version",
+                message=f"this tracker speaks protocol version {p.PROTOCOL_VERSION}, "
+                f"the peer speaks {hello.protocol_version}",
+            )
+        problem = name_problem(hello.name)
+        if problem is not None:
+            return p.Reject(code="invalid_name", message=f"invalid name {hello.name!r}: {problem}")
+        if name_key(hello.name) in self.members:
+            return p.Reject(code="name_taken", message=f"name {hello.name!r} is already taken")
+        source = self.source_name()
+        if hello.role == "source" and source is not None:
+            return p.Reject(code="stream_live", message=f"stream already live (source: {source})")
+        return None
+
+    def _welcome(self, member: Member) -> p.Welcome:
+        return p.Welcome(
+            protocol_version=p.PROTOCOL_VERSION,
+            name=member.name,
+            heartbeat_interval_ms=round(self.heartbeat_interval_s * 1000),
+            admission_key=member.admission_key,
+            source=self.source_name(),
+            epoch=self.epoch,
+        )
+
+    def _recovering(self, now_s: float) -> bool:
+        return now_s < self.started_s + self.recovery_window_s
+
+    def _resolve_claims(self, key: str, now_s: float) -> list[Action]:
+        """Restore links that peers re-registering after a restart say they still have."""
+        actions: list[Action] = []
+        member = self.members[key]
+        claims = [m for m in self.members.values() if m.claimed_parent == key]
+        if member.claimed_parent is not None and member.claimed_parent in self.tree:
+            claims.append(member)
+        for child in claims:
+            parent = child.claimed_parent
+            assert parent is not None
+            child.claimed_parent = None
+            node = self.tree[child.key]
+            if node.parent is None and self._can_adopt(parent, child.key, attached_only=False):
+                self.tree.attach(child.key, parent)
+                if self.tree[child.key].depth is not None:
+                    actions.append(self._assign(child.key, now_s))
+        return actions
+
+    def _can_adopt(self, parent: str, child: str, *, attached_only: bool = True) -> bool:
+        if parent not in self.tree or parent == child:
+            return False
+        node = self.tree[parent]
+        if attached_only and node.depth is None:
+            return False
+        return node.spare > 0 and not self.tree.in_subtree(parent, child)
+
+    def _rescue(self, orphans: list[str], now_s: float) -> list[Action]:
+        """Move each orphan to the backup it was told about, or place it anew."""
+        actions: list[Action] = []
+        homeless = []
+        for orphan in orphans:
+            backup = self.members[orphan].backup
+            if (
+                backup is not None
+                and self._can_adopt(backup, orphan)
+                and self.tree.fits(orphan, backup)
+            ):
+                self.tree.attach(orphan, backup)
+                actions.append(self._assign(orphan, now_s, reuse_backup_token=True))
+            else:
+                homeless.append(orphan)
+        return actions + self._place(homeless, now_s)
+
+    def _place(self, roots: list[str], now_s: float, exclude: Collection[str] = ()) -> list[Action]:
+        moved = self.tree.place(roots, exclude=exclude)
+        actions: list[Action] = [self._assign(key, now_s) for key in moved]
+        for key in roots:
+            if key not in moved and self.tree[key].depth is None and self.tree.source:
+                actions.append(Send(key, p.Waiting(reason="no free slot in the tree yet")))
+        return actions
+
+    def _settle(self, now_s: float) -> list[Action]:
+        """After any change: place whoever waits, where possible; then refresh backups."""
+        actions: list[Action] = []
+        if self.tree.source is not None:
+            waiting = [
+                k
+                for k in self.tree.detached_roots()
+                if self.members[k].claimed_parent is None or not self._recovering(now_s)
+            ]
+            if waiting:
+                moved = self.tree.place(waiting)
+                actions += [self._assign(key, now_s) for key in moved]
+        return actions + self._refresh_backups(now_s)
+
+    def _offer(self, parent: str, child: str, now_s: float) -> p.ParentOffer:
+        up = self.members[parent]
+        token = mint_token(
+            up.admission_key,
+            parent=up.name,
+            child=self.members[child].name,
+            now_s=now_s + self.wall_offset_s,
+        )
+        return p.ParentOffer(name=up.name, host=up.host, port=up.port, token=token)
+
+    def _assign(self, key: str, now_s: float, *, reuse_backup_token: bool = False) -> Send:
+        node = self.tree[key]
+        member = self.members[key]
+        assert node.parent is not None and node.depth is not None
+        offer = member.backup_offer if reuse_backup_token else None
+        if offer is None or name_key(offer.name) != node.parent:
+            offer = self._offer(node.parent, key, now_s)
+        self._choose_backup(member, now_s)
+        assign = p.Assign(
+            parent=offer, depth=node.depth, epoch=self.epoch, backup=member.backup_offer
+        )
+        return Send(key, assign)
+
+    def _choose_backup(
+        self, member: Member, now_s: float, candidates: list[Node] | None = None
+    ) -> bool:
+        """Pick a backup for `member`; True if it changed."""
+        choice = self.tree.choose_backup(member.key, candidates)
+        if choice == member.backup and member.backup_offer is not None:
+            return False
+        if choice is None and member.backup is None and member.backup_offer is None:
+            return False
+        member.backup = choice
+        member.backup_offer = self._offer(choice, member.key, now_s) if choice else None
+        member.backup_minted_s = now_s + self.wall_offset_s
+        return True
+
+    def _backup_valid(self, member: Member) -> bool:
+        node = self.tree.nodes.get(member.key)
+        backup = member.backup
+        if node is None or node.parent is None or node.depth is None:
+            return backup is None
+        if backup is None or backup not in self.tree:
+            return False
+        candidate = self.tree[backup]
+        return (
+            candidate.depth is not None
+            and candidate.spare > 0
+            and backup != node.parent
+            and not self.tree.in_subtree(backup, node.parent)
+            and self.tree.fits(member.key, backup)
+        )
+
+    def _refresh_backups(self, now_s: float) -> list[Action]:
+        actions: list[Action] = []
+        if self._backups_checked_at == self.tree.version:
+            return actions
+        self._backups_checked_at = self.tree.version
+        candidates = None
+        for member in self.members.values():
+            if member.role != "viewer" or self._backup_valid(member):
+                continue
+            if candidates is None:
+                candidates = self.tree.open_slots()
+            if self._choose_backup(member, now_s, candidates):
+                actions.append(Send(member.key, p.BackupUpdate(backup=member.backup_offer)))
+        return actions

@@ -1,0 +1,303 @@
+"""The tracker's trio layer: accept connections, feed the Room, carry out its actions.
+
+One task pair per connection: a reader (decode, call the Room, dispatch actions) and a
+writer draining a bounded outbox. The outbox policy for control messages is "never
+drop, never wait": a peer whose outbox fills (it stopped reading) is disconnected, so
+it cannot slow anyone else. Every read has a timeout; the first message must be a
+Hello within HELLO_TIMEOUT_S. All decisions are in tracker/room.py and tracker/chat.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import attrs
+import trio
+
+import protocol as p
+from protocol.limits import CHAT_HISTORY_LENGTH
+from protocol.names import name_key
+from tracker.chat import ChatLog
+from tracker.chat_store import ChatStore
+from tracker.room import Action, Broadcast, Close, Room, Send
+
+HELLO_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 5.0
+TICK_INTERVAL_S = 0.2
+RECEIVE_BYTES = 64 * 1024
+OUTBOX_MESSAGES = 256
+STORE_QUEUE_ITEMS = 64
+# Messages a peer may send the tracker; anything else (video frames included) is refused.
+PEER_TO_TRACKER = (
+    p.Hello,
+    p.Heartbeat,
+    p.ChatSend,
+    p.StatusRequest,
+    p.ParentLost,
+    p.ChildDropped,
+    p.Goodbye,
+)
+
+
+@attrs.frozen
+class TrackerConfig:
+    """Settings of one tracker instance (see `streamnest-tracker --help`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000
+    db: str | None = None
+    max_peers: int = 10_000
+    heartbeat_interval_s: float = 1.0
+    missed_heartbeats: int = 3
+    hello_timeout_s: float = HELLO_TIMEOUT_S
+    recovery_window_s: float = 5.0
+
+
+@attrs.define(eq=False)
+class Session:
+    """One connection: its outbox and the scope that ends it."""
+
+    outbox: trio.MemorySendChannel[bytes]
+    scope: trio.CancelScope
+    key: str | None = None
+
+    def deliver(self, data: bytes) -> None:
+        """Queue bytes for the writer; a peer that stopped reading is cut off."""
+        try:
+            self.outbox.send_nowait(data)
+        except trio.WouldBlock:
+            self.scope.cancel()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+
+class Tracker:
+    """A running tracker: the Room, the chat log and store, and the live sessions."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.room = Room(
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            missed_heartbeats=config.missed_heartbeats,
+            recovery_window_s=config.recovery_window_s,
+        )
+        self.chat = ChatLog()
+        self.sessions: dict[str, Session] = {}
+        self.connections = 0
+        self._store: ChatStore | None = None
+        # Chat lines and epoch numbers go to storage, in order, through one task.
+        self._store_send, self._store_receive = trio.open_memory_channel[p.ChatMessage | int](
+            STORE_QUEUE_ITEMS
+        )
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen and serve until cancelled; `started` gets the bound (host, port)."""
+        self._store = await trio.to_thread.run_sync(ChatStore, self.config.db)
+        try:
+            await self._restore()
+            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            now = trio.current_time()
+            self.room.started_s = now
+            self.room.wall_offset_s = time.time() - now
+            host, port = listeners[0].socket.getsockname()[:2]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._tick_loop)
+                nursery.start_soon(self._store_loop)
+                await nursery.start(trio.serve_listeners, self._handle, listeners)
+                task_status.started((host, port))
+        finally:
+            store, self._store = self._store, None
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(store.close)
+
+    async def _restore(self) -> None:
+        assert self._store is not None
+        store = self._store
+        history = await trio.to_thread.run_sync(store.recent, CHAT_HISTORY_LENGTH)
+        self.chat.restore(history)
+        epoch = await trio.to_thread.run_sync(store.get_meta, "epoch")
+        if epoch is not None and epoch.isdigit():
+            self.room.epoch = int(epoch) % 2**32
+
+    # -- connections -------------------------------------------------------------------
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        if self.connections >= self.config.max_peers:
+            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
+                limit = self.config.max_peers
+                refusal = p.Reject(code="full", message=f"tracker is full ({limit} peers)")
+                await stream.send_all(p.encode(refusal))
+            await trio.aclose_forcefully(stream)
+            return
+        self.connections += 1
+        outbox, pending = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
+        try:
+            async with trio.open_nursery() as nursery:
+                session = Session(outbox=outbox, scope=nursery.cancel_scope)
+                nursery.start_soon(self._write, stream, pending, nursery.cancel_scope)
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._read(stream, session)
+                outbox.close()  # the writer flushes what is queued (a Reject...) and ends
+        finally:
+            self.connections -= 1
+            self._forget(session, "connection closed")
+            await trio.aclose_forcefully(stream)
+
+    async def _write(
+        self,
+        stream: trio.SocketStream,
+        pending: trio.MemoryReceiveChannel[bytes],
+        scope: trio.CancelScope,
+    ) -> None:
+        try:
+            async for data in pending:
+                with trio.fail_after(WRITE_TIMEOUT_S):
+                    await stream.send_all(data)
+        except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        scope.cancel()  # the outbox is closed or the peer is gone: the session is over
+
+    async def _read(self, stream: trio.SocketStream, session: Session) -> None:
+        decoder = p.MessageDecoder(accept=PEER_TO_TRACKER, max_frame_payload_bytes=0)
+        try:
+            with trio.move_on_after(self.config.hello_timeout_s):
+                first = await receive_message(stream, decoder)
+                if not self._register(session, first):
+                    return
+            if session.key is None:
+                self._refuse(session, "hello_timeout", "no Hello within the time limit")
+                return
+            idle_limit_s = self.config.heartbeat_interval_s * (self.config.missed_heartbeats + 1)
+            while True:
+                message = None
+                with trio.move_on_after(idle_limit_s):
+                    message = await receive_message(stream, decoder)
+                    if message is None:
+                        return
+                if message is None:
+                    return  # silent for too long; tick() declares it dead as well
+                if not self._dispatch(session, message):
+                    return
+        except p.ProtocolError as exc:
+            self._refuse(session, "protocol_error", str(exc))
+
+    def _register(self, session: Session, first: p.Message | None) -> bool:
+        if first is None:
+            return False
+        if not isinstance(first, p.Hello):
+            self._refuse(session, "expected_hello", "the first message must be Hello")
+            return False
+        now = trio.current_time()
+        refusal, actions = self.room.hello(first, now)
+        if refusal is not None:
+            session.deliver(p.encode(refusal))
+            return False
+        session.key = name_key(first.name)
+        self.sessions[session.key] = session
+        self._do(actions)
+        session.deliver(p.encode(p.ChatHistory(messages=self.chat.history())))
+        return True
+
+    def _dispatch(self, session: Session, message: p.Message) -> bool:
+        """Handle one message from a registered peer; False ends the session."""
+        key = session.key
+        assert key is not None
+        now = trio.current_time()
+        self.room.seen(key, now)
+        if isinstance(message, p.Heartbeat):
+            self._do(self.room.heartbeat(key, message, now))
+        elif isinstance(message, p.ChatSend):
+            self._post_chat(session, key, message.text, now)
+        elif isinstance(message, p.StatusRequest):
+            session.deliver(p.encode(self.room.status()))
+        elif isinstance(message, p.ParentLost):
+            self._do(self.room.parent_lost(key, message, now))
+        elif isinstance(message, p.ChildDropped):
+            self._do(self.room.child_dropped(key, message, now))
+        elif isinstance(message, p.Goodbye):
+            return False
+        else:
+            self._refuse(session, "unexpected", f"{type(message).__name__} after Hello")
+            return False
+        return True
+
+    def _post_chat(self, session: Session, key: str, text: str, now: float) -> None:
+        sender = self.room.members[key].name
+        result = self.chat.post(sender, text, now, time.time_ns())
+        if isinstance(result, p.Error):
+            session.deliver(p.encode(result))
+            return
+        try:
+            self._store_send.send_nowait(result)
+        except trio.WouldBlock:
+            session.deliver(p.encode(p.Error(code="chat_busy", message="chat is busy, retry")))
+
+    def _refuse(self, session: Session, code: str, message: str) -> None:
+        session.deliver(p.encode(p.Reject(code=code, message=message)))
+
+    def _forget(self, session: Session, reason: str) -> None:
+        key = session.key
+        if key is None or self.sessions.get(key) is not session:
+            return
+        del self.sessions[key]
+        member = self.room.members.get(key)
+        if member is not None:
+            self.chat.forget(member.name)
+        self._do(self.room.leave(key, trio.current_time(), reason))
+
+    # -- actions -----------------------------------------------------------------------
+
+    def _do(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                session = self.sessions.get(action.to)
+                if session is not None:
+                    session.deliver(p.encode(action.message))
+            elif isinstance(action, Broadcast):
+                data = p.encode(action.message)
+                if isinstance(action.message, p.StreamStarted):
+                    self._remember_epoch(action.message.epoch)
+                for session in list(self.sessions.values()):
+                    session.deliver(data)
+            elif isinstance(action, Close):
+                session = self.sessions.pop(action.to, None)
+                if session is not None:
+                    session.deliver(p.encode(p.Goodbye(reason=action.reason)))
+                    session.outbox.close()
+
+    def _remember_epoch(self, epoch: int) -> None:
+        with contextlib.suppress(trio.WouldBlock):
+            self._store_send.send_nowait(epoch)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await trio.sleep(TICK_INTERVAL_S)
+            self._do(self.room.tick(trio.current_time()))
+
+    async def _store_loop(self) -> None:
+        """Store each chat line durably, then deliver it to everyone, in id order."""
+        async for item in self._store_receive:
+            store = self._store
+            assert store is not None
+            if isinstance(item, int):
+                await trio.to_thread.run_sync(store.set_meta, "epoch", str(item))
+                continue
+            await trio.to_thread.run_sync(store.append, item)
+            self._do([Broadcast(item)])
+
+
+async def receive_message(
+    stream: trio.abc.ReceiveStream, decoder: p.MessageDecoder
+) -> p.Message | None:
+    """The next message from `stream`, or None when it closed cleanly."""
+    while True:
+        message = decoder.next_message()
+        if message is p.CLOSED:
+            return None
+        if message is not p.NEED_DATA:
+            assert not isinstance(message, p.Sentinel)
+            return message
+        decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))

@@ -1,0 +1,263 @@
+"""The relay tree: who feeds whom, and where a newcomer or an orphan goes. Pure, no I/O.
+
+Nodes are keyed by casefolded name. The root is the source; a node is *attached* when
+its chain of parents reaches the source, and only attached nodes offer slots, so a
+subtree can never be placed under itself: its own nodes are not attached while it
+waits. Depths are kept on the nodes and updated when a subtree moves.
+
+Placement (`choose_parent`): the shallowest attached node with a free slot; ties go to
+the most spare capacity, then the lowest measured latency, then the name. Subtrees
+that lose their parent move as a whole, unless that would push them past the depth
+limit, in which case they are split and their members placed one by one; this keeps
+the depth near log_K(N).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+
+@attrs.define
+class Node:
+    """One peer's place in the tree."""
+
+    key: str
+    name: str
+    is_source: bool
+    capacity: int
+    parent: str | None = None
+    children: list[str] = attrs.field(factory=list)
+    depth: int | None = None  # None while not attached to the source
+    latency_ms: float = 0.0
+    joined_seq: int = 0
+
+    @property
+    def spare(self) -> int:
+        """Free child slots."""
+        return self.capacity - len(self.children)
+
+
+def ideal_depth(viewers: int, fanout: int, capacity: float) -> int:
+    """Depth of the shallowest tree holding `viewers` under a root of `fanout`."""
+    if viewers <= 0 or fanout <= 0:
+        return 0
+    if capacity <= 1:
+        return math.ceil(viewers / fanout) if capacity <= 0 else viewers
+    depth, level, held = 1, fanout, fanout
+    while held < viewers:
+        level = math.ceil(level * capacity)
+        held += level
+        depth += 1
+    return depth
+
+
+@attrs.define
+class Tree:
+    """The nodes and their links, with the placement rules."""
+
+    nodes: dict[str, Node] = attrs.field(factory=dict)
+    source: str | None = None
+    # Bumped on every change of shape, so callers can skip work when nothing moved.
+    version: int = 0
+    _seq: int = 0
+    _viewers: int = 0
+    _viewer_capacity: int = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.nodes
+
+    def __getitem__(self, key: str) -> Node:
+        return self.nodes[key]
+
+    def add(self, key: str, name: str, *, is_source: bool, capacity: int) -> Node:
+        """Insert a node, unattached (a source becomes the root)."""
+        self._seq += 1
+        self.version += 1
+        node = Node(key=key, name=name, is_source=is_source, capacity=capacity)
+        node.joined_seq = self._seq
+        self.nodes[key] = node
+        if is_source:
+            self.source = key
+            node.depth = 0
+        else:
+            self._viewers += 1
+            self._viewer_capacity += capacity
+        return node
+
+    def remove(self, key: str) -> list[str]:
+        """Delete a node; return its children, now roots of detached subtrees."""
+        node = self.nodes.pop(key)
+        self.version += 1
+        if not node.is_source:
+            self._viewers -= 1
+            self._viewer_capacity -= node.capacity
+        if node.parent is not None and node.parent in self.nodes:
+            self.nodes[node.parent].children.remove(key)
+        orphans = list(node.children)
+        for child in orphans:
+            self.nodes[child].parent = None
+            self._set_depths(child, None)
+        if self.source == key:
+            self.source = None
+        return orphans
+
+    def attach(self, child: str, parent: str) -> None:
+        """Link `child` (a detached subtree root) under `parent`."""
+        node, up = self.nodes[child], self.nodes[parent]
+        assert node.parent is None and not node.is_source, "attach a detached viewer"
+        assert not self.in_subtree(parent, child), "that would make a loop"
+        self.version += 1
+        node.parent = parent
+        up.children.append(child)
+        self._set_depths(child, None if up.depth is None else up.depth + 1)
+
+    def detach(self, child: str) -> None:
+        """Unlink `child` from its parent; its own subtree stays with it."""
+        node = self.nodes[child]
+        self.version += 1
+        if node.parent is not None:
+            self.nodes[node.parent].children.remove(child)
+            node.parent = None
+        self._set_depths(child, None)
+
+    def _set_depths(self, key: str, depth: int | None) -> None:
+        stack = [(key, depth)]
+        while stack:
+            current, d = stack.pop()
+            node = self.nodes[current]
+            node.depth = d
+            below = None if d is None else d + 1
+            stack.extend((child, below) for child in node.children)
+
+    def in_subtree(self, key: str, root: str) -> bool:
+        """Whether `key` is `root` or below it."""
+        seen = 0
+        current: str | None = key
+        while current is not None:
+            if current == root:
+                return True
+            current = self.nodes[current].parent
+            seen += 1
+            if seen > len(self.nodes):
+                raise AssertionError("cycle in the tree")
+        return False
+
+    def subtree(self, root: str) -> Iterator[str]:
+        """Every key in the subtree of `root`, root first."""
+        stack = [root]
+        while stack:
+            key = stack.pop()
+            yield key
+            stack.extend(self.nodes[key].children)
+
+    def height(self, root: str) -> int:
+        """Levels below `root` (0 for a leaf)."""
+        best = 0
+        stack = [(root, 0)]
+        while stack:
+            key, level = stack.pop()
+            best = max(best, level)
+            stack.extend((child, level + 1) for child in self.nodes[key].children)
+        return best
+
+    def open_slots(self) -> list[Node]:
+        """Attached nodes with a free slot, best first."""
+        open_nodes = [n for n in self.nodes.values() if n.depth is not None and n.spare > 0]
+        open_nodes.sort(key=_placement_key)
+        return open_nodes
+
+    def choose_parent(self, child: str, exclude: Iterable[str] = ()) -> str | None:
+        """Best parent for the detached subtree rooted at `child`, or None if no slot."""
+        skip = set(exclude)
+        for node in self.open_slots():
+            if node.key not in skip and node.key != child:
+                return node.key
+        return None
+
+    def choose_backup(self, child: str, candidates: list[Node] | None = None) -> str | None:
+        """A backup parent for attached `child`: outside its parent's whole subtree.
+
+        The backup must also keep the child's subtree within the depth limit, so that a
+        switch to it never needs a second move.
+        """
+        parent = self.nodes[child].parent
+        if parent is None:
+            return None
+        deepest_ok = self.depth_limit() - 1 - self.height(child)
+        for node in candidates if candidates is not None else self.open_slots():
+            assert node.depth is not None
+            if node.depth > deepest_ok:
+                return None  # candidates are sorted shallowest first
+            if node.key != parent and not self.in_subtree(node.key, parent):
+                return node.key
+        return None
+
+    def fits(self, child: str, parent: str) -> bool:
+        """Whether the subtree of `child` stays within the depth limit under `parent`."""
+        depth = self.nodes[parent].depth
+        return depth is not None and depth + 1 + self.height(child) <= self.depth_limit()
+
+    def viewer_count(self) -> int:
+        """Viewers in the tree, attached or not."""
+        return self._viewers
+
+    def depth_limit(self) -> int:
+        """Deepest level a moved subtree may reach before it is split up."""
+        if self.source is None:
+            return 0
+        if not self._viewers:
+            return 1
+        mean_capacity = self._viewer_capacity / self._viewers
+        fanout = self.nodes[self.source].capacity
+        return ideal_depth(self._viewers, fanout, mean_capacity) + 1
+
+    def max_depth(self) -> int:
+        """Depth of the deepest attached node."""
+        return max((n.depth for n in self.nodes.values() if n.depth is not None), default=0)
+
+    def place(self, roots: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+        """Attach detached subtrees where they fit best; return every key that moved.
+
+        Bigger subtrees go first, to the shallowest slots. A subtree that would reach
+        past the depth limit is split: its root is placed alone and its children are
+        placed in turn.
+        """
+        skip = set(exclude)
+        pending = sorted(
+            roots, key=lambda k: (-sum(1 for _ in self.subtree(k)), self.nodes[k].joined_seq)
+        )
+        moved: list[str] = []
+        limit = self.depth_limit()
+        while pending:
+            root = pending.pop(0)
+            parent = self.choose_parent(root, skip)
+            if parent is None:
+                continue
+            parent_depth = self.nodes[parent].depth
+            assert parent_depth is not None
+            if parent_depth + 1 + self.height(root) > limit and self.nodes[root].children:
+                split = list(self.nodes[root].children)
+                for child in split:
+                    self.detach(child)
+                pending = split + pending
+            self.attach(root, parent)
+            moved.append(root)
+        return moved
+
+    def detached_roots(self) -> list[str]:
+        """Viewers waiting for a place (roots of detached subtrees), oldest first."""
+        roots = [
+            n
+            for n in self.nodes.values()
+            if not n.is_source and n.parent is None and n.depth is None
+        ]
+        roots.sort(key=lambda n: n.joined_seq)
+        return [n.key for n in roots]
+
+
+def _placement_key(node: Node) -> tuple[int, int, float, int]:
+    assert node.depth is not None
+    return (node.depth, -node.spare, node.latency_ms, node.joined_seq)
