@@ -85,6 +85,7 @@ class Tracker:
         self.chat = ChatLog()
         self.sessions: dict[str, Session] = {}
         self.connections = 0
+        self.address: tuple[str, int] | None = None
         self._store: ChatStore | None = None
         # Chat lines and epoch numbers go to storage, in order, through one task.
         self._store_send, self._store_receive = trio.open_memory_channel[p.ChatMessage | int](
@@ -103,6 +104,7 @@ class Tracker:
             self.room.started_s = now
             self.room.wall_offset_s = time.time() - now
             host, port = listeners[0].socket.getsockname()[:2]
+            self.address = (host, port)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop)
                 nursery.start_soon(self._store_loop)

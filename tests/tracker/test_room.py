@@ -1,0 +1,130 @@
+"""Decisions of the pure Room, one story at a time (no sockets)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import protocol as p
+from tracker.room import Action, Room, Send
+from tracker.tree import Tree, ideal_depth
+
+
+def hello(name: str, role: str = "viewer", capacity: int = 3, parent: str | None = None) -> p.Hello:
+    return p.Hello(
+        protocol_version=p.PROTOCOL_VERSION,
+        name=name,
+        role=role,
+        listen_port=1,
+        max_children=capacity,
+        parent=parent,
+    )
+
+
+def join(room: Room, name: str, now: float = 0.0, **kw: object) -> list[Action]:
+    reject, actions = room.hello(hello(name, **kw), now)  # type: ignore[arg-type]
+    assert reject is None, reject
+    return actions
+
+
+M = TypeVar("M")
+
+
+def sent(actions: list[Action], to: str, kind: type[M]) -> list[M]:
+    return [
+        a.message
+        for a in actions
+        if isinstance(a, Send) and a.to == to and isinstance(a.message, kind)
+    ]
+
+
+def test_placement_prefers_the_shallowest_slot_then_spare_capacity_then_latency() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=2)
+    join(room, "a", capacity=2)
+    join(room, "b", capacity=3)
+    # Both a and b are at depth 1; b has more spare capacity.
+    join(room, "c")
+    assert room.tree["c"].parent == "b"
+    # Now a has 2 spare and b has 2 spare: the lower latency wins.
+    room.heartbeat("a", p.Heartbeat(seq=1, stats=p.PeerStats(latency_ms=1.0)), 0)
+    room.heartbeat("b", p.Heartbeat(seq=1, stats=p.PeerStats(latency_ms=9.0)), 0)
+    join(room, "d")
+    assert room.tree["d"].parent == "a"
+
+
+def test_a_leaf_viewer_takes_no_children() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=1)
+    join(room, "leaf", capacity=0)
+    actions = join(room, "late")
+    assert room.tree["late"].depth is None
+    assert sent(actions, "late", p.Waiting)
+
+
+def test_depth_grows_like_log_k_of_n() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=3)
+    for i in range(120):
+        join(room, f"v{i}")
+    assert room.tree.max_depth() == ideal_depth(120, 3, 3) == 4
+
+
+def test_peers_re_registering_after_a_restart_keep_their_parent() -> None:
+    room = Room(recovery_window_s=5.0, started_s=0.0)
+    # The child comes back before its parent and the source.
+    join(room, "leaf", now=0.1, parent="relay", capacity=0)
+    assert room.tree["leaf"].parent is None
+    join(room, "relay", now=0.2, parent="cam")
+    assert room.tree["leaf"].parent == "relay"
+    actions = join(room, "cam", now=0.3, role="source")
+    assert room.tree["relay"].parent == "cam"
+    assert room.tree["leaf"].depth == 2
+    assert sent(actions, "relay", p.Assign)
+
+
+def test_a_claim_that_is_not_honoured_in_time_is_placed_normally() -> None:
+    room = Room(recovery_window_s=5.0, started_s=0.0)
+    join(room, "cam", role="source")
+    join(room, "ghost-child", now=1.0, parent="ghost")
+    assert room.tree["ghost-child"].depth is None
+    for key in room.members:
+        room.seen(key, 6.0)
+    actions = room.tick(6.0)
+    assert room.tree["ghost-child"].parent == "cam"
+    assert sent(actions, "ghost-child", p.Assign)
+
+
+def test_the_lock_is_released_when_the_source_misses_heartbeats() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source")
+    reject, _ = room.hello(hello("cam2", role="source"), 1.0)
+    assert reject is not None and reject.code == "stream_live"
+    room.tick(10.0)
+    reject, _ = room.hello(hello("cam2", role="source"), 10.0)
+    assert reject is None
+
+
+def test_backups_are_renewed_before_their_tokens_expire() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=2)
+    join(room, "a", capacity=1)
+    join(room, "b", capacity=1)
+    join(room, "child", capacity=0)
+    first = room.members["child"].backup_offer
+    assert first is not None
+    for key in room.members:
+        room.seen(key, 400.0)
+    actions = room.tick(400.0)
+    renewed = sent(actions, "child", p.BackupUpdate)
+    assert renewed and renewed[0].backup is not None
+    assert renewed[0].backup.token != first.token
+
+
+def test_ideal_depth() -> None:
+    assert ideal_depth(0, 3, 3) == 0
+    assert ideal_depth(3, 3, 3) == 1
+    assert ideal_depth(12, 3, 3) == 2
+    assert ideal_depth(13, 3, 3) == 3
+    assert ideal_depth(5, 1, 1) == 5
+    assert ideal_depth(5, 3, 0) == 2
+    assert Tree().depth_limit() == 0
