@@ -10,10 +10,10 @@ from tracker.service import Tracker, TrackerConfig
 
 @pytest.fixture
 def tracker_config() -> TrackerConfig:
-    """Settings for the tracker under test (fast liveness, short hello timeout)."""
+    """Settings for the tracker under test (short hello timeout; peers live 3 s unheard)."""
     return TrackerConfig(
         port=0,
-        heartbeat_interval_s=0.2,
+        heartbeat_interval_s=1.0,
         missed_heartbeats=3,
         hello_timeout_s=0.5,
         recovery_window_s=0.0,

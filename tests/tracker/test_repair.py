@@ -6,6 +6,7 @@ import trio
 
 import protocol as p
 from tests.tracker.client import Client, joined
+from tracker.service import Tracker, TrackerConfig
 
 
 async def test_children_of_a_crashed_relay_are_reassigned_at_once(
@@ -96,8 +97,12 @@ async def heartbeat_until_assigned(beaters: list[Client], watcher: Client) -> p.
 
 
 async def test_a_silent_peer_is_declared_dead_and_its_child_moves(
-    address: tuple[str, int],
+    nursery: trio.Nursery,
 ) -> None:
+    fast = Tracker(TrackerConfig(port=0, heartbeat_interval_s=0.2, recovery_window_s=0.0))
+    await nursery.start(fast.serve)
+    assert fast.address is not None
+    address = fast.address
     cam = await joined(address, "cam", "source", capacity=1)
     relay = await joined(address, "relay", capacity=1)
     await relay.expect(p.Assign)

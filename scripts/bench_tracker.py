@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Load test of the tracker: thousands of fake peers heartbeating at once.
+
+Starts a real tracker (`python -m tracker --port 0`) as a subprocess and registers
+--peers fake peers over real TCP connections, in batches of 100: first one source,
+then viewers, so the tracker builds its relay tree and picks backups as it would for
+real. Every peer then sends a Heartbeat once per interval (1 s by default), the peers'
+send times spread evenly over the interval. After --warmup seconds it measures for
+--duration seconds: the tracker's CPU time (from /proc, as % of one core) and the time
+from sending each heartbeat to receiving its HeartbeatAck. The tracker is always
+stopped at the end, also on Ctrl-C or an error.
+
+Targets (from the issue): under 15% of one core and p99 ack latency under 50 ms at
+2,000 peers. Latency is timed in this process, so it includes this process's own
+scheduling delay: its CPU use is reported too, to show it was not the bottleneck.
+The exit status is 0 whether or not the targets are met (a benchmark reports, it does
+not assert), 1 if the benchmark itself broke (registration refused, tracker died).
+
+    python scripts/bench_tracker.py [--peers 2000] [--duration 20] [--warmup 3]
+                                    [--json report.json]
+
+Linux only: it reads /proc/PID/stat and /proc/PID/status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import trio
+
+import protocol as p
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+TRACKER_START_TIMEOUT_S = 10.0
+TRACKER_STOP_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 10.0
+WELCOME_TIMEOUT_S = 10.0
+SEND_TIMEOUT_S = 5.0
+SILENCE_TIMEOUT_S = 10.0  # nothing from the tracker for this long: the peer is lost
+ACK_GRACE_S = 2.0  # after the window, acks of window heartbeats still count this long
+REGISTER_BATCH_PEERS = 100
+FAKE_PORT_BASE = 20_000  # fake listen ports; the tracker never connects to them
+MAX_PEERS = 40_000  # keeps the fake ports below 65536
+MAX_CHILDREN = 3
+RECEIVE_BYTES = 65_536
+SPARE_FDS = 64  # open files besides the peer sockets: stdio, pipes, trio's wakeup fds
+FRAME_RATE_FPS = 30.0
+CPU_TARGET_PCT = 15.0
+P99_TARGET_MS = 50.0
+LISTENING = re.compile(r"tracker listening on (?P<host>.+):(?P<port>\d+)")
+
+
+class BenchError(Exception):
+    """The benchmark could not run (as opposed to: the tracker missed a target)."""
+
+
+@attrs.define(eq=False)
+class FakePeer:
+    """One fake peer: its connection, its place in the tree, its running statistics."""
+
+    index: int
+    name: str
+    stream: trio.SocketStream
+    decoder: p.MessageDecoder
+    interval_s: float
+    welcome_s: float  # from connecting to receiving Welcome
+    rng: random.Random
+    depth: int | None = None
+    children: int = 0
+    frames_received: int = 0
+    frames_lost: int = 0
+    # seq -> (perf_counter at send, sent during the measured window)
+    in_flight: dict[int, tuple[float, bool]] = attrs.field(factory=dict)
+
+    def stats(self) -> p.PeerStats:
+        """Plausible numbers for one more interval of a 720p, 30 fps stream."""
+        rng = self.rng
+        lost_now = rng.choice((0, 0, 0, 0, 0, 0, 0, 0, 1, 2))
+        self.frames_received += round(FRAME_RATE_FPS * self.interval_s) - lost_now
+        self.frames_lost += lost_now
+        bandwidth_kbps = max(0.0, rng.gauss(2500.0, 150.0))
+        depth = self.depth or 0
+        return p.PeerStats(
+            fps=FRAME_RATE_FPS,
+            recv_fps=FRAME_RATE_FPS - lost_now / self.interval_s,
+            bandwidth_kbps=bandwidth_kbps,
+            upload_kbps=bandwidth_kbps * self.children,
+            latency_ms=depth * 30.0 + rng.uniform(5.0, 25.0),
+            rtt_ms=rng.uniform(2.0, 40.0),
+            loss_pct=100.0 * self.frames_lost / max(1, self.frames_received + self.frames_lost),
+            frames_received=self.frames_received,
+            frames_lost=self.frames_lost,
+            depth=depth,
+            children=self.children,
+            resolution="720p",
+        )
+
+
+@attrs.define
+class Recorder:
+    """What all the peers measured; shared by their tasks."""
+
+    peers: int
+    measuring: bool = False
+    sent: int = 0
+    latencies_s: list[float] = attrs.field(factory=list)
+    received: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    registered: list[FakePeer] = attrs.field(factory=list)
+    lost: dict[str, str] = attrs.field(factory=dict)  # peer name -> why
+
+
+@attrs.frozen
+class Report:
+    """The benchmark's results (also what --json writes)."""
+
+    peers: int
+    registration_s: float
+    welcome_p50_ms: float | None
+    welcome_p99_ms: float | None
+    registration_tracker_cpu_pct: float
+    placed: int
+    max_depth: int
+    warmup_s: float
+    window_s: float
+    heartbeats_sent: int
+    heartbeats_acked: int
+    peers_lost: int
+    ack_p50_ms: float | None
+    ack_p95_ms: float | None
+    ack_p99_ms: float | None
+    ack_max_ms: float | None
+    tracker_cpu_pct: float
+    tracker_rss_mib: float
+    generator_cpu_pct: float
+    messages_from_tracker: dict[str, int]
+    cpu_ok: bool
+    latency_ok: bool
+
+
+# -- the tracker process -------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process `pid` has used, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            stat = stat_file.read()
+    except OSError as exc:
+        raise BenchError(f"cannot read the tracker's CPU time: {exc}") from exc
+    # Split after the command name, which may hold spaces; fields[0] is field 3 (state),
+    # so utime and stime (fields 14 and 15) are fields[11] and fields[12].
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process `pid` in MiB, from VmRSS in /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as status_file:
+        for line in status_file:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # the value is in kB
+    raise BenchError("no VmRSS in the tracker's /proc status")
+
+
+async def read_listen_address(stdout: trio.abc.ReceiveStream) -> tuple[str, int]:
+    """Wait for the tracker's `tracker listening on HOST:PORT` line."""
+    buffer = b""
+    try:
+        with trio.fail_after(TRACKER_START_TIMEOUT_S):
+            while b"\n" not in buffer:
+                chunk = await stdout.receive_some(4096)
+                if not chunk:
+                    raise BenchError("the tracker exited before listening (see its stderr)")
+                buffer += chunk
+    except trio.TooSlowError:
+        raise BenchError(f"the tracker did not listen within {TRACKER_START_TIMEOUT_S} s") from None
+    line = buffer.partition(b"\n")[0].decode(errors="replace").strip()
+    match = LISTENING.fullmatch(line)
+    if match is None:
+        raise BenchError(f"unexpected first line from the tracker: {line!r}")
+    return match["host"], int(match["port"])
+
+
+async def stop_tracker(process: trio.Process) -> None:
+    """SIGTERM the tracker, then SIGKILL it if it has not exited in time."""
+    if process.returncode is None:
+        process.terminate()
+        with trio.move_on_after(TRACKER_STOP_TIMEOUT_S):
+            await process.wait()
+    if process.returncode is None:
+        print("bench_tracker: the tracker ignored SIGTERM; killing it", file=sys.stderr)
+        process.kill()
+        await process.wait()
+    if process.stdout is not None:
+        await process.stdout.aclose()
+
+
+async def fail_on_sigterm() -> None:
+    """Turn a SIGTERM to the benchmark into an error, so the tracker is stopped too."""
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            raise BenchError("stopped by SIGTERM")
+
+
+# -- fake peers ----------------------------------------------------------------------
+
+
+async def register(index: int, host: str, port: int) -> FakePeer:
+    """Connect and say Hello; return once the tracker's Welcome has arrived."""
+    role, name = ("source", "bench-source") if index == 0 else ("viewer", f"bench-{index}")
+    hello = p.Hello(
+        protocol_version=p.PROTOCOL_VERSION,
+        name=name,
+        role=role,
+        listen_host="127.0.0.1",
+        listen_port=FAKE_PORT_BASE + index,
+        max_children=MAX_CHILDREN,
+    )
+    started_s = time.perf_counter()
+    try:
+        with trio.fail_after(CONNECT_TIMEOUT_S):
+            stream = await trio.open_tcp_stream(host, port)
+    except (OSError, trio.TooSlowError) as exc:
+        raise BenchError(f"{name}: cannot connect to {host}:{port}: {exc!r}") from exc
+    decoder = p.MessageDecoder()
+    try:
+        with trio.fail_after(WELCOME_TIMEOUT_S):
+            await stream.send_all(p.encode(hello))
+            first = await next_message(stream, decoder)
+    except trio.TooSlowError:
+        await trio.aclose_forcefully(stream)
+        raise BenchError(f"{name}: no Welcome within {WELCOME_TIMEOUT_S} s") from None
+    except (trio.BrokenResourceError, p.ProtocolError) as exc:
+        await trio.aclose_forcefully(stream)
+        raise BenchError(f"{name}: registration failed: {exc!r}") from exc
+    if not isinstance(first, p.Welcome):
+        await trio.aclose_forcefully(stream)
+        if isinstance(first, p.Reject):
+            raise BenchError(f"{name}: refused by the tracker: {first.code}: {first.message}")
+        raise BenchError(f"{name}: expected Welcome, got {type(first).__name__}")
+    rng = random.Random(index)
+    return FakePeer(
+        index=index,
+        name=name,
+        stream=stream,
+        decoder=decoder,
+        interval_s=first.heartbeat_interval_ms / 1000,
+        welcome_s=time.perf_counter() - started_s,
+        rng=rng,
+        children=MAX_CHILDREN if index == 0 else rng.choice((0, 0, MAX_CHILDREN)),
+    )
+
+
+async def next_message(stream: trio.SocketStream, decoder: p.MessageDecoder) -> object:
+    """The next message from the tracker, or p.CLOSED."""
+    while True:
+        message = decoder.next_message()
+        if message is not p.NEED_DATA:
+            return message
+        decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
+
+
+async def send_heartbeats(peer: FakePeer, recorder: Recorder, origin_s: float) -> None:
+    """Send a Heartbeat every interval, at this peer's own phase within the interval."""
+    interval_s = peer.interval_s
+    phase_s = origin_s + interval_s * peer.index / recorder.peers
+    beat = 0
+    seq = 0
+    while True:
+        # Never burst to catch up: skip beats that are already past.
+        beat = max(beat, math.ceil((trio.current_time() - phase_s) / interval_s))
+        await trio.sleep_until(phase_s + beat * interval_s)
+        beat += 1
+        seq += 1
+        data = p.encode(p.Heartbeat(seq=seq, stats=peer.stats()))
+        peer.in_flight[seq] = (time.perf_counter(), recorder.measuring)
+        if recorder.measuring:
+            recorder.sent += 1
+        with trio.fail_after(SEND_TIMEOUT_S):
+            await peer.stream.send_all(data)
+
+
+async def read_messages(peer: FakePeer, recorder: Recorder) -> str:
+    """Read the tracker's messages and time each HeartbeatAck; return why it stopped."""
+    while True:
+        data = None
+        with trio.move_on_after(SILENCE_TIMEOUT_S):
+            data = await peer.stream.receive_some(RECEIVE_BYTES)
+        if data is None:
+            return f"nothing from the tracker for {SILENCE_TIMEOUT_S} s"
+        received_s = time.perf_counter()
+        peer.decoder.receive_data(data)
+        while True:
+            message = peer.decoder.next_message()
+            if message is p.NEED_DATA:
+                break
+            if isinstance(message, p.Sentinel):
+                return "the tracker closed the connection"
+            recorder.received[type(message).__name__] += 1
+            if isinstance(message, p.HeartbeatAck):
+                sent_s, in_window = peer.in_flight.pop(message.seq, (received_s, False))
+                if in_window:
+                    recorder.latencies_s.append(received_s - sent_s)
+            elif isinstance(message, p.Assign):
+                peer.depth = message.depth
+            elif isinstance(message, p.StreamEnded | p.Waiting):
+                peer.depth = None
+            elif isinstance(message, p.Reject | p.Goodbye):
+                return f"the tracker ended the session: {message!r}"
+
+
+async def run_peer(
+    index: int,
+    host: str,
+    port: int,
+    recorder: Recorder,
+    origin_s: float,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Register one peer (`started` once welcomed), then heartbeat until cancelled."""
+    peer = await register(index, host, port)
+    recorder.registered.append(peer)
+    task_status.started()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_heartbeats, peer, recorder, origin_s)
+            recorder.lost[peer.name] = await read_messages(peer, recorder)
+            nursery.cancel_scope.cancel()
+    except* (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError) as group:
+        recorder.lost[peer.name] = repr(group.exceptions[0])
+    finally:
+        await trio.aclose_forcefully(peer.stream)
+
+
+async def register_all(
+    nursery: trio.Nursery, host: str, port: int, recorder: Recorder, origin_s: float
+) -> None:
+    """Register the source, then the viewers in batches; each starts heartbeating at once."""
+    await nursery.start(run_peer, 0, host, port, recorder, origin_s)
+    for first in range(1, recorder.peers, REGISTER_BATCH_PEERS):
+        async with trio.open_nursery() as batch:
+            for index in range(first, min(first + REGISTER_BATCH_PEERS, recorder.peers)):
+                batch.start_soon(nursery.start, run_peer, index, host, port, recorder, origin_s)
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+def percentile_ms(sorted_s: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of sorted durations in seconds, in ms (None if empty)."""
+    if not sorted_s:
+        return None
+    rank = max(0, math.ceil(fraction * len(sorted_s)) - 1)
+    return sorted_s[rank] * 1000
+
+
+async def load_tracker(
+    process: trio.Process, host: str, port: int, args: argparse.Namespace
+) -> Report:
+    """Register the peers, heartbeat through warm-up and the window, and measure."""
+    recorder = Recorder(peers=args.peers)
+    async with trio.open_nursery() as nursery:
+        origin_s = trio.current_time()
+        cpu_start_s, wall_start_s = cpu_seconds(process.pid), time.perf_counter()
+        await register_all(nursery, host, port, recorder, origin_s)
+        registration_s = time.perf_counter() - wall_start_s
+        registration_cpu_s = cpu_seconds(process.pid) - cpu_start_s
+        print(f"registered {len(recorder.registered)} peers in {registration_s:.2f} s", flush=True)
+
+        await trio.sleep(args.warmup)
+        cpu_start_s, own_start_s = cpu_seconds(process.pid), time.process_time()
+        wall_start_s = time.perf_counter()
+        recorder.measuring = True
+        await trio.sleep(args.duration)
+        recorder.measuring = False
+        window_s = time.perf_counter() - wall_start_s
+        tracker_cpu_s = cpu_seconds(process.pid) - cpu_start_s
+        own_cpu_s = time.process_time() - own_start_s
+        await trio.sleep(ACK_GRACE_S)
+        if process.returncode is not None:
+            raise BenchError(f"the tracker exited during the run (status {process.returncode})")
+        rss = rss_mib(process.pid)
+        nursery.cancel_scope.cancel()
+
+    latencies = sorted(recorder.latencies_s)
+    welcomes = sorted(peer.welcome_s for peer in recorder.registered)
+    depths = [peer.depth for peer in recorder.registered if peer.depth is not None]
+    tracker_cpu_pct = 100 * tracker_cpu_s / window_s
+    ack_p99_ms = percentile_ms(latencies, 0.99)
+    return Report(
+        peers=len(recorder.registered),
+        registration_s=registration_s,
+        welcome_p50_ms=percentile_ms(welcomes, 0.50),
+        welcome_p99_ms=percentile_ms(welcomes, 0.99),
+        registration_tracker_cpu_pct=100 * registration_cpu_s / registration_s,
+        placed=sum(1 for depth in depths if depth > 0),
+        max_depth=max(depths, default=0),
+        warmup_s=args.warmup,
+        window_s=window_s,
+        heartbeats_sent=recorder.sent,
+        heartbeats_acked=len(latencies),
+        peers_lost=len(recorder.lost),
+        ack_p50_ms=percentile_ms(latencies, 0.50),
+        ack_p95_ms=percentile_ms(latencies, 0.95),
+        ack_p99_ms=ack_p99_ms,
+        ack_max_ms=percentile_ms(latencies, 1.0),
+        tracker_cpu_pct=tracker_cpu_pct,
+        tracker_rss_mib=rss,
+        generator_cpu_pct=100 * own_cpu_s / window_s,
+        messages_from_tracker=dict(recorder.received.most_common()),
+        cpu_ok=tracker_cpu_pct < CPU_TARGET_PCT,
+        latency_ok=ack_p99_ms is not None and ack_p99_ms < P99_TARGET_MS,
+    )
+
+
+async def run_bench(args: argparse.Namespace) -> Report:
+    """Start the tracker, load it, and stop it whatever happens."""
+    command = [sys.executable, "-m", "tracker", "--port", "0", "--max-peers", str(args.peers + 16)]
+    process = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fail_on_sigterm)
+            assert process.stdout is not None
+            host, port = await read_listen_address(process.stdout)
+            print(f"tracker pid {process.pid} listening on {host}:{port}", flush=True)
+            report = await load_tracker(process, host, port, args)
+            nursery.cancel_scope.cancel()
+        return report
+    finally:
+        with trio.CancelScope(shield=True):
+            await stop_tracker(process)
+
+
+def raise_fd_limit(peers: int) -> None:
+    """Lift the soft open-files limit so `peers` sockets fit (the tracker inherits it)."""
+    needed = peers + SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise BenchError(
+            f"--peers {peers} needs {needed} open files, but the hard limit is {hard}: "
+            f"raise it (ulimit -Hn, /etc/security/limits.conf) or use --peers "
+            f"{max(1, hard - SPARE_FDS)} or fewer"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def print_report(report: Report) -> None:
+    """The results as a readable block, then one PASS/FAIL line per target."""
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f} ms"
+
+    unacked = report.heartbeats_sent - report.heartbeats_acked
+    sent_by_tracker = ", ".join(f"{n} {k}" for k, n in report.messages_from_tracker.items())
+    lines = [
+        ("peers registered", f"{report.peers} (1 source, {report.peers - 1} viewers)"),
+        (
+            "registration",
+            f"{report.registration_s:.2f} s ({report.peers / report.registration_s:.0f}/s), "
+            f"Welcome p50 {ms(report.welcome_p50_ms)}, p99 {ms(report.welcome_p99_ms)}, "
+            f"tracker CPU {report.registration_tracker_cpu_pct:.0f}% meanwhile",
+        ),
+        ("tree", f"{report.placed} viewers placed, deepest at depth {report.max_depth}"),
+        ("window", f"{report.window_s:.1f} s, after {report.warmup_s:g} s of warm-up"),
+        (
+            "heartbeats",
+            f"{report.heartbeats_sent} sent, {report.heartbeats_acked} acked "
+            f"({unacked} unacked), {report.peers_lost} peers lost",
+        ),
+        (
+            "ack latency",
+            f"p50 {ms(report.ack_p50_ms)}, p95 {ms(report.ack_p95_ms)}, "
+            f"p99 {ms(report.ack_p99_ms)}, max {ms(report.ack_max_ms)}",
+        ),
+        ("tracker CPU", f"{report.tracker_cpu_pct:.1f}% of one core"),
+        ("tracker RSS", f"{report.tracker_rss_mib:.1f} MiB"),
+        ("load generator CPU", f"{report.generator_cpu_pct:.1f}% of one core"),
+        ("tracker sent", sent_by_tracker),
+    ]
+    print()
+    for label, value in lines:
+        print(f"{label:<20}{value}")
+    cpu_verdict = "PASS" if report.cpu_ok else "FAIL"
+    latency_verdict = "PASS" if report.latency_ok else "FAIL"
+    print(
+        f"{cpu_verdict}  tracker CPU {report.tracker_cpu_pct:.1f}% "
+        f"(target < {CPU_TARGET_PCT:g}% of one core)"
+    )
+    print(
+        f"{latency_verdict}  p99 ack latency {ms(report.ack_p99_ms)} "
+        f"(target < {P99_TARGET_MS:g} ms)"
+    )
+
+
+def bench_failure(exc: BaseException) -> BenchError | KeyboardInterrupt | None:
+    """The BenchError or Ctrl-C behind `exc`, if that is all it holds."""
+    if isinstance(exc, BenchError | KeyboardInterrupt):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        causes = [bench_failure(inner) for inner in exc.exceptions]
+        if all(cause is not None for cause in causes):
+            return causes[0]
+    return None
+
+
+def peer_count(text: str) -> int:
+    """argparse type: a number of peers, 2 to MAX_PEERS."""
+    value = int(text)
+    if not 2 <= value <= MAX_PEERS:
+        raise argparse.ArgumentTypeError(f"{text} is not between 2 and {MAX_PEERS}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a duration in seconds, > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def main() -> int:
+    """Run the benchmark and print (and optionally save) the report."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--peers", type=peer_count, default=2000, help="fake peers, source included"
+    )
+    parser.add_argument("--duration", type=seconds, default=20.0, help="measured window, s")
+    parser.add_argument(
+        "--warmup", type=seconds, default=3.0, help="heartbeating before the window, s"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args()
+    try:
+        raise_fd_limit(args.peers)
+        report = trio.run(run_bench, args)
+    except (BenchError, KeyboardInterrupt, BaseExceptionGroup) as exc:
+        cause = bench_failure(exc)
+        if cause is None:
+            raise
+        if isinstance(cause, KeyboardInterrupt):
+            print("bench_tracker: interrupted (the tracker was stopped)", file=sys.stderr)
+            return 130
+        print(f"bench_tracker: {cause}", file=sys.stderr)
+        return 1
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(attrs.asdict(report), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
