@@ -1,24 +1,147 @@
-"""`streamnest-peer`: run a peer as source or viewer, chat, or query the tracker."""
+"""`streamnest-peer`: stream, watch and relay, chat, or ask the tracker for its status."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
 import sys
+
+import trio
+
+import protocol as p
+from peer.cli import chat_line, one_shot, run_peer
+from peer.errors import PeerError
+from peer.node import PeerConfig
+from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
+from peer.wire import parse_address
+from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
+from protocol.names import name_problem
+
+
+def address(text: str) -> tuple[str, int]:
+    """argparse type: HOST:PORT (or PORT)."""
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def resolution(text: str) -> str:
+    """argparse type: 360p | 480p | 720p | 1080p | source."""
+    try:
+        return parse_resolution(text)
+    except ResolutionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def peer_name(text: str) -> str:
+    """argparse type: a valid peer name."""
+    problem = name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"invalid name {text!r}: {problem}")
+    return text
+
+
+def child_count(text: str) -> int:
+    """argparse type: 0..MAX_CHILDREN."""
+    value = int(text)
+    if not 0 <= value <= MAX_CHILDREN:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and {MAX_CHILDREN}")
+    return value
+
+
+def positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+def quality(text: str) -> int:
+    """argparse type: JPEG quality 1..100."""
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not a JPEG quality from 1 to 100")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line described in DESIGN.md."""
     parser = argparse.ArgumentParser(
         prog="streamnest-peer",
-        description="Stream a video to a StreamNest mesh, or watch and relay one.",
+        description="Stream a video to a StreamNest mesh, or watch it and relay it onward.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("source", help="stream a file, camera, URL or test pattern")
-    commands.add_parser("view", help="watch the live stream and relay it to other viewers")
-    commands.add_parser("chat", help="send one chat message")
-    commands.add_parser("status", help="show the swarm as the tracker sees it")
+
+    def common(sub: argparse.ArgumentParser, *, name_required: bool = False) -> None:
+        sub.add_argument(
+            "--tracker", type=address, default=("127.0.0.1", 9000), metavar="HOST:PORT"
+        )
+        sub.add_argument(
+            "--name", type=peer_name, required=name_required, help="default: a random name"
+        )
+
+    def streaming(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--listen",
+            type=address,
+            default=("127.0.0.1", 0),
+            metavar="HOST:PORT",
+            help="where children connect (default 127.0.0.1, any free port)",
+        )
+        sub.add_argument(
+            "--stats-json", action="store_true", help="one JSON line of statistics per second"
+        )
+
+    source = commands.add_parser("source", help="stream a file, camera, URL or test pattern")
+    source.add_argument(
+        "source", metavar="SOURCE", help="file, camera index, URL, testsrc[:WxH@FPS]"
+    )
+    common(source)
+    streaming(source)
+    source.add_argument("--fanout", type=child_count, default=3, help="direct children (3)")
+    source.add_argument("--fps", type=positive, help="frame rate (default: the file's own)")
+    source.add_argument("--quality", type=quality, default=80, help="JPEG quality (80)")
+    source.add_argument(
+        "--max-resolution", type=resolution, metavar="R", help="downscale to at most R"
+    )
+    source.add_argument("--loop", action="store_true", help="restart the file at its end")
+
+    view = commands.add_parser("view", help="watch the live stream and relay it to others")
+    common(view)
+    streaming(view)
+    view.add_argument(
+        "--resolution",
+        type=resolution,
+        default="source",
+        metavar="R",
+        help=f"display resolution: {' | '.join(RESOLUTIONS)} (source)",
+    )
+    view.add_argument(
+        "--max-children", type=child_count, default=3, help="viewers to relay to (3; 0 = leaf)"
+    )
+    view.add_argument("--duration", type=positive, metavar="SECONDS", help="leave after this")
+    view.add_argument(
+        "--no-decode", action="store_true", help="relay and count only; decode nothing"
+    )
+
+    chat = commands.add_parser("chat", help="send one chat message")
+    common(chat, name_required=True)
+    chat.add_argument("text", metavar="TEXT")
+
+    status = commands.add_parser("status", help="show the swarm as the tracker sees it")
+    common(status)
+    status.add_argument("--json", action="store_true", help="print the raw status as JSON")
+
     commands.add_parser("gui", help="open the desktop app")
     return parser
+
+
+def random_name(prefix: str) -> str:
+    """A random peer name, unique enough."""
+    return f"{prefix}-{secrets.token_hex(3)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +151,117 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    print(f"streamnest-peer: '{args.command}' is not available yet", file=sys.stderr)
-    return 2
+    try:
+        return dispatch(args)
+    except (PeerError, BaseExceptionGroup) as exc:
+        cause = user_error(exc)
+        if cause is None:
+            raise
+        print(f"streamnest-peer: {cause}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def user_error(exc: BaseException) -> PeerError | None:
+    """The PeerError inside `exc`, unwrapped from exception groups."""
+    if isinstance(exc, PeerError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = user_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command."""
+    if args.command in ("source", "view"):
+        config = PeerConfig(
+            role="source" if args.command == "source" else "viewer",
+            name=args.name or random_name(args.command),
+            tracker=args.tracker,
+            listen=args.listen,
+            max_children=args.fanout if args.command == "source" else args.max_children,
+            resolution=getattr(args, "resolution", "source"),
+            source=getattr(args, "source", None),
+            fps=getattr(args, "fps", None),
+            quality=getattr(args, "quality", 80),
+            max_resolution=getattr(args, "max_resolution", None),
+            loop=getattr(args, "loop", False),
+            decode=not getattr(args, "no_decode", False),
+        )
+        trio.run(
+            lambda: run_peer(
+                config, stats_json=args.stats_json, duration_s=getattr(args, "duration", None)
+            )
+        )
+        return 0
+    if args.command == "chat":
+        text = args.text.strip()
+        if not text or len(text) > MAX_CHAT_CHARS:
+            raise PeerError(f"a chat message has 1 to {MAX_CHAT_CHARS} characters")
+        answers = trio.run(one_shot, args.tracker, args.name, p.ChatSend(text=text))
+        for answer in answers:
+            if isinstance(answer, p.Error | p.Reject):
+                raise PeerError(answer.message)
+            if isinstance(answer, p.ChatMessage):
+                print(chat_line(answer), file=sys.stderr)
+        return 0
+    if args.command == "status":
+        name = args.name or random_name("status")
+        answers = trio.run(one_shot, args.tracker, name, p.StatusRequest())
+        reply = next((a for a in answers if isinstance(a, p.StatusReply)), None)
+        if reply is None:
+            raise PeerError("the tracker sent no status")
+        print(json.dumps(status_json(reply), indent=2) if args.json else status_text(reply))
+        return 0
+    raise PeerError(f"'{args.command}' is not available yet")
+
+
+def status_json(reply: p.StatusReply) -> dict[str, object]:
+    """The status as plain JSON data."""
+    import attrs
+
+    return attrs.asdict(reply)
+
+
+def status_text(reply: p.StatusReply) -> str:
+    """The swarm as an indented tree, one peer per line."""
+    peers = {peer.name: peer for peer in reply.peers}
+    lines = [
+        f"stream: {reply.source or 'none live'} (epoch {reply.epoch}), "
+        f"{sum(1 for x in reply.peers if x.role == 'viewer')} viewers, "
+        f"max depth {reply.max_depth}, source fanout {reply.source_fanout}"
+    ]
+
+    def describe(info: p.PeerInfo) -> str:
+        stats = info.stats
+        numbers = (
+            f"{stats.fps:.1f} fps, {stats.latency_ms:.1f} ms, loss {stats.loss_pct:.1f}%"
+            if stats
+            else "no stats yet"
+        )
+        slots = f"{len(info.children)}/{info.max_children} children"
+        return f"{info.name} [{info.role}, {info.resolution}, {slots}] {numbers}"
+
+    def walk(name: str, indent: int) -> None:
+        info = peers[name]
+        lines.append("  " * indent + describe(info))
+        for child in info.children:
+            if child in peers:
+                walk(child, indent + 1)
+
+    if reply.source in peers:
+        walk(reply.source, 0)
+    waiting = [x for x in reply.peers if x.role == "viewer" and x.parent is None]
+    for info in waiting:
+        lines.append(f"waiting: {describe(info)}")
+    observers = [x.name for x in reply.peers if x.role == "observer"]
+    if observers:
+        lines.append(f"observers: {', '.join(observers)}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

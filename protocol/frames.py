@@ -6,7 +6,7 @@
     12      8     capture time, Unix ns (u64)
     20      2     width  (u16, pixels of the JPEG)
     22      2     height (u16)
-    24      2     hop count (u16; the source sends 0, each relay adds 1)
+    24      2     hop count (u16; links crossed: the source's children see 1)
     26      4     accumulated path-latency estimate, µs (u32)
     30      64    Ed25519 signature, present only when envelope flag SIGNED is set
     30|94   rest  JPEG bytes

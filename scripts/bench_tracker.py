@@ -46,7 +46,8 @@ import protocol as p
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 TRACKER_START_TIMEOUT_S = 10.0
-TRACKER_STOP_TIMEOUT_S = 5.0
+# Stopping takes seconds with thousands of peers: each leaving peer costs the tracker work.
+TRACKER_STOP_TIMEOUT_S = 15.0
 CONNECT_TIMEOUT_S = 10.0
 WELCOME_TIMEOUT_S = 10.0
 SEND_TIMEOUT_S = 5.0
@@ -61,6 +62,7 @@ SPARE_FDS = 64  # open files besides the peer sockets: stdio, pipes, trio's wake
 FRAME_RATE_FPS = 30.0
 CPU_TARGET_PCT = 15.0
 P99_TARGET_MS = 50.0
+BUSY_MACHINE_PCT = 25.0  # other processes' CPU above which latencies are suspect
 LISTENING = re.compile(r"tracker listening on (?P<host>.+):(?P<port>\d+)")
 
 
@@ -144,27 +146,53 @@ class Report:
     ack_p99_ms: float | None
     ack_max_ms: float | None
     tracker_cpu_pct: float
+    tracker_user_pct: float
+    tracker_system_pct: float
     tracker_rss_mib: float
     generator_cpu_pct: float
+    other_cpu_pct: float  # every other process on the machine, in % of one core
+    cores: int
     messages_from_tracker: dict[str, int]
     cpu_ok: bool
     latency_ok: bool
+    tracker_stop_s: float | None = None  # from SIGTERM to exit
+
+
+@attrs.frozen
+class CpuSample:
+    """CPU seconds used so far by the tracker, by this process and by the whole machine."""
+
+    wall_s: float
+    tracker_user_s: float
+    tracker_system_s: float
+    own_s: float
+    machine_busy_s: float  # all cores together
 
 
 # -- the tracker process -------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time process `pid` has used, from /proc/PID/stat."""
+def sample_cpu(pid: int) -> CpuSample:
+    """Read the CPU counters of process `pid`, of this process and of the machine now."""
     try:
         with open(f"/proc/{pid}/stat") as stat_file:
             stat = stat_file.read()
+        with open("/proc/stat") as machine_file:
+            machine = machine_file.readline().split()
     except OSError as exc:
-        raise BenchError(f"cannot read the tracker's CPU time: {exc}") from exc
+        raise BenchError(f"cannot read CPU times from /proc: {exc}") from exc
     # Split after the command name, which may hold spaces; fields[0] is field 3 (state),
     # so utime and stime (fields 14 and 15) are fields[11] and fields[12].
     fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+    # "cpu user nice system idle iowait irq softirq ...": busy is all but idle and iowait.
+    busy_ticks = sum(int(machine[i]) for i in (1, 2, 3, 6, 7))
+    return CpuSample(
+        wall_s=time.perf_counter(),
+        tracker_user_s=int(fields[11]) / CLOCK_TICKS_PER_S,
+        tracker_system_s=int(fields[12]) / CLOCK_TICKS_PER_S,
+        own_s=time.process_time(),
+        machine_busy_s=busy_ticks / CLOCK_TICKS_PER_S,
+    )
 
 
 def rss_mib(pid: int) -> float:
@@ -195,18 +223,29 @@ async def read_listen_address(stdout: trio.abc.ReceiveStream) -> tuple[str, int]
     return match["host"], int(match["port"])
 
 
-async def stop_tracker(process: trio.Process) -> None:
-    """SIGTERM the tracker, then SIGKILL it if it has not exited in time."""
+async def stop_tracker(process: trio.Process) -> float | None:
+    """SIGTERM the tracker, SIGKILL it if it is still there after a while.
+
+    Returns the seconds from SIGTERM to exit, or None if it had to be killed.
+    """
+    stop_s = None
     if process.returncode is None:
+        started_s = time.perf_counter()
         process.terminate()
         with trio.move_on_after(TRACKER_STOP_TIMEOUT_S):
             await process.wait()
+            stop_s = time.perf_counter() - started_s
     if process.returncode is None:
-        print("bench_tracker: the tracker ignored SIGTERM; killing it", file=sys.stderr)
+        print(
+            f"bench_tracker: the tracker was still running {TRACKER_STOP_TIMEOUT_S:g} s "
+            "after SIGTERM; killing it",
+            file=sys.stderr,
+        )
         process.kill()
         await process.wait()
     if process.stdout is not None:
         await process.stdout.aclose()
+    return stop_s
 
 
 async def fail_on_sigterm() -> None:
@@ -376,31 +415,52 @@ async def load_tracker(
     recorder = Recorder(peers=args.peers)
     async with trio.open_nursery() as nursery:
         origin_s = trio.current_time()
-        cpu_start_s, wall_start_s = cpu_seconds(process.pid), time.perf_counter()
+        before = sample_cpu(process.pid)
         await register_all(nursery, host, port, recorder, origin_s)
-        registration_s = time.perf_counter() - wall_start_s
-        registration_cpu_s = cpu_seconds(process.pid) - cpu_start_s
+        registered = sample_cpu(process.pid)
+        registration_s = registered.wall_s - before.wall_s
         print(f"registered {len(recorder.registered)} peers in {registration_s:.2f} s", flush=True)
 
         await trio.sleep(args.warmup)
-        cpu_start_s, own_start_s = cpu_seconds(process.pid), time.process_time()
-        wall_start_s = time.perf_counter()
+        start = sample_cpu(process.pid)
         recorder.measuring = True
         await trio.sleep(args.duration)
         recorder.measuring = False
-        window_s = time.perf_counter() - wall_start_s
-        tracker_cpu_s = cpu_seconds(process.pid) - cpu_start_s
-        own_cpu_s = time.process_time() - own_start_s
+        end = sample_cpu(process.pid)
         await trio.sleep(ACK_GRACE_S)
         if process.returncode is not None:
             raise BenchError(f"the tracker exited during the run (status {process.returncode})")
         rss = rss_mib(process.pid)
         nursery.cancel_scope.cancel()
+    return build_report(recorder, args.warmup, (before, registered), (start, end), rss)
 
+
+def build_report(
+    recorder: Recorder,
+    warmup_s: float,
+    registration: tuple[CpuSample, CpuSample],
+    window: tuple[CpuSample, CpuSample],
+    rss: float,
+) -> Report:
+    """Sum up what the peers measured and the CPU counters around each phase."""
+    first, last = registration
+    registration_s = last.wall_s - first.wall_s
+    registration_cpu_s = (last.tracker_user_s + last.tracker_system_s) - (
+        first.tracker_user_s + first.tracker_system_s
+    )
+    start, end = window
+    window_s = end.wall_s - start.wall_s
+
+    def pct(cpu_s: float) -> float:
+        return 100 * cpu_s / window_s
+
+    user_pct = pct(end.tracker_user_s - start.tracker_user_s)
+    system_pct = pct(end.tracker_system_s - start.tracker_system_s)
+    own_pct = pct(end.own_s - start.own_s)
+    machine_pct = pct(end.machine_busy_s - start.machine_busy_s)
     latencies = sorted(recorder.latencies_s)
     welcomes = sorted(peer.welcome_s for peer in recorder.registered)
     depths = [peer.depth for peer in recorder.registered if peer.depth is not None]
-    tracker_cpu_pct = 100 * tracker_cpu_s / window_s
     ack_p99_ms = percentile_ms(latencies, 0.99)
     return Report(
         peers=len(recorder.registered),
@@ -410,7 +470,7 @@ async def load_tracker(
         registration_tracker_cpu_pct=100 * registration_cpu_s / registration_s,
         placed=sum(1 for depth in depths if depth > 0),
         max_depth=max(depths, default=0),
-        warmup_s=args.warmup,
+        warmup_s=warmup_s,
         window_s=window_s,
         heartbeats_sent=recorder.sent,
         heartbeats_acked=len(latencies),
@@ -419,11 +479,15 @@ async def load_tracker(
         ack_p95_ms=percentile_ms(latencies, 0.95),
         ack_p99_ms=ack_p99_ms,
         ack_max_ms=percentile_ms(latencies, 1.0),
-        tracker_cpu_pct=tracker_cpu_pct,
+        tracker_cpu_pct=user_pct + system_pct,
+        tracker_user_pct=user_pct,
+        tracker_system_pct=system_pct,
         tracker_rss_mib=rss,
-        generator_cpu_pct=100 * own_cpu_s / window_s,
+        generator_cpu_pct=own_pct,
+        other_cpu_pct=max(0.0, machine_pct - user_pct - system_pct - own_pct),
+        cores=os.cpu_count() or 1,
         messages_from_tracker=dict(recorder.received.most_common()),
-        cpu_ok=tracker_cpu_pct < CPU_TARGET_PCT,
+        cpu_ok=user_pct + system_pct < CPU_TARGET_PCT,
         latency_ok=ack_p99_ms is not None and ack_p99_ms < P99_TARGET_MS,
     )
 
@@ -440,10 +504,10 @@ async def run_bench(args: argparse.Namespace) -> Report:
             print(f"tracker pid {process.pid} listening on {host}:{port}", flush=True)
             report = await load_tracker(process, host, port, args)
             nursery.cancel_scope.cancel()
-        return report
     finally:
         with trio.CancelScope(shield=True):
-            await stop_tracker(process)
+            stop_s = await stop_tracker(process)
+    return attrs.evolve(report, tracker_stop_s=stop_s)
 
 
 def raise_fd_limit(peers: int) -> None:
@@ -468,6 +532,8 @@ def print_report(report: Report) -> None:
         return "n/a" if value is None else f"{value:.1f} ms"
 
     unacked = report.heartbeats_sent - report.heartbeats_acked
+    busy = report.other_cpu_pct > BUSY_MACHINE_PCT
+    stop = "killed" if report.tracker_stop_s is None else f"{report.tracker_stop_s:.1f} s"
     sent_by_tracker = ", ".join(f"{n} {k}" for k, n in report.messages_from_tracker.items())
     lines = [
         ("peers registered", f"{report.peers} (1 source, {report.peers - 1} viewers)"),
@@ -489,9 +555,19 @@ def print_report(report: Report) -> None:
             f"p50 {ms(report.ack_p50_ms)}, p95 {ms(report.ack_p95_ms)}, "
             f"p99 {ms(report.ack_p99_ms)}, max {ms(report.ack_max_ms)}",
         ),
-        ("tracker CPU", f"{report.tracker_cpu_pct:.1f}% of one core"),
+        (
+            "tracker CPU",
+            f"{report.tracker_cpu_pct:.1f}% of one core (user {report.tracker_user_pct:.1f}%, "
+            f"system {report.tracker_system_pct:.1f}%)",
+        ),
         ("tracker RSS", f"{report.tracker_rss_mib:.1f} MiB"),
         ("load generator CPU", f"{report.generator_cpu_pct:.1f}% of one core"),
+        (
+            "other processes",
+            f"{report.other_cpu_pct:.1f}% of one core ({report.cores} cores)"
+            + (" - busy machine, latencies are pessimistic" if busy else ""),
+        ),
+        ("tracker stop", f"{stop} after SIGTERM (measured after the window)"),
         ("tracker sent", sent_by_tracker),
     ]
     print()

@@ -7,8 +7,6 @@ sockets, calls these, and carries the actions out. Chat lives in tracker/chat.py
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 import attrs
 
 import protocol as p
@@ -21,6 +19,9 @@ MISSED_HEARTBEATS = 3
 # After a (re)start, peers that say they are still attached to a parent keep that link
 # if the parent re-registers within this window.
 RECOVERY_WINDOW_S = 5.0
+# A child dropped by a parent, or whose link to it broke, is not put back under that
+# parent for this long.
+AVOID_PARENT_S = 10.0
 
 
 @attrs.frozen
@@ -82,6 +83,7 @@ class Room:
     members: dict[str, Member] = attrs.field(factory=dict)
     tree: Tree = attrs.field(factory=Tree)
     _backups_checked_at: int = -1  # tree version when backups were last checked
+    _avoid: dict[str, dict[str, float]] = attrs.field(factory=dict)  # child -> parent -> until
 
     # -- events ------------------------------------------------------------------------
 
@@ -103,10 +105,11 @@ class Room:
             last_seen_s=now_s,
         )
         self.members[key] = member
+        if hello.role == "source":
+            self.epoch = (self.epoch + 1) % 2**32  # the source's Welcome carries its epoch
         actions: list[Action] = [Send(key, self._welcome(member))]
         if hello.role == "source":
             self.tree.add(key, hello.name, is_source=True, capacity=hello.max_children)
-            self.epoch = (self.epoch + 1) % 2**32
             actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
         elif hello.role == "viewer":
             self.tree.add(key, hello.name, is_source=False, capacity=hello.max_children)
@@ -175,7 +178,10 @@ class Room:
         node = self.tree[key]
         switched = name_key(lost.switched_to) if lost.switched_to is not None else None
         if switched is not None and node.parent == switched:
-            return self._settle(now_s)
+            return self._settle(now_s)  # we had moved it to that backup already
+        if node.parent is not None and node.parent != name_key(lost.parent):
+            # We already placed it elsewhere (and told it): say so again; it follows us.
+            return [self._assign(key, now_s), *self._settle(now_s)]
         if (
             switched is not None
             and self._can_adopt(switched, key)
@@ -184,10 +190,9 @@ class Room:
             self.tree.detach(key)
             self.tree.attach(key, switched)
             return self._settle(now_s)
-        if node.parent is not None and node.parent != name_key(lost.parent):
-            return [self._assign(key, now_s), *self._settle(now_s)]
         self.tree.detach(key)
-        return self._place([key], now_s, exclude={name_key(lost.parent)}) + self._settle(now_s)
+        self._avoid_parent(key, name_key(lost.parent), now_s)
+        return self._place([key], now_s) + self._settle(now_s)
 
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
         """A parent cut a child off (stalled, misbehaving); place the child elsewhere."""
@@ -195,7 +200,8 @@ class Room:
         if child not in self.tree or self.tree[child].parent != key:
             return []
         self.tree.detach(child)
-        return self._place([child], now_s, exclude={key}) + self._settle(now_s)
+        self._avoid_parent(child, key, now_s)
+        return self._place([child], now_s) + self._settle(now_s)
 
     def tick(self, now_s: float) -> list[Action]:
         """Periodic duties: declare silent members dead, end recovery, renew backups."""
@@ -271,12 +277,13 @@ class Room:
         return None
 
     def _welcome(self, member: Member) -> p.Welcome:
+        source = member.name if member.role == "source" else self.source_name()
         return p.Welcome(
             protocol_version=p.PROTOCOL_VERSION,
             name=member.name,
             heartbeat_interval_ms=round(self.heartbeat_interval_s * 1000),
             admission_key=member.admission_key,
-            source=self.source_name(),
+            source=source,
             epoch=self.epoch,
         )
 
@@ -326,8 +333,23 @@ class Room:
                 homeless.append(orphan)
         return actions + self._place(homeless, now_s)
 
-    def _place(self, roots: list[str], now_s: float, exclude: Collection[str] = ()) -> list[Action]:
-        moved = self.tree.place(roots, exclude=exclude)
+    def _avoid_parent(self, child: str, parent: str, now_s: float) -> None:
+        self._avoid.setdefault(child, {})[parent] = now_s + AVOID_PARENT_S
+
+    def avoided(self, now_s: float) -> dict[str, set[str]]:
+        """Parents each child must not get now (expired entries are forgotten)."""
+        result: dict[str, set[str]] = {}
+        for child, parents in list(self._avoid.items()):
+            live = {k: until for k, until in parents.items() if until > now_s}
+            if live and child in self.members:
+                self._avoid[child] = live
+                result[child] = set(live)
+            else:
+                del self._avoid[child]
+        return result
+
+    def _place(self, roots: list[str], now_s: float) -> list[Action]:
+        moved = self.tree.place(roots, avoid=self.avoided(now_s))
         actions: list[Action] = [self._assign(key, now_s) for key in moved]
         for key in roots:
             if key not in moved and self.tree[key].depth is None and self.tree.source:
@@ -344,7 +366,7 @@ class Room:
                 if self.members[k].claimed_parent is None or not self._recovering(now_s)
             ]
             if waiting:
-                moved = self.tree.place(waiting)
+                moved = self.tree.place(waiting, avoid=self.avoided(now_s))
                 actions += [self._assign(key, now_s) for key in moved]
         return actions + self._refresh_backups(now_s)
 

@@ -15,7 +15,7 @@ the depth near log_K(N).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -218,23 +218,31 @@ class Tree:
         """Depth of the deepest attached node."""
         return max((n.depth for n in self.nodes.values() if n.depth is not None), default=0)
 
-    def place(self, roots: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+    def place(
+        self,
+        roots: Iterable[str],
+        exclude: Iterable[str] = (),
+        avoid: Mapping[str, Collection[str]] | None = None,
+    ) -> list[str]:
         """Attach detached subtrees where they fit best; return every key that moved.
 
         Bigger subtrees go first, to the shallowest slots. A subtree that would reach
         past the depth limit is split: its root is placed alone and its children are
-        placed in turn.
+        placed in turn. `avoid` names parents a given root must not get (recent trouble).
         """
         skip = set(exclude)
+        avoid = avoid or {}
         pending = sorted(
             roots, key=lambda k: (-sum(1 for _ in self.subtree(k)), self.nodes[k].joined_seq)
         )
         moved: list[str] = []
         limit = self.depth_limit()
+        waiting: list[str] = []
         while pending:
             root = pending.pop(0)
-            parent = self.choose_parent(root, skip)
+            parent = self.choose_parent(root, skip.union(avoid.get(root, ())))
             if parent is None:
+                waiting.append(root)
                 continue
             parent_depth = self.nodes[parent].depth
             assert parent_depth is not None
@@ -245,6 +253,8 @@ class Tree:
                 pending = split + pending
             self.attach(root, parent)
             moved.append(root)
+            pending.extend(waiting)  # the new node's slots may suit those that found none
+            waiting = []
         return moved
 
     def detached_roots(self) -> list[str]:

@@ -66,7 +66,9 @@ class Client:
             while True:
                 message = await self.receive()
                 if message is None:
-                    raise AssertionError(f"connection closed while waiting for {kind.__name__}")
+                    raise AssertionError(
+                        f"connection closed while waiting for {kind.__name__}; got {self.inbox}"
+                    )
                 if isinstance(message, kind) and check(message):
                     return message
 

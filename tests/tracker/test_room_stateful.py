@@ -196,8 +196,12 @@ class SwarmMachine(RuleBasedStateMachine):
     @invariant()
     def nobody_waits_while_a_slot_is_free(self) -> None:
         tree = self.room.tree
-        if tree.source is not None and tree.detached_roots():
-            assert not tree.open_slots()
+        if tree.source is None:
+            return
+        avoided = self.room.avoided(self.now)
+        for root in tree.detached_roots():
+            usable = [n.key for n in tree.open_slots() if n.key not in avoided.get(root, ())]
+            assert not usable, f"{root} waits while {usable} have room"
 
     @invariant()
     def depth_stays_near_log_k_of_n(self) -> None:

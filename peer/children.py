@@ -1,0 +1,193 @@
+"""The children of a peer: admission, and a send queue and writer per child.
+
+Forwarding: `ChildrenHub.forward(frame, ...)` puts the same received frame (a view of
+the received bytes) in every child's `FrameQueue` at once; each child's writer packs a
+fresh 40-byte head (hop count + 1, path latency including the time the frame waited
+here) and sends it followed by the untouched JPEG bytes. A child that cannot keep up
+loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is cut off
+and reported to the tracker, and nobody else notices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import attrs
+import trio
+
+import protocol as p
+from peer.gate import AdmissionGate
+from peer.queues import FrameQueue
+from peer.wire import receive_message
+
+JOIN_TIMEOUT_S = 3.0
+STALL_TIMEOUT_S = 3.0
+CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
+CHILD_QUEUE_FRAMES = 4
+FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
+
+
+@attrs.frozen
+class QueuedFrame:
+    """A frame waiting for one child, with what its head will need at send time."""
+
+    frame: p.VideoFrame
+    arrival_ns: int
+    path_latency_us: int  # the estimate up to arrival here (parent's + RTT/2)
+
+
+@attrs.define(eq=False)
+class ChildLink:
+    """One connected child."""
+
+    name: str
+    stream: trio.SocketStream
+    queue: FrameQueue[QueuedFrame] = attrs.field(factory=lambda: FrameQueue(CHILD_QUEUE_FRAMES))
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    bytes_sent: int = 0
+    frames_sent: int = 0
+    drop_reason: str | None = None
+
+
+@attrs.define(eq=False)
+class ChildrenHub:
+    """Accepts children the tracker sent us and forwards every frame to each of them."""
+
+    gate: AdmissionGate
+    depth: Callable[[], int]
+    epoch: Callable[[], int]
+    on_dropped: Callable[[str, str], None] = lambda child, reason: None
+    on_sent: Callable[[int], None] = lambda nbytes: None
+    on_notice: Callable[[str], None] = lambda text: None
+    links: dict[str, ChildLink] = attrs.field(factory=dict)
+    address: tuple[str, int] | None = None
+    frames_dropped: int = 0
+
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen for children on host:port until cancelled; started() gets the address."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        bound = listeners[0].socket.getsockname()
+        self.address = (host, bound[1])
+        task_status.started(self.address)
+        await trio.serve_listeners(self._handle, listeners)
+
+    def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
+        """Queue `frame` for every child (never blocks; a full queue drops its oldest)."""
+        queued = QueuedFrame(frame, arrival_ns, path_latency_us)
+        for link in self.links.values():
+            if not link.queue.put_frame(queued):
+                self.frames_dropped += 1
+
+    def send_control(self, message: p.Message) -> None:
+        """Send a control message (stream end) to every child, ahead of queued frames."""
+        data = p.encode(message)
+        for link in self.links.values():
+            link.queue.put_control(data)
+
+    def drop_all(self) -> None:
+        """Disconnect every child (the peer is leaving)."""
+        for link in list(self.links.values()):
+            link.scope.cancel()
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
+        try:
+            with trio.fail_after(JOIN_TIMEOUT_S):
+                join = await receive_message(stream, decoder)
+            if not isinstance(join, p.Join):
+                return
+            refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
+            if refusal is not None:
+                with trio.fail_after(JOIN_TIMEOUT_S):
+                    await stream.send_all(p.encode(refusal))
+                self.on_notice(f"refused child {join.name}: {refusal.message}")
+                return
+            accept = p.Accept(parent=self.gate.name, depth=self.depth(), epoch=self.epoch())
+            with trio.fail_after(JOIN_TIMEOUT_S):
+                await stream.send_all(p.encode(accept))
+        except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError):
+            await trio.aclose_forcefully(stream)
+            return
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        await self._serve_child(join.name, stream, decoder)
+
+    async def _serve_child(
+        self, name: str, stream: trio.SocketStream, decoder: p.MessageDecoder
+    ) -> None:
+        previous = self.links.get(name)
+        if previous is not None:
+            previous.scope.cancel()  # the same child reconnected: keep only the new link
+        link = ChildLink(name=name, stream=stream)
+        self.links[name] = link
+        reason = "left"
+        try:
+            with link.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write, link, nursery.cancel_scope)
+                    reason = await self._read(link, decoder)
+                    nursery.cancel_scope.cancel()
+            if link.drop_reason is not None:
+                reason = link.drop_reason
+        finally:
+            if self.links.get(name) is link:
+                del self.links[name]
+            link.queue.close()
+            await trio.aclose_forcefully(stream)
+        if reason in ("stalled", "misbehaved"):
+            self.on_dropped(name, reason)
+
+    async def _read(self, link: ChildLink, decoder: p.MessageDecoder) -> str:
+        try:
+            while True:
+                with trio.move_on_after(CHILD_SILENCE_S) as scope:
+                    message = await receive_message(link.stream, decoder)
+                if scope.cancelled_caught:
+                    return "stalled"
+                if message is None or isinstance(message, p.Goodbye):
+                    return "left"
+                if isinstance(message, p.Ping):
+                    pong = p.Pong(nonce=message.nonce, echo_ns=message.sent_ns)
+                    link.queue.put_control(p.encode(pong))
+                elif not isinstance(message, p.Pong):
+                    return "misbehaved"
+        except p.ProtocolError as exc:
+            self.on_notice(f"child {link.name} sent bad data ({exc.reason.value}); dropped")
+            return "misbehaved"
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return "left"
+
+    async def _write(self, link: ChildLink, scope: trio.CancelScope) -> None:
+        stream = link.stream
+        try:
+            while True:
+                item = await link.queue.get()
+                with trio.fail_after(STALL_TIMEOUT_S):
+                    if isinstance(item, bytes):
+                        await stream.send_all(item)
+                        continue
+                    waited_us = (time.time_ns() - item.arrival_ns) // 1000
+                    frame = item.frame
+                    head, jpeg = p.relay_parts(
+                        frame,
+                        hops=frame.header.hops + 1,
+                        path_latency_us=item.path_latency_us + max(0, waited_us),
+                    )
+                    await stream.send_all(head)
+                    await stream.send_all(jpeg)
+                link.bytes_sent += len(head) + jpeg.nbytes
+                link.frames_sent += 1
+                self.on_sent(len(head) + jpeg.nbytes)
+        except trio.TooSlowError:
+            link.drop_reason = "stalled"
+            link.scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
+            scope.cancel()

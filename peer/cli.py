@@ -1,0 +1,174 @@
+"""What `streamnest-peer` does with a running peer: print, read stdin, stop on time.
+
+With --stats-json exactly one JSON object per line goes to stdout each second, and
+everything else (chat, notices, errors) to stderr. Without it, a one-line human summary
+goes to stderr each second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import trio
+
+import protocol as p
+from peer.errors import PeerError
+from peer.node import Peer, PeerConfig, PeerHooks
+from peer.resolution import ResolutionError, parse_resolution
+from peer.tracker_link import TrackerLink
+
+STATS_INTERVAL_S = 1.0
+STDIN_LINE_BYTES = 4096
+
+
+def say(text: str) -> None:
+    """A line for the human, on stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def chat_line(message: p.ChatMessage) -> str:
+    """`[HH:MM:SS] name: text`, in local time."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(message.time_ns / 1e9))
+    return f"[{stamp}] {message.sender}: {message.text}"
+
+
+def summary(stats: dict[str, Any]) -> str:
+    """The one-line human summary of a statistics sample."""
+    where = (
+        "source" if stats["role"] == "source" else f"depth {stats['depth']} via {stats['parent']}"
+    )
+    return (
+        f"{stats['name']} ({where}): {stats['fps']} fps shown, {stats['recv_fps']} received, "
+        f"{stats['bandwidth_kbps']} kb/s in, {stats['upload_kbps']} kb/s out, "
+        f"latency {stats['latency_ms']} ms, rtt {stats['rtt_ms']} ms, "
+        f"loss {stats['loss_pct']}%, {stats['children']} children, {stats['resolution']}"
+    )
+
+
+async def print_stats(peer: Peer, as_json: bool) -> None:
+    """Print the statistics once a second."""
+    next_s = trio.current_time() + STATS_INTERVAL_S
+    while True:
+        await trio.sleep_until(next_s)
+        next_s += STATS_INTERVAL_S
+        stats = peer.stats()
+        if as_json:
+            print(json.dumps(stats), flush=True)
+        else:
+            say(summary(stats))
+
+
+async def read_commands(peer: Peer) -> None:
+    """stdin: a line is chat; `/res R` changes resolution; `/quit` leaves. EOF is ignored."""
+    try:
+        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    except (OSError, ValueError):
+        return
+    buffer = b""
+    async with stdin:
+        while True:
+            try:
+                chunk = await stdin.receive_some(STDIN_LINE_BYTES)
+            except (trio.BrokenResourceError, OSError):
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            buffer = buffer[-STDIN_LINE_BYTES:]
+            for raw in lines:
+                line = raw.decode("utf-8", "replace").strip()
+                if line and await command(peer, line):
+                    return
+
+
+async def command(peer: Peer, line: str) -> bool:
+    """Act on one stdin line; True means quit."""
+    if line == "/quit":
+        await peer.leave("quit")
+        return True
+    if line.startswith("/res"):
+        try:
+            resolution = parse_resolution(line[4:])
+        except ResolutionError as exc:
+            say(str(exc))
+            return False
+        peer.set_resolution(resolution)
+        say(f"resolution: {resolution}")
+        return False
+    if line.startswith("/"):
+        say("commands: /res 360p|480p|720p|1080p|source, /quit; anything else is chat")
+        return False
+    if not peer.say(line):
+        say("chat not sent: the tracker is not reachable right now")
+    return False
+
+
+async def run_peer(config: PeerConfig, *, stats_json: bool, duration_s: float | None) -> None:
+    """Run a source or viewer until Ctrl-C, SIGTERM, /quit, --duration, or the end."""
+    hooks = PeerHooks(
+        on_chat=lambda message: say(chat_line(message)),
+        on_notice=lambda text: say(f"{config.name}: {text}"),
+        on_stream_end=lambda reason: say(f"{config.name}: {reason}"),
+    )
+    peer = Peer(config, hooks)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(peer.run)
+            where = peer.hub.address
+            say(f"{config.name}: {config.role} registered; children connect to {where}")
+            nursery.start_soon(print_stats, peer, stats_json)
+            nursery.start_soon(read_commands, peer)
+
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    await peer.leave("interrupted")
+                    nursery.cancel_scope.cancel()
+                    return
+
+            async def stop_after(seconds: float) -> None:
+                await trio.sleep(seconds)
+                await peer.leave("duration reached")
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(stop_on_signal)
+            if duration_s is not None:
+                nursery.start_soon(stop_after, duration_s)
+            await peer.finished.wait()  # left, killed, or the video ended
+            nursery.cancel_scope.cancel()
+
+
+async def one_shot(address: tuple[str, int], name: str, request: p.Message) -> list[p.Message]:
+    """Register as an observer, send one request, and collect the answer."""
+    answers: list[p.Message] = []
+    done = trio.Event()
+
+    def on_message(message: p.Message) -> None:
+        if isinstance(message, p.ChatHistory | p.HeartbeatAck):
+            return
+        answers.append(message)
+        if isinstance(message, p.StatusReply | p.Error | p.Reject):
+            done.set()
+        if isinstance(message, p.ChatMessage) and message.sender == name:
+            done.set()
+
+    def hello() -> p.Hello:
+        return p.Hello(protocol_version=p.PROTOCOL_VERSION, name=name, role="observer")
+
+    link = TrackerLink(address, hello=hello, on_message=on_message, stats=p.PeerStats)
+    await link.register()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.run)
+        link.send(request)
+        with trio.move_on_after(5) as scope:
+            await done.wait()
+        if scope.cancelled_caught:
+            raise PeerError("the tracker did not answer in time")
+        await link.leave("done")
+        nursery.cancel_scope.cancel()
+    return answers

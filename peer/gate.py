@@ -1,0 +1,60 @@
+"""Who may join this peer as a child: the admission decision, pure.
+
+A child presents a token the tracker minted with this peer's admission key. The gate
+checks it (name, expiry, MAC), refuses a nonce seen before, and refuses a child when
+every slot is taken. Keys from earlier tracker sessions stay valid until their tokens
+expire, so a tracker restart does not invalidate backups handed out before it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+import protocol as p
+from protocol.admission import check_token, token_expiry_s
+
+MAX_REMEMBERED_KEYS = 4
+MAX_REMEMBERED_NONCES = 10_000
+
+
+@attrs.define
+class AdmissionGate:
+    """Checks Join requests against tokens and capacity."""
+
+    name: str
+    capacity: int
+    keys: list[str] = attrs.field(factory=list)
+    _nonces: dict[str, int] = attrs.field(factory=dict)
+
+    def add_key(self, key: str) -> None:
+        """Trust tokens minted with `key` (the newest Welcome's admission key)."""
+        if key in self.keys:
+            return
+        self.keys.insert(0, key)
+        del self.keys[MAX_REMEMBERED_KEYS:]
+
+    def admit(self, join: p.Join, *, children_now: int, now_s: float) -> p.Reject | None:
+        """None if `join` may become a child now, else the Reject to send."""
+        if join.protocol_version != p.PROTOCOL_VERSION:
+            return p.Reject(
+                code="unsupported_version",
+                message=f"this peer speaks protocol version {p.PROTOCOL_VERSION}",
+            )
+        if self.capacity <= 0:
+            return p.Reject(code="no_children", message=f"{self.name} takes no children")
+        if children_now >= self.capacity:
+            return p.Reject(code="full", message=f"{self.name} has no free child slot")
+        self._forget_expired(now_s)
+        for key in self.keys:
+            ok, nonce = check_token(key, join.token, parent=self.name, child=join.name, now_s=now_s)
+            if ok:
+                if nonce in self._nonces:
+                    return p.Reject(code="token_used", message="admission token already used")
+                if len(self._nonces) < MAX_REMEMBERED_NONCES:
+                    self._nonces[nonce] = token_expiry_s(join.token) or 0
+                return None
+        return p.Reject(code="bad_token", message="no valid admission token from the tracker")
+
+    def _forget_expired(self, now_s: float) -> None:
+        if len(self._nonces) > MAX_REMEMBERED_NONCES // 2:
+            self._nonces = {n: t for n, t in self._nonces.items() if t >= now_s}

@@ -1,0 +1,337 @@
+"""The peer: one program, two roles, the same core for the CLI, the GUI and simulations.
+
+A *source* reads, paces and encodes frames and sends them to at most `max_children`
+direct children. A *viewer* follows the parent the tracker assigns, forwards every
+frame to its own children the moment it arrives (before any decode), and separately
+decodes only the newest frame at its own resolution for its display. Both keep a
+session with the tracker and report statistics in their heartbeats.
+
+The sinks (what the user sees) are `PeerHooks`: the CLI prints, the GUI draws.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+import protocol as p
+from peer.children import ChildrenHub
+from peer.errors import PeerError
+from peer.gate import AdmissionGate
+from peer.media import FrameReader, decode_jpeg, encode_jpeg, fit_within, open_reader, parse_source
+from peer.pacing import PacingSchedule
+from peer.parent import ParentFollower
+from peer.queues import LatestFrameSlot
+from peer.resolution import plan_decode, resolution_label
+from peer.stats import PeerCounters
+from peer.tracker_link import TrackerLink
+
+ROLES = ("source", "viewer")
+
+
+@attrs.frozen
+class PeerConfig:
+    """Everything a peer is started with (see `streamnest-peer --help`)."""
+
+    role: str = attrs.field(validator=attrs.validators.in_(ROLES))
+    name: str
+    tracker: tuple[str, int] = ("127.0.0.1", 9000)
+    listen: tuple[str, int] = ("127.0.0.1", 0)
+    max_children: int = 3  # the source's fanout, or a viewer's relay slots
+    resolution: str = "source"
+    source: str | None = None
+    fps: float | None = None
+    quality: int = 80
+    max_resolution: str | None = None
+    loop: bool = False
+    decode: bool = True
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+@attrs.define
+class PeerHooks:
+    """What the peer tells its user interface."""
+
+    on_chat: Callable[[p.ChatMessage], None] = _ignore
+    on_notice: Callable[[str], None] = _ignore
+    on_image: Callable[[Any, p.FrameHeader], None] = _ignore
+    on_stream_end: Callable[[str], None] = _ignore
+
+
+class Peer:
+    """A running source or viewer."""
+
+    def __init__(self, config: PeerConfig, hooks: PeerHooks | None = None) -> None:
+        self.config = config
+        self.hooks = hooks or PeerHooks()
+        self.resolution = config.resolution
+        self.counters = PeerCounters(
+            name=config.name, role=config.role, resolution=config.resolution
+        )
+        self.gate = AdmissionGate(name=config.name, capacity=config.max_children)
+        self.epoch = 0
+        self.hub = ChildrenHub(
+            gate=self.gate,
+            depth=lambda: self.counters.depth,
+            epoch=lambda: self.epoch,
+            on_dropped=self._child_dropped,
+            on_sent=lambda nbytes: self.counters.on_bytes_sent(trio.current_time(), nbytes),
+            on_notice=self.hooks.on_notice,
+        )
+        self.tracker = TrackerLink(
+            config.tracker,
+            hello=self._hello,
+            on_message=self._on_tracker_message,
+            stats=self._peer_stats,
+            on_notice=self.hooks.on_notice,
+        )
+        self.follower = ParentFollower(
+            name=config.name,
+            on_frame=self._on_frame,
+            on_parent=self._on_parent,
+            on_rtt=self.counters.latency.observe_rtt,
+            on_stream_ended=self._on_stream_ended,
+            report=self.tracker.send,
+            on_notice=self.hooks.on_notice,
+        )
+        self.display: LatestFrameSlot[p.VideoFrame] = LatestFrameSlot()
+        self.last_image_size: tuple[int, int] | None = None
+        self.true_latency_ms = 0.0
+        self.stream_ended = trio.Event()
+        self.finished = trio.Event()
+        self._reader: FrameReader | None = None
+        self._scope = trio.CancelScope()
+        self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
+
+    # -- life cycle --------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED) -> None:
+        """Register, then stream or watch until cancelled or `leave()`; PeerError on setup."""
+        config = self.config
+        if config.role == "source":
+            spec = parse_source(config.source or "testsrc")
+            self._reader = await trio.to_thread.run_sync(
+                lambda: open_reader(spec, loop=config.loop)
+            )
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    try:
+                        await nursery.start(self.hub.serve, *config.listen)
+                    except OSError as exc:
+                        host, port = config.listen
+                        raise PeerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+                    welcome = await self.tracker.register()
+                    self._on_tracker_message(welcome)
+                    task_status.started(self)
+                    nursery.start_soon(self.tracker.run)
+                    if config.role == "source":
+                        nursery.start_soon(self._stream)
+                    else:
+                        nursery.start_soon(self.follower.run)
+                        if config.decode:
+                            nursery.start_soon(self._decode_newest)
+        finally:
+            self.finished.set()
+            if self._reader is not None:
+                self._reader.close()
+
+    async def leave(self, reason: str = "leaving") -> None:
+        """Leave cleanly: tell the tracker, let children go, stop every task."""
+        with trio.CancelScope(shield=True):
+            await self.tracker.leave(reason)
+        self.hub.drop_all()
+        self._scope.cancel()
+
+    def kill(self) -> None:
+        """Stop at once without a goodbye (as a crash would; for tests and simulations)."""
+        self._scope.cancel()
+
+    # -- controls ----------------------------------------------------------------------
+
+    def say(self, text: str) -> bool:
+        """Post a chat message; False if the tracker is unreachable right now."""
+        return self.tracker.send(p.ChatSend(text=text))
+
+    def set_resolution(self, resolution: str) -> None:
+        """Change the local display resolution (applies from the next decoded frame)."""
+        self.resolution = resolution
+        self.counters.resolution = resolution
+
+    async def status(self) -> p.StatusReply:
+        """Ask the tracker for a snapshot of the swarm."""
+        send, receive = trio.open_memory_channel[p.StatusReply](1)
+        self._status_waiters.append(send)
+        if not self.tracker.send(p.StatusRequest()):
+            raise PeerError("the tracker is not reachable right now")
+        with trio.fail_after(5):
+            return await receive.receive()
+
+    def stats(self) -> dict[str, object]:
+        """The statistics line of DESIGN.md, plus a few extra counters."""
+        self.counters.children = len(self.hub.links)
+        self.counters.frames_dropped = self.hub.frames_dropped
+        snapshot = self.counters.snapshot(trio.current_time(), time.time())
+        snapshot["true_latency_ms"] = round(self.true_latency_ms, 2)
+        snapshot["parent_switches"] = self.follower.switches
+        return snapshot
+
+    # -- the source --------------------------------------------------------------------
+
+    async def _stream(self) -> None:
+        reader = self._reader
+        assert reader is not None
+        fps = self.config.fps or reader.fps
+        schedule = PacingSchedule(fps=fps, start_s=trio.current_time())
+        seq = 0
+        skip = 0
+        while True:
+            await trio.sleep_until(schedule.deadline())
+            captured = await trio.to_thread.run_sync(self._capture, reader, skip)
+            if captured is None:
+                break
+            jpeg, width, height, capture_ns = captured
+            seq += 1
+            header = p.FrameHeader(
+                epoch=self.epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
+            )
+            frame = p.VideoFrame(header=header, jpeg=jpeg)
+            self.hub.forward(frame, arrival_ns=capture_ns, path_latency_us=0)
+            self.counters.on_frame_sent(trio.current_time())
+            self.display.put(frame)
+            skip = schedule.sent(trio.current_time())
+            self.counters.frames_skipped = schedule.skipped
+        self.hooks.on_notice("end of the video: the stream is over")
+        self.hub.send_control(
+            p.StreamEnded(source=self.config.name, epoch=self.epoch, reason="end of the video")
+        )
+        self.stream_ended.set()
+        await self.leave("end of the video")
+
+    def _capture(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
+        image = reader.read(skip)
+        if image is None:
+            return None
+        capture_ns = time.time_ns()
+        image = fit_within(image, self.config.max_resolution)
+        height, width = image.shape[:2]
+        return encode_jpeg(image, self.config.quality), width, height, capture_ns
+
+    # -- the viewer --------------------------------------------------------------------
+
+    def _on_frame(self, frame: p.VideoFrame, arrival_ns: int) -> None:
+        header = frame.header
+        rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
+        self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
+        now = trio.current_time()
+        self.counters.on_frame_received(
+            now, header.epoch, header.seq, frame.payload_bytes(), header.path_latency_us
+        )
+        self.counters.depth = header.hops
+        self.epoch = header.epoch
+        self.true_latency_ms = (arrival_ns - header.capture_ns) / 1e6
+        self.display.put(frame)
+
+    async def _decode_newest(self) -> None:
+        while True:
+            frame = await self.display.get_newest()
+            header = frame.header
+            plan = plan_decode(header.width, header.height, self.resolution)
+            image = await trio.to_thread.run_sync(decode_jpeg, frame.jpeg, plan)
+            if image is None:
+                self.hooks.on_notice(f"frame {header.seq} is not a valid JPEG; skipped")
+                continue
+            self.counters.on_frame_displayed(trio.current_time())
+            self.last_image_size = (image.shape[1], image.shape[0])
+            self.counters.resolution = (
+                self.resolution
+                if self.resolution == "source"
+                else resolution_label(image.shape[1], image.shape[0])
+            )
+            self.hooks.on_image(image, header)
+
+    def _on_parent(self, name: str | None, depth: int) -> None:
+        self.counters.parent = name
+        if name is not None:
+            self.counters.depth = depth
+
+    def _on_stream_ended(self, ended: p.StreamEnded) -> None:
+        self.hub.send_control(ended)
+        self.hooks.on_stream_end(ended.reason or "the stream ended")
+
+    def _child_dropped(self, child: str, reason: str) -> None:
+        self.hooks.on_notice(f"dropped child {child} ({reason})")
+        self.tracker.send(p.ChildDropped(child=child, reason=reason))
+
+    # -- the tracker -------------------------------------------------------------------
+
+    def _hello(self) -> p.Hello:
+        host, _ = self.config.listen
+        port = self.hub.address[1] if self.hub.address else 0
+        return p.Hello(
+            protocol_version=p.PROTOCOL_VERSION,
+            name=self.config.name,
+            role=self.config.role,
+            listen_host=host,
+            listen_port=port,
+            max_children=self.config.max_children,
+            resolution=self.resolution,
+            parent=self.follower.current.name if self.follower.current else None,
+        )
+
+    def _peer_stats(self) -> p.PeerStats:
+        s = self.stats()
+        return p.PeerStats(
+            fps=float(s["fps"]),  # type: ignore[arg-type]
+            recv_fps=float(s["recv_fps"]),  # type: ignore[arg-type]
+            bandwidth_kbps=float(s["bandwidth_kbps"]),  # type: ignore[arg-type]
+            upload_kbps=float(s["upload_kbps"]),  # type: ignore[arg-type]
+            latency_ms=float(s["latency_ms"]),  # type: ignore[arg-type]
+            rtt_ms=float(s["rtt_ms"]),  # type: ignore[arg-type]
+            loss_pct=min(100.0, float(s["loss_pct"])),  # type: ignore[arg-type]
+            frames_received=self.counters.loss.frames_received,
+            frames_lost=self.counters.loss.frames_lost,
+            depth=self.counters.depth,
+            children=len(self.hub.links),
+            resolution=self.counters.resolution[:16],
+        )
+
+    def _on_tracker_message(self, message: p.Message) -> None:
+        hooks = self.hooks
+        if isinstance(message, p.Welcome):
+            self.gate.add_key(message.admission_key)
+            if self.config.role == "source":
+                self.epoch = message.epoch
+        elif isinstance(message, p.Assign):
+            self.follower.assign(message)
+        elif isinstance(message, p.BackupUpdate):
+            self.follower.set_backup(message.backup)
+        elif isinstance(message, p.ChatMessage):
+            hooks.on_chat(message)
+        elif isinstance(message, p.ChatHistory):
+            for line in message.messages:
+                hooks.on_chat(line)
+        elif isinstance(message, p.StreamStarted):
+            if message.source != self.config.name:
+                hooks.on_notice(f"stream started by {message.source}")
+        elif isinstance(message, p.StreamEnded):
+            if message.source != self.config.name:
+                hooks.on_stream_end(f"{message.source} stopped streaming ({message.reason})")
+        elif isinstance(message, p.Waiting):
+            hooks.on_notice(f"waiting: {message.reason}")
+        elif isinstance(message, p.Error):
+            hooks.on_notice(f"tracker: {message.message}")
+        elif isinstance(message, p.Reject | p.Goodbye):
+            text = message.message if isinstance(message, p.Reject) else message.reason
+            hooks.on_notice(f"the tracker closed our session: {text}")
+        elif isinstance(message, p.StatusReply):
+            waiters, self._status_waiters = self._status_waiters, []
+            for waiter in waiters:
+                waiter.send_nowait(message)

@@ -1,0 +1,100 @@
+"""Queues for video that keep the newest frames and never grow a backlog.
+
+`FrameQueue` is the per-child send queue: bounded, and when full it drops the *oldest*
+frame (counted), so a slow child sees a skip instead of an ever-growing delay.
+Control messages (pongs, stream end) ride in front of frames and are never dropped
+for video's sake. `LatestFrameSlot` holds only the newest item, for the local display:
+a decoder slower than the stream skips frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import trio
+
+T = TypeVar("T")
+MAX_CONTROL_MESSAGES = 32
+
+
+class FrameQueue(Generic[T]):
+    """Bounded queue of frames (drop-oldest) with an unbounded-by-policy control lane."""
+
+    def __init__(self, max_frames: int) -> None:
+        self._frames: deque[T] = deque()
+        self._control: deque[bytes] = deque()
+        self._max_frames = max_frames
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def put_frame(self, frame: T) -> bool:
+        """Queue a frame; returns False if an older one had to be dropped for it."""
+        if self._closed:
+            return True
+        kept_all = True
+        if len(self._frames) >= self._max_frames:
+            self._frames.popleft()
+            self.dropped += 1
+            kept_all = False
+        self._frames.append(frame)
+        self._lot.unpark()
+        return kept_all
+
+    def put_control(self, data: bytes) -> bool:
+        """Queue a control message ahead of frames; False if the lane is full."""
+        if self._closed or len(self._control) >= MAX_CONTROL_MESSAGES:
+            return False
+        self._control.append(data)
+        self._lot.unpark()
+        return True
+
+    async def get(self) -> bytes | T:
+        """The next thing to send: control first, then the oldest frame kept."""
+        while True:
+            if self._control:
+                return self._control.popleft()
+            if self._frames:
+                return self._frames.popleft()
+            if self._closed:
+                raise trio.EndOfChannel
+            await self._lot.park()
+
+    def close(self) -> None:
+        """No more items: `get` ends after what is queued."""
+        self._closed = True
+        self._lot.unpark_all()
+
+
+class LatestFrameSlot(Generic[T]):
+    """Holds only the newest item; `get_newest` waits for one newer than the last taken."""
+
+    def __init__(self) -> None:
+        self._item: T | None = None
+        self._version = 0
+        self._taken = 0
+        self._lot = trio.lowlevel.ParkingLot()
+        self.overwritten = 0
+
+    def put(self, item: T) -> None:
+        """Replace whatever is there with `item`."""
+        if self._version != self._taken:
+            self.overwritten += 1
+        self._item = item
+        self._version += 1
+        self._lot.unpark_all()
+
+    def peek(self) -> T | None:
+        """The newest item, without taking it."""
+        return self._item
+
+    async def get_newest(self) -> T:
+        """Wait until there is an item not yet taken, and take the newest."""
+        while self._version == self._taken or self._item is None:
+            await self._lot.park()
+        self._taken = self._version
+        return self._item

@@ -1,0 +1,219 @@
+"""Live statistics of one peer: the sliding windows behind each number of the stats line.
+
+Pure state, no I/O: the caller passes `now_s` from a monotonic clock (and `wall_s`, Unix
+time, only for the sample's timestamp) and feeds events as they happen. Every window
+keeps one entry per event inside it and drops older ones as it goes, so memory is
+bounded by the event rate times the window length, never by how long the peer runs.
+`PeerCounters.snapshot` returns exactly the keys DESIGN.md lists for `--stats-json`.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import attrs
+
+FPS_WINDOW_S = 0.5
+BANDWIDTH_WINDOW_S = 2.0
+LOSS_WINDOW_S = 5.0
+RTT_EWMA_ALPHA = 0.25
+# Expected sequence numbers are kept for this many recent epochs, so a late frame of the
+# previous stream is recognised as old instead of starting that stream over.
+MAX_TRACKED_EPOCHS = 4
+
+BITS_PER_BYTE = 8
+BITS_PER_KILOBIT = 1000
+MS_PER_S = 1000.0
+US_PER_MS = 1000.0
+
+ROLES = ("source", "viewer")
+
+
+def _positive_finite(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
+
+
+@attrs.define
+class RateWindow:
+    """Amount per second over the last window_s seconds (frames for fps, bytes for bandwidth)."""
+
+    window_s: float = attrs.field(validator=_positive_finite)
+    _events: collections.deque[tuple[float, float]] = attrs.field(
+        init=False, factory=collections.deque
+    )
+    _total: float = attrs.field(init=False, default=0.0)
+
+    def add(self, now_s: float, amount: float = 1.0) -> None:
+        """Count `amount` (one frame, or a number of bytes) as happening at now_s."""
+        self._events.append((now_s, amount))
+        self._total += amount
+        self._forget(now_s)
+
+    def rate(self, now_s: float) -> float:
+        """Return the amount per second over (now_s - window_s, now_s]."""
+        self._forget(now_s)
+        # Divided by the whole window even just after start, so the first readings are low
+        # rather than wildly high.
+        return max(self._total, 0.0) / self.window_s
+
+    def _forget(self, now_s: float) -> None:
+        horizon_s = now_s - self.window_s
+        events = self._events
+        while events and events[0][0] <= horizon_s:
+            self._total -= events.popleft()[1]
+        if not events:
+            self._total = 0.0  # no float residue once the window is empty
+
+
+@attrs.define
+class LossWindow:
+    """Frames missing by sequence number: a percentage over the last window_s, and totals."""
+
+    window_s: float = attrs.field(default=LOSS_WINDOW_S, validator=_positive_finite)
+    frames_received: int = attrs.field(init=False, default=0)
+    frames_lost: int = attrs.field(init=False, default=0)
+    # Next expected sequence number per epoch, oldest epoch first.
+    _expected: dict[int, int] = attrs.field(init=False, factory=dict)
+    # (time, frames received, frames found missing) for each accepted frame.
+    _events: collections.deque[tuple[float, int, int]] = attrs.field(
+        init=False, factory=collections.deque
+    )
+    _window_received: int = attrs.field(init=False, default=0)
+    _window_lost: int = attrs.field(init=False, default=0)
+
+    def record(self, now_s: float, epoch: int, seq: int) -> None:
+        """Note a frame that arrived; a jump in seq counts the frames skipped over as lost."""
+        expected = self._expected.get(epoch)
+        if expected is None:
+            lost = 0  # the first frame of an epoch: nothing to compare with
+            if len(self._expected) >= MAX_TRACKED_EPOCHS:
+                del self._expected[next(iter(self._expected))]
+        elif seq < expected:
+            return  # a duplicate or an old frame: neither received again nor lost
+        else:
+            lost = seq - expected
+        self._expected[epoch] = seq + 1
+        self.frames_received += 1
+        self.frames_lost += lost
+        self._events.append((now_s, 1, lost))
+        self._window_received += 1
+        self._window_lost += lost
+        self._forget(now_s)
+
+    def loss_pct(self, now_s: float) -> float:
+        """Return lost / (received + lost) over the window, in percent (0.0 with no frames)."""
+        self._forget(now_s)
+        total = self._window_received + self._window_lost
+        if total == 0:
+            return 0.0
+        return self._window_lost / total * 100.0
+
+    def _forget(self, now_s: float) -> None:
+        horizon_s = now_s - self.window_s
+        events = self._events
+        while events and events[0][0] <= horizon_s:
+            _, received, lost = events.popleft()
+            self._window_received -= received
+            self._window_lost -= lost
+
+
+@attrs.define
+class LatencyEstimate:
+    """Round-trip time to the parent (smoothed) and the end-to-end latency of the newest frame."""
+
+    rtt_ms: float = 0.0
+    latency_ms: float = 0.0
+    rtt_samples: int = 0
+
+    def observe_rtt(self, rtt_s: float) -> None:
+        """Fold one ping/pong round trip into rtt_ms (EWMA; the first sample is taken as is)."""
+        if not (math.isfinite(rtt_s) and rtt_s >= 0):
+            return  # not a round trip (e.g. a parent echoing a forged time): ignore it
+        sample_ms = rtt_s * MS_PER_S
+        if self.rtt_samples == 0:
+            self.rtt_ms = sample_ms
+        else:
+            self.rtt_ms += RTT_EWMA_ALPHA * (sample_ms - self.rtt_ms)
+        self.rtt_samples += 1
+
+    def observe_frame(self, path_latency_us: int) -> None:
+        """Set latency_ms from a frame's accumulated path estimate plus this hop's RTT/2."""
+        self.latency_ms = path_latency_us / US_PER_MS + self.rtt_ms / 2
+
+
+@attrs.define
+class PeerCounters:
+    """Everything a peer's statistics line reports, fed by the peer's tasks as events happen."""
+
+    name: str
+    role: str = attrs.field(validator=attrs.validators.in_(ROLES))
+    resolution: str
+    depth: int = 0
+    parent: str | None = None
+    children: int = 0
+    displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
+    received: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
+    sent: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
+    bytes_in: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
+    bytes_out: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
+    loss: LossWindow = attrs.field(factory=LossWindow)
+    latency: LatencyEstimate = attrs.field(factory=LatencyEstimate)
+    frames_skipped: int = 0  # source: frames skipped by pacing
+    frames_dropped: int = 0  # frames not sent to a child that was too slow
+
+    def on_frame_received(
+        self, now_s: float, epoch: int, seq: int, nbytes: int, path_latency_us: int
+    ) -> None:
+        """Count a video frame that arrived from the parent."""
+        self.received.add(now_s)
+        self.bytes_in.add(now_s, nbytes)
+        self.loss.record(now_s, epoch, seq)
+        self.latency.observe_frame(path_latency_us)
+
+    def on_frame_displayed(self, now_s: float) -> None:
+        """Count a frame decoded for display."""
+        self.displayed.add(now_s)
+
+    def on_frame_sent(self, now_s: float) -> None:
+        """Count a frame the source sent into the tree (once per frame, whatever the fanout)."""
+        self.sent.add(now_s)
+
+    def on_bytes_sent(self, now_s: float, nbytes: int) -> None:
+        """Count bytes written to children."""
+        self.bytes_out.add(now_s, nbytes)
+
+    def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
+        """Return one stats line: the DESIGN.md keys plus frames_skipped and frames_dropped."""
+        upload_kbps = _kbps(self.bytes_out.rate(now_s))
+        if self.role == "source":
+            fps = self.sent.rate(now_s)
+            bandwidth_kbps = upload_kbps
+        else:
+            fps = self.displayed.rate(now_s)
+            bandwidth_kbps = _kbps(self.bytes_in.rate(now_s))
+        return {
+            "t": round(wall_s, 3),
+            "name": self.name,
+            "role": self.role,
+            "fps": round(fps, 1),
+            "recv_fps": round(self.received.rate(now_s), 1),
+            "bandwidth_kbps": round(bandwidth_kbps, 1),
+            "upload_kbps": round(upload_kbps, 1),
+            "latency_ms": round(self.latency.latency_ms, 2),
+            "rtt_ms": round(self.latency.rtt_ms, 2),
+            "loss_pct": round(self.loss.loss_pct(now_s), 2),
+            "frames_received": self.loss.frames_received,
+            "frames_lost": self.loss.frames_lost,
+            "depth": self.depth,
+            "parent": self.parent,
+            "children": self.children,
+            "resolution": self.resolution,
+            "frames_skipped": self.frames_skipped,
+            "frames_dropped": self.frames_dropped,
+        }
+
+
+def _kbps(bytes_per_s: float) -> float:
+    return bytes_per_s * BITS_PER_BYTE / BITS_PER_KILOBIT

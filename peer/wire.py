@@ -1,0 +1,36 @@
+"""Reading and writing protocol messages on a trio stream, every wait bounded by the caller."""
+
+from __future__ import annotations
+
+import trio
+
+import protocol as p
+
+RECEIVE_BYTES = 256 * 1024
+
+
+async def receive_message(
+    stream: trio.abc.ReceiveStream, decoder: p.MessageDecoder
+) -> p.Message | None:
+    """The next message from `stream`, or None when it closed cleanly.
+
+    Raises ProtocolError for bad bytes and trio.BrokenResourceError for a reset.
+    """
+    while True:
+        message = decoder.next_message()
+        if message is p.CLOSED:
+            return None
+        if not isinstance(message, p.Sentinel):
+            return message
+        decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
+
+
+def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """HOST:PORT or PORT, checked; raises ValueError with a readable message."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = default_host, text
+    host = host.strip("[]") or default_host
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"'{text}' is not HOST:PORT with a port from 0 to 65535")
+    return host, int(port_text)
