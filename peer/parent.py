@@ -151,10 +151,16 @@ class ParentFollower:
             if switched_from is not None:
                 self.switches += 1
                 self.report(p.ParentLost(parent=switched_from, switched_to=offer.name))
+            ended: LinkEnded | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ping, stream)
-                await self._receive_frames(stream, decoder)
+                try:
+                    await self._receive_frames(stream, decoder)
+                except LinkEnded as exc:
+                    ended = exc  # raised outside the nursery, so it is not wrapped in a group
                 nursery.cancel_scope.cancel()
+            if ended is not None:
+                raise ended
         finally:
             await trio.aclose_forcefully(stream)
 

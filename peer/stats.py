@@ -160,6 +160,7 @@ class PeerCounters:
     bytes_out: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
     loss: LossWindow = attrs.field(factory=LossWindow)
     latency: LatencyEstimate = attrs.field(factory=LatencyEstimate)
+    frames_sent: int = 0  # source: frames sent into the tree
     frames_skipped: int = 0  # source: frames skipped by pacing
     frames_dropped: int = 0  # frames not sent to a child that was too slow
 
@@ -179,6 +180,7 @@ class PeerCounters:
     def on_frame_sent(self, now_s: float) -> None:
         """Count a frame the source sent into the tree (once per frame, whatever the fanout)."""
         self.sent.add(now_s)
+        self.frames_sent += 1
 
     def on_bytes_sent(self, now_s: float, nbytes: int) -> None:
         """Count bytes written to children."""

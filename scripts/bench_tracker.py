@@ -290,6 +290,8 @@ async def register(index: int, host: str, port: int) -> FakePeer:
         await trio.aclose_forcefully(stream)
         if isinstance(first, p.Reject):
             raise BenchError(f"{name}: refused by the tracker: {first.code}: {first.message}")
+        if first is p.CLOSED:
+            raise BenchError(f"{name}: the tracker closed the connection before Welcome")
         raise BenchError(f"{name}: expected Welcome, got {type(first).__name__}")
     rng = random.Random(index)
     return FakePeer(
@@ -304,7 +306,9 @@ async def register(index: int, host: str, port: int) -> FakePeer:
     )
 
 
-async def next_message(stream: trio.SocketStream, decoder: p.MessageDecoder) -> object:
+async def next_message(
+    stream: trio.SocketStream, decoder: p.MessageDecoder
+) -> p.Message | p.Sentinel:
     """The next message from the tracker, or p.CLOSED."""
     while True:
         message = decoder.next_message()
@@ -567,8 +571,8 @@ def print_report(report: Report) -> None:
             f"{report.other_cpu_pct:.1f}% of one core ({report.cores} cores)"
             + (" - busy machine, latencies are pessimistic" if busy else ""),
         ),
-        ("tracker stop", f"{stop} after SIGTERM (measured after the window)"),
-        ("tracker sent", sent_by_tracker),
+        ("tracker stop", f"{stop} from SIGTERM to exit (its peers had just disconnected)"),
+        ("received, whole run", sent_by_tracker),
     ]
     print()
     for label, value in lines:

@@ -1,4 +1,4 @@
-"""Fixtures: a real tracker service on a free loopback port, in the test's nursery."""
+"""Shared fixtures: a real tracker service on a free loopback port, in the test's nursery."""
 
 from __future__ import annotations
 

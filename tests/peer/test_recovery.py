@@ -1,0 +1,98 @@
+"""Viewers keep watching when a relay above them vanishes, and their children never notice."""
+
+from __future__ import annotations
+
+import trio
+
+from peer.node import Peer
+from tests.peer.conftest import PeerStarter
+from tests.polling import eventually
+
+RECOVERY_TARGET_S = 1.0
+
+
+async def build_tree(start_peer: PeerStarter, viewers: int) -> tuple[Peer, list[Peer]]:
+    """A source with fanout 2 and `viewers` relays of 2 children each, all receiving."""
+    source = await start_peer("source", "cam", source="testsrc:320x240@30", max_children=2)
+    peers = [
+        await start_peer("viewer", f"v{i}", max_children=2, decode=False) for i in range(viewers)
+    ]
+    await eventually(
+        lambda: all(p.counters.loss.frames_received > 5 for p in peers),
+        within_s=15,
+        what="every viewer receiving",
+    )
+    return source, peers
+
+
+def children_of(peers: list[Peer], parent: Peer) -> list[Peer]:
+    return [p for p in peers if p.counters.parent == parent.config.name]
+
+
+async def test_children_of_a_crashed_relay_resume_within_a_second(
+    start_peer: PeerStarter,
+) -> None:
+    _, peers = await build_tree(start_peer, 8)
+    # A relay at depth 1 whose children have children of their own.
+    victim = next(
+        p
+        for p in peers
+        if p.counters.depth == 1 and any(children_of(peers, c) for c in children_of(peers, p))
+    )
+    orphans = children_of(peers, victim)
+    grandchildren = [g for c in orphans for g in children_of(peers, c)]
+    assert orphans and grandchildren
+    before = {g.config.name: (g.counters.parent, g.follower.switches) for g in grandchildren}
+    received = {p.config.name: p.counters.loss.frames_received for p in orphans}
+
+    victim.kill()  # no goodbye: its sockets just close
+    took = await eventually(
+        lambda: all(p.counters.loss.frames_received > received[p.config.name] + 3 for p in orphans),
+        within_s=5 * RECOVERY_TARGET_S,
+        what="the orphans receiving again",
+    )
+    print(f"orphans of a killed relay resumed after {took * 1000:.0f} ms")
+    for grandchild in grandchildren:
+        parent, switches = before[grandchild.config.name]
+        assert grandchild.counters.parent == parent, "a grandchild lost its parent"
+        assert grandchild.follower.switches == switches
+    # Frames missed during the switch count as loss, nothing more.
+    for orphan in orphans:
+        assert orphan.counters.loss.frames_lost < 30 * 5 * RECOVERY_TARGET_S
+
+
+async def test_an_orphan_lands_on_the_backup_it_was_given_in_advance(
+    start_peer: PeerStarter,
+) -> None:
+    _, peers = await build_tree(start_peer, 6)
+    victim = next(p for p in peers if p.counters.depth == 1 and children_of(peers, p))
+    orphans = children_of(peers, victim)
+    backups = {o.config.name: o.follower.backup for o in orphans}
+    assert all(b is not None for b in backups.values()), "the tracker named backups in advance"
+    victim.kill()
+    # Whether the orphan noticed first (and switched on its own) or the tracker did (and
+    # pushed the same backup), each ends up under the backup it already held a token for.
+    await eventually(
+        lambda: all(
+            o.counters.parent == backups[o.config.name].name  # type: ignore[union-attr]
+            for o in orphans
+        ),
+        within_s=5 * RECOVERY_TARGET_S,
+        what="orphans attached to their backups",
+    )
+
+
+async def test_a_relay_that_leaves_politely_hands_its_children_over(
+    start_peer: PeerStarter,
+) -> None:
+    _, peers = await build_tree(start_peer, 4)
+    victim = next(p for p in peers if p.counters.depth == 1 and children_of(peers, p))
+    orphans = children_of(peers, victim)
+    received = {p.config.name: p.counters.loss.frames_received for p in orphans}
+    with trio.fail_after(5):
+        await victim.leave("bye")
+    await eventually(
+        lambda: all(p.counters.loss.frames_received > received[p.config.name] + 3 for p in orphans),
+        within_s=5 * RECOVERY_TARGET_S,
+        what="the children of a departed relay receiving again",
+    )
