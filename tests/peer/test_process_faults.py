@@ -1,0 +1,89 @@
+"""A relay process that is killed or frozen: the viewers below it keep watching."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from peer.node import Peer
+from tests.peer.conftest import PeerStarter
+from tests.polling import eventually
+from tracker.service import Tracker
+
+KILL_TARGET_S = 1.0
+FREEZE_TARGET_S = 3.0
+
+
+@pytest.fixture
+def relay_process(address: tuple[str, int]) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `streamnest-peer view` process named relay, relaying to up to 4 children."""
+    host, port = address
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "peer", "view", "--tracker", f"{host}:{port}",
+            "--name", "relay", "--max-children", "4", "--no-decode",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.wait(timeout=10)
+
+
+async def tree_under_relay(start_peer: PeerStarter, tracker: Tracker) -> list[Peer]:
+    """Source (fanout 2) -> relay process + a spare relay; two viewers under the process."""
+    await start_peer("source", "cam", source="testsrc:320x240@30", max_children=2)
+    await eventually(
+        lambda: "relay" in tracker.room.members and tracker.room.tree["relay"].depth == 1,
+        within_s=20,
+        what="the relay process attached under the source",
+    )
+    await start_peer("viewer", "spare", max_children=2, decode=False)
+    children = [await start_peer("viewer", f"c{i}", max_children=0, decode=False) for i in range(2)]
+    await eventually(
+        lambda: all(c.counters.parent == "relay" and c.counters.loss.frames_received > 5
+                    for c in children),
+        within_s=15,
+        what="both children receiving through the relay process",
+    )  # fmt: skip
+    return children
+
+
+async def resumed_after(children: list[Peer], within_s: float) -> float:
+    received = {c.config.name: c.counters.loss.frames_received for c in children}
+    return await eventually(
+        lambda: all(c.counters.loss.frames_received > received[c.config.name] + 3
+                    and c.counters.parent != "relay" for c in children),
+        within_s=within_s,
+        what="the children receiving again from another parent",
+    )  # fmt: skip
+
+
+async def test_kill_9_of_a_relay_process(
+    start_peer: PeerStarter, tracker: Tracker, relay_process: subprocess.Popen[bytes]
+) -> None:
+    children = await tree_under_relay(start_peer, tracker)
+    relay_process.kill()
+    took = await resumed_after(children, within_s=5 * KILL_TARGET_S)
+    print(f"children of a kill -9'd relay resumed after {took * 1000:.0f} ms")
+
+
+async def test_a_frozen_relay_process(
+    start_peer: PeerStarter, tracker: Tracker, relay_process: subprocess.Popen[bytes]
+) -> None:
+    children = await tree_under_relay(start_peer, tracker)
+    os.kill(relay_process.pid, signal.SIGSTOP)  # no FIN, no RST: just silence
+    took = await resumed_after(children, within_s=4 * FREEZE_TARGET_S)
+    print(f"children of a frozen relay resumed after {took * 1000:.0f} ms")
+    assert took < 4 * FREEZE_TARGET_S
