@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import trio
@@ -14,6 +15,16 @@ from tests.polling import eventually
 FRAME = p.VideoFrame(
     header=p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=2, height=2, hops=1), jpeg=b"jpeg"
 )
+
+
+def recorder(sink: list[p.Message]) -> Callable[[p.Message], bool]:
+    """A `report` callback that keeps what it is given."""
+
+    def report(message: p.Message) -> bool:
+        sink.append(message)
+        return True
+
+    return report
 
 
 async def fake_parent(behaviour: bytes, stream: trio.SocketStream) -> None:
@@ -43,7 +54,7 @@ async def test_garbage_from_the_parent_ends_the_link_and_is_reported(
         on_parent=lambda name, depth: None,
         on_rtt=lambda rtt: None,
         on_stream_ended=lambda ended: None,
-        report=lambda message: reports.append(message) is None,
+        report=recorder(reports),
     )
     nursery.start_soon(follower.run)
     bad_port = await serve(nursery, b"\xde\xad\xbe\xef" * 8)
@@ -80,7 +91,7 @@ async def test_a_parent_that_refuses_us_is_reported_to_the_tracker(
         on_parent=lambda name, depth: None,
         on_rtt=lambda rtt: None,
         on_stream_ended=lambda ended: None,
-        report=lambda message: reports.append(message) is None,
+        report=recorder(reports),
     )
     nursery.start_soon(follower.run)
     refusing_offer = p.ParentOffer(name="full", host="127.0.0.1", port=port, token="t")
