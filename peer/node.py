@@ -63,6 +63,8 @@ class PeerHooks:
     on_notice: Callable[[str], None] = _ignore
     on_image: Callable[[Any, p.FrameHeader], None] = _ignore
     on_stream_end: Callable[[str], None] = _ignore
+    # Every frame as it arrives (header, arrival Unix ns), before decoding: for probes.
+    on_frame_received: Callable[[p.FrameHeader, int], None] = _ignore
 
 
 class Peer:
@@ -106,6 +108,7 @@ class Peer:
         self.true_latency_ms = 0.0
         self.stream_ended = trio.Event()
         self.finished = trio.Event()
+        self.receiving = trio.Event()  # set by the first frame a viewer receives
         self._reader: FrameReader | None = None
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
@@ -237,6 +240,8 @@ class Peer:
         self.counters.depth = header.hops
         self.epoch = header.epoch
         self.true_latency_ms = (arrival_ns - header.capture_ns) / 1e6
+        self.hooks.on_frame_received(header, arrival_ns)
+        self.receiving.set()
         self.display.put(frame)
 
     async def _decode_newest(self) -> None:

@@ -48,6 +48,7 @@ CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 TRACKER_START_TIMEOUT_S = 10.0
 # Stopping takes seconds with thousands of peers: each leaving peer costs the tracker work.
 TRACKER_STOP_TIMEOUT_S = 15.0
+STOP_NOTICE_S = 1.0  # say why we wait once stopping takes longer than this
 CONNECT_TIMEOUT_S = 10.0
 WELCOME_TIMEOUT_S = 10.0
 SEND_TIMEOUT_S = 5.0
@@ -232,8 +233,13 @@ async def stop_tracker(process: trio.Process) -> float | None:
     if process.returncode is None:
         started_s = time.perf_counter()
         process.terminate()
-        with trio.move_on_after(TRACKER_STOP_TIMEOUT_S):
+        with trio.move_on_after(STOP_NOTICE_S):
             await process.wait()
+        if process.returncode is None:
+            print("bench_tracker: waiting for the tracker to exit...", file=sys.stderr)
+        with trio.move_on_after(TRACKER_STOP_TIMEOUT_S - STOP_NOTICE_S):
+            await process.wait()
+        if process.returncode is not None:
             stop_s = time.perf_counter() - started_s
     if process.returncode is None:
         print(
