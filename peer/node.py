@@ -255,11 +255,7 @@ class Peer:
                 continue
             self.counters.on_frame_displayed(trio.current_time())
             self.last_image_size = (image.shape[1], image.shape[0])
-            self.counters.resolution = (
-                self.resolution
-                if self.resolution == "source"
-                else resolution_label(image.shape[1], image.shape[0])
-            )
+            self.counters.resolution = resolution_label(image.shape[1], image.shape[0])
             self.hooks.on_image(image, header)
 
     def _on_parent(self, name: str | None, depth: int) -> None:

@@ -142,6 +142,7 @@ class Report:
     heartbeats_sent: int
     heartbeats_acked: int
     peers_lost: int
+    first_loss: str | None  # why the first lost peer was lost
     ack_p50_ms: float | None
     ack_p95_ms: float | None
     ack_p99_ms: float | None
@@ -410,12 +411,14 @@ async def register_all(
 # -- the run -------------------------------------------------------------------------
 
 
-def percentile_ms(sorted_s: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of sorted durations in seconds, in ms (None if empty)."""
-    if not sorted_s:
-        return None
-    rank = max(0, math.ceil(fraction * len(sorted_s)) - 1)
-    return sorted_s[rank] * 1000
+def percentile_ms(sorted_s: list[float], fraction: float, total: int) -> float | None:
+    """Nearest-rank percentile in ms of `total` durations, of which `sorted_s` arrived.
+
+    The missing ones (heartbeats never acked) count as infinitely late: None when the
+    percentile falls among them.
+    """
+    rank = max(0, math.ceil(fraction * total) - 1)
+    return sorted_s[rank] * 1000 if rank < len(sorted_s) else None
 
 
 async def load_tracker(
@@ -471,24 +474,26 @@ def build_report(
     latencies = sorted(recorder.latencies_s)
     welcomes = sorted(peer.welcome_s for peer in recorder.registered)
     depths = [peer.depth for peer in recorder.registered if peer.depth is not None]
-    ack_p99_ms = percentile_ms(latencies, 0.99)
+    sent = recorder.sent
+    ack_p99_ms = percentile_ms(latencies, 0.99, sent)
     return Report(
         peers=len(recorder.registered),
         registration_s=registration_s,
-        welcome_p50_ms=percentile_ms(welcomes, 0.50),
-        welcome_p99_ms=percentile_ms(welcomes, 0.99),
+        welcome_p50_ms=percentile_ms(welcomes, 0.50, len(welcomes)),
+        welcome_p99_ms=percentile_ms(welcomes, 0.99, len(welcomes)),
         registration_tracker_cpu_pct=100 * registration_cpu_s / registration_s,
         placed=sum(1 for depth in depths if depth > 0),
         max_depth=max(depths, default=0),
         warmup_s=warmup_s,
         window_s=window_s,
-        heartbeats_sent=recorder.sent,
+        heartbeats_sent=sent,
         heartbeats_acked=len(latencies),
         peers_lost=len(recorder.lost),
-        ack_p50_ms=percentile_ms(latencies, 0.50),
-        ack_p95_ms=percentile_ms(latencies, 0.95),
+        first_loss=next((f"{name}: {why}" for name, why in recorder.lost.items()), None),
+        ack_p50_ms=percentile_ms(latencies, 0.50, sent),
+        ack_p95_ms=percentile_ms(latencies, 0.95, sent),
         ack_p99_ms=ack_p99_ms,
-        ack_max_ms=percentile_ms(latencies, 1.0),
+        ack_max_ms=percentile_ms(latencies, 1.0, sent),
         tracker_cpu_pct=user_pct + system_pct,
         tracker_user_pct=user_pct,
         tracker_system_pct=system_pct,
@@ -539,7 +544,7 @@ def print_report(report: Report) -> None:
     """The results as a readable block, then one PASS/FAIL line per target."""
 
     def ms(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1f} ms"
+        return "unacked" if value is None else f"{value:.1f} ms"
 
     unacked = report.heartbeats_sent - report.heartbeats_acked
     busy = report.other_cpu_pct > BUSY_MACHINE_PCT
@@ -558,7 +563,8 @@ def print_report(report: Report) -> None:
         (
             "heartbeats",
             f"{report.heartbeats_sent} sent, {report.heartbeats_acked} acked "
-            f"({unacked} unacked), {report.peers_lost} peers lost",
+            f"({unacked} unacked), {report.peers_lost} peers lost"
+            + (f" (first: {report.first_loss})" if report.first_loss else ""),
         ),
         (
             "ack latency",
@@ -593,6 +599,8 @@ def print_report(report: Report) -> None:
         f"{latency_verdict}  p99 ack latency {ms(report.ack_p99_ms)} "
         f"(target < {P99_TARGET_MS:g} ms)"
     )
+    if report.peers_lost:
+        print(f"WARNING  {report.peers_lost} peers lost: the tracker was not under full load")
 
 
 def bench_failure(exc: BaseException) -> BenchError | KeyboardInterrupt | None:

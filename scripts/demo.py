@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The demo: a tracker, a test-pattern source and relaying viewers, with live statistics.
+
+    python scripts/demo.py [--viewers 5] [--seconds 20] [--source testsrc:1280x720@30]
+
+Everything runs as the real programs (`streamnest-tracker`, `streamnest-peer`), each in
+its own process on this machine. Once a second the demo prints every peer's statistics
+line; at the end it prints the tree as the tracker sees it and stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOLUTIONS = ["480p", "360p", "720p", "source", "360p", "480p"]
+
+
+@contextlib.contextmanager
+def running() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes started inside are stopped (SIGTERM, then kill) on the way out."""
+    started: list[subprocess.Popen[str]] = []
+    try:
+        yield started
+    finally:
+        for process in reversed(started):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(started):
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def start(started: list[subprocess.Popen[str]], *argv: str) -> subprocess.Popen[str]:
+    """Run one of our programs with its stdout piped to us."""
+    process = subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    started.append(process)
+    return process
+
+
+def row(stats: dict[str, Any]) -> str:
+    """One table row of a statistics sample."""
+    parent = stats["parent"] or "-"
+    return (
+        f"{stats['name']:<8} {stats['role']:<7} {stats['depth']:>5} {parent:<8} "
+        f"{stats['children']:>4} {stats['resolution']:>10} {stats['fps']:>6} "
+        f"{stats['recv_fps']:>7} {stats['bandwidth_kbps']:>9} {stats['upload_kbps']:>9} "
+        f"{stats['latency_ms']:>8} {stats['loss_pct']:>6}"
+    )
+
+
+HEADER = (
+    f"{'peer':<8} {'role':<7} {'depth':>5} {'parent':<8} {'kids':>4} {'resolution':>10} "
+    f"{'fps':>6} {'recv':>7} {'in kb/s':>9} {'out kb/s':>9} {'lat ms':>8} {'loss%':>6}"
+)
+
+
+def main() -> int:
+    """Start the swarm, print its statistics, stop it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--source", default="testsrc:1280x720@30")
+    args = parser.parse_args()
+
+    with running() as started:
+        tracker = start(started, "-m", "tracker", "--port", "0")
+        assert tracker.stdout is not None
+        line = tracker.stdout.readline().strip()
+        address = line.rsplit(" ", 1)[-1]
+        print(line)
+        peers = [
+            start(
+                started, "-m", "peer", "source", args.source, "--tracker", address,
+                "--name", "source", "--fanout", "2", "--stats-json",
+            )
+        ]  # fmt: skip
+        for i in range(args.viewers):
+            time.sleep(0.3)  # let each one settle, so the tree grows level by level
+            resolution = RESOLUTIONS[i % len(RESOLUTIONS)]
+            argv = ["-m", "peer", "view", "--tracker", address, "--name", f"viewer{i}"]
+            argv += ["--max-children", "2", "--resolution", resolution, "--stats-json"]
+            peers.append(start(started, *argv))
+        print(f"source and {args.viewers} relaying viewers started; statistics every second")
+        latest: dict[str, dict[str, Any]] = {}
+        selector = selectors.DefaultSelector()
+        for process in peers:
+            assert process.stdout is not None
+            selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + args.seconds
+        next_print = time.monotonic() + 1.0
+        try:
+            while time.monotonic() < deadline:
+                for key, _ in selector.select(timeout=0.2):
+                    text = key.fileobj.readline()  # type: ignore[union-attr]
+                    if not text:
+                        selector.unregister(key.fileobj)
+                        continue
+                    with contextlib.suppress(json.JSONDecodeError):
+                        stats = json.loads(text)
+                        latest[stats["name"]] = stats
+                if time.monotonic() >= next_print and latest:
+                    next_print += 1.0
+                    print(f"\n{time.strftime('%H:%M:%S')}\n{HEADER}")
+                    for name in sorted(latest, key=lambda n: (latest[n]["depth"], n)):
+                        print(row(latest[name]))
+        except KeyboardInterrupt:
+            print("\ninterrupted")
+        status = subprocess.run(
+            [sys.executable, "-m", "peer", "status", "--tracker", address],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        print("\nthe tree, as the tracker sees it:")
+        print(status.stdout or status.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
