@@ -14,6 +14,7 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -47,78 +48,133 @@ def decode_body(cls: type[T], payload: bytes | memoryview) -> T:
         raise ProtocolError(
             Reason.MALFORMED, f"{cls.__name__} body is not valid JSON: {exc}"
         ) from None
-    built: T = _build(cls, data, cls.__name__)
+    try:
+        built: T = _builder(typing.cast(Any, cls))(data)
+    except _Refused as refused:
+        raise ProtocolError(
+            refused.reason, f"{cls.__name__}{refused.path}: {refused.detail}"
+        ) from None
     return built
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+class _Refused(Exception):
+    """A value that does not fit; `path` grows as the error travels up."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.path = ""
 
 
-def _fail(path: str, expected: str, value: Any) -> ProtocolError:
-    shown = type(value).__name__
-    return ProtocolError(Reason.MALFORMED, f"{path}: expected {expected}, got {shown}")
+def _wrong(expected: str, value: Any) -> _Refused:
+    return _Refused(Reason.MALFORMED, f"expected {expected}, got {type(value).__name__}")
 
 
-def _build(tp: Any, value: Any, path: str) -> Any:
-    if tp is int:
-        if type(value) is not int:
-            raise _fail(path, "an integer", value)
-        if abs(value) > _INT64_MAX:
-            raise ProtocolError(Reason.OUT_OF_RANGE, f"{path}: integer out of 64-bit range")
+Builder = Callable[[Any], Any]
+
+
+def _build_int(value: Any) -> int:
+    if type(value) is not int:
+        raise _wrong("an integer", value)
+    if abs(value) > _INT64_MAX:
+        raise _Refused(Reason.OUT_OF_RANGE, "integer out of 64-bit range")
+    return value
+
+
+def _build_float(value: Any) -> float:
+    if type(value) is float:
         return value
-    if tp is float:
-        if type(value) not in (int, float):
-            raise _fail(path, "a number", value)
+    if type(value) is not int:
+        raise _wrong("a number", value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise _Refused(Reason.OUT_OF_RANGE, "number too large") from None
+
+
+def _build_str(value: Any) -> str:
+    if type(value) is not str:
+        raise _wrong("a string", value)
+    if not value.isascii():
         try:
-            return float(value)
-        except OverflowError:
-            raise ProtocolError(Reason.OUT_OF_RANGE, f"{path}: number too large") from None
-    if tp is str:
-        if type(value) is not str:
-            raise _fail(path, "a string", value)
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ProtocolError(
-                    Reason.MALFORMED, f"{path}: lone surrogate in a string"
-                ) from None
-        return value
-    if tp is bool:
-        if type(value) is not bool:
-            raise _fail(path, "true or false", value)
-        return value
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Refused(Reason.MALFORMED, "lone surrogate in a string") from None
+    return value
+
+
+def _build_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _wrong("true or false", value)
+    return value
+
+
+_SCALARS: dict[Any, Builder] = {
+    int: _build_int,
+    float: _build_float,
+    str: _build_str,
+    bool: _build_bool,
+}
+
+
+@functools.cache
+def _builder(tp: Any) -> Builder:
+    """A function checking and converting JSON data to `tp`, made once per type."""
+    if tp in _SCALARS:
+        return _SCALARS[tp]
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
-        options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
-        if value is None:
-            return None
-        return _build(options[0], value, path)
+        (inner_type,) = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        inner = _builder(inner_type)
+        return lambda value: None if value is None else inner(value)
     if origin is list:
-        if type(value) is not list:
-            raise _fail(path, "a list", value)
         (item_type,) = typing.get_args(tp)
-        return [_build(item_type, item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return _list_builder(_builder(item_type))
     if attrs.has(tp):
-        return _build_attrs(tp, value, path)
+        return _attrs_builder(tp)
     raise TypeError(f"no JSON mapping for {tp!r}")  # a bug in a message definition
 
 
-def _build_attrs(cls: Any, value: Any, path: str) -> Any:
-    if type(value) is not dict:
-        raise _fail(path, "an object", value)
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.name in value:
-            kwargs[field.name] = _build(
-                hints[field.name], value[field.name], f"{path}.{field.name}"
-            )
-        elif field.default is attrs.NOTHING:
-            raise ProtocolError(Reason.MALFORMED, f"{path}: missing field {field.name!r}")
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError) as exc:
-        raise ProtocolError(Reason.OUT_OF_RANGE, f"{path}: {exc}") from None
+def _list_builder(item: Builder) -> Builder:
+    def build(value: Any) -> list[Any]:
+        if type(value) is not list:
+            raise _wrong("a list", value)
+        out = []
+        for index, element in enumerate(value):
+            try:
+                out.append(item(element))
+            except _Refused as refused:
+                refused.path = f"[{index}]{refused.path}"
+                raise
+        return out
+
+    return build
+
+
+def _attrs_builder(cls: Any) -> Builder:
+    hints = typing.get_type_hints(cls)
+    plan = [
+        (field.name, _builder(hints[field.name]), field.default is attrs.NOTHING)
+        for field in attrs.fields(cls)
+    ]
+
+    def build(value: Any) -> Any:
+        if type(value) is not dict:
+            raise _wrong("an object", value)
+        kwargs: dict[str, Any] = {}
+        for name, field_builder, required in plan:
+            if name in value:
+                try:
+                    kwargs[name] = field_builder(value[name])
+                except _Refused as refused:
+                    refused.path = f".{name}{refused.path}"
+                    raise
+            elif required:
+                raise _Refused(Reason.MALFORMED, f"missing field {name!r}")
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise _Refused(Reason.OUT_OF_RANGE, str(exc)) from None
+
+    return build

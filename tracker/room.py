@@ -221,6 +221,7 @@ class Room:
                 member.backup = None  # forces a fresh token below
                 self._backups_checked_at = -1
         actions += self._settle(now_s)
+        actions += self.refresh_backups(now_s)
         return actions
 
     # -- queries -----------------------------------------------------------------------
@@ -357,7 +358,11 @@ class Room:
         return actions
 
     def _settle(self, now_s: float) -> list[Action]:
-        """After any change: place whoever waits, where possible; then refresh backups."""
+        """After any change: place whoever waits, where possible.
+
+        Backups are not re-checked here but in `tick` (a few times a second): checking
+        every member after every join or leave made a large swarm's churn quadratic.
+        """
         actions: list[Action] = []
         if self.tree.source is not None:
             waiting = [
@@ -368,7 +373,7 @@ class Room:
             if waiting:
                 moved = self.tree.place(waiting, avoid=self.avoided(now_s))
                 actions += [self._assign(key, now_s) for key in moved]
-        return actions + self._refresh_backups(now_s)
+        return actions
 
     def _offer(self, parent: str, child: str, now_s: float) -> p.ParentOffer:
         up = self.members[parent]
@@ -415,15 +420,17 @@ class Room:
         if backup is None or backup not in self.tree:
             return False
         candidate = self.tree[backup]
+        # A backup that filled up since it was named stays: it will refuse, and the
+        # viewer then asks us. Renaming backups on every slot change caused storms.
         return (
             candidate.depth is not None
-            and candidate.spare > 0
             and backup != node.parent
             and not self.tree.in_subtree(backup, node.parent)
             and self.tree.fits(member.key, backup)
         )
 
-    def _refresh_backups(self, now_s: float) -> list[Action]:
+    def refresh_backups(self, now_s: float) -> list[Action]:
+        """Name a new backup for every viewer whose backup is gone or no longer usable."""
         actions: list[Action] = []
         if self._backups_checked_at == self.tree.version:
             return actions

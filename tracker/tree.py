@@ -15,9 +15,12 @@ the depth near log_K(N).
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
 import attrs
+
+BACKUP_SPREAD = 4  # backups are drawn from this many of the best candidates
 
 
 @attrs.define
@@ -187,13 +190,18 @@ class Tree:
         if parent is None:
             return None
         deepest_ok = self.depth_limit() - 1 - self.height(child)
+        usable: list[str] = []
         for node in candidates if candidates is not None else self.open_slots():
             assert node.depth is not None
-            if node.depth > deepest_ok:
-                return None  # candidates are sorted shallowest first
+            if node.depth > deepest_ok or len(usable) == BACKUP_SPREAD:
+                break  # candidates are sorted shallowest first
             if node.key != parent and not self.in_subtree(node.key, parent):
-                return node.key
-        return None
+                usable.append(node.key)
+        if not usable:
+            return None
+        # Spread viewers over the best few candidates, so that one crash does not send
+        # every orphan to the same spare slot.
+        return usable[zlib.crc32(child.encode()) % len(usable)]
 
     def fits(self, child: str, parent: str) -> bool:
         """Whether the subtree of `child` stays within the depth limit under `parent`."""
