@@ -82,7 +82,7 @@ class Room:
     epoch: int = 0
     members: dict[str, Member] = attrs.field(factory=dict)
     tree: Tree = attrs.field(factory=Tree)
-    _backups_checked_at: int = -1  # tree version when backups were last checked
+    backups_checked_at: int = -1  # tree version when backups were last checked
     _avoid: dict[str, dict[str, float]] = attrs.field(factory=dict)  # child -> parent -> until
 
     # -- events ------------------------------------------------------------------------
@@ -219,7 +219,7 @@ class Room:
                 wall_s - member.backup_minted_s > TOKEN_LIFETIME_S / 2
             ):
                 member.backup = None  # forces a fresh token below
-                self._backups_checked_at = -1
+                self.backups_checked_at = -1
         actions += self._settle(now_s)
         actions += self.refresh_backups(now_s)
         return actions
@@ -420,10 +420,9 @@ class Room:
         if backup is None or backup not in self.tree:
             return False
         candidate = self.tree[backup]
-        # A backup that filled up since it was named stays: it will refuse, and the
-        # viewer then asks us. Renaming backups on every slot change caused storms.
         return (
             candidate.depth is not None
+            and candidate.spare > 0
             and backup != node.parent
             and not self.tree.in_subtree(backup, node.parent)
             and self.tree.fits(member.key, backup)
@@ -432,9 +431,9 @@ class Room:
     def refresh_backups(self, now_s: float) -> list[Action]:
         """Name a new backup for every viewer whose backup is gone or no longer usable."""
         actions: list[Action] = []
-        if self._backups_checked_at == self.tree.version:
+        if self.backups_checked_at == self.tree.version:
             return actions
-        self._backups_checked_at = self.tree.version
+        self.backups_checked_at = self.tree.version
         candidates = None
         for member in self.members.values():
             if member.role != "viewer" or self._backup_valid(member):

@@ -7,6 +7,7 @@ import trio
 from peer.node import Peer
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
+from tracker.service import Tracker
 
 RECOVERY_TARGET_S = 1.0
 
@@ -61,10 +62,24 @@ async def test_children_of_a_crashed_relay_resume_within_a_second(
         assert orphan.counters.loss.frames_lost < 30 * 5 * RECOVERY_TARGET_S
 
 
+def backups_settled(tracker: Tracker, peers: list[Peer]) -> bool:
+    """The tracker has re-checked backups since the tree last changed, and told everyone."""
+    room = tracker.room
+    if room.backups_checked_at != room.tree.version:
+        return False
+    for peer in peers:
+        offer = room.members[peer.config.name].backup_offer
+        if peer.follower.backup != offer:
+            return False
+    return True
+
+
 async def test_an_orphan_lands_on_the_backup_it_was_given_in_advance(
-    start_peer: PeerStarter,
+    start_peer: PeerStarter, tracker: Tracker
 ) -> None:
     _, peers = await build_tree(start_peer, 6)
+    # Backups are re-checked a few times a second; let the last joins settle.
+    await eventually(lambda: backups_settled(tracker, peers), within_s=5, what="backups")
     victim = next(p for p in peers if p.counters.depth == 1 and children_of(peers, p))
     orphans = children_of(peers, victim)
     backups = {o.config.name: o.follower.backup for o in orphans}

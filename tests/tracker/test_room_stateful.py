@@ -230,7 +230,7 @@ class SwarmMachine(RuleBasedStateMachine):
                 assert not outside, "a backup was available but none was named"
                 continue
             assert backup != parent
-            assert tree[backup].depth is not None  # attached (it may have filled up since)
+            assert tree[backup].depth is not None and tree[backup].spare > 0
             assert not tree.in_subtree(backup, parent)
             offer = self.believed_backup.get(key)
             assert offer is not None and offer.name.casefold() == backup
