@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 
@@ -153,19 +154,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return dispatch(args)
-    except (PeerError, BaseExceptionGroup) as exc:
+    except (PeerError, BrokenPipeError, BaseExceptionGroup) as exc:
         cause = user_error(exc)
         if cause is None:
             raise
+        if isinstance(cause, BrokenPipeError):
+            # Our reader went away (`... | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         print(f"streamnest-peer: {cause}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def user_error(exc: BaseException) -> PeerError | None:
-    """The PeerError inside `exc`, unwrapped from exception groups."""
-    if isinstance(exc, PeerError):
+def user_error(exc: BaseException) -> PeerError | BrokenPipeError | None:
+    """The PeerError (or closed stdout) inside `exc`, unwrapped from exception groups."""
+    if isinstance(exc, PeerError | BrokenPipeError):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
@@ -265,4 +270,7 @@ def status_text(reply: p.StatusReply) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

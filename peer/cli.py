@@ -39,9 +39,12 @@ def chat_line(message: p.ChatMessage) -> str:
 
 def summary(stats: dict[str, Any]) -> str:
     """The one-line human summary of a statistics sample."""
-    where = (
-        "source" if stats["role"] == "source" else f"depth {stats['depth']} via {stats['parent']}"
-    )
+    if stats["role"] == "source":
+        where = "source"
+    elif stats["parent"] is None:
+        where = "waiting for a parent"
+    else:
+        where = f"depth {stats['depth']} via {stats['parent']}"
     return (
         f"{stats['name']} ({where}): {stats['fps']} fps shown, {stats['recv_fps']} received, "
         f"{stats['bandwidth_kbps']} kb/s in, {stats['upload_kbps']} kb/s out, "

@@ -237,7 +237,8 @@ class Peer:
         self.counters.on_frame_received(
             now, header.epoch, header.seq, frame.payload_bytes(), header.path_latency_us
         )
-        self.counters.depth = header.hops
+        if self.counters.parent is not None:
+            self.counters.depth = header.hops
         self.epoch = header.epoch
         self.true_latency_ms = (arrival_ns - header.capture_ns) / 1e6
         self.hooks.on_frame_received(header, arrival_ns)
@@ -260,8 +261,7 @@ class Peer:
 
     def _on_parent(self, name: str | None, depth: int) -> None:
         self.counters.parent = name
-        if name is not None:
-            self.counters.depth = depth
+        self.counters.depth = depth if name is not None else 0
 
     def _on_stream_ended(self, ended: p.StreamEnded) -> None:
         self.hub.send_control(ended)

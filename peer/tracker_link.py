@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable
 
 import trio
@@ -47,8 +48,8 @@ def connect_failure(exc: OSError) -> str:
     cause: BaseException | None = exc.__cause__
     while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
         cause = cause.exceptions[0]
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
+    if isinstance(cause, OSError) and cause.errno:
+        return os.strerror(cause.errno)
     return exc.strerror or str(exc)
 
 

@@ -67,6 +67,7 @@ class Session:
     # Who is in stream.send_all right now (the writer, or the reader answering directly).
     sending: bool = False
     send_done: trio.Event = attrs.field(factory=trio.Event)
+    leave_reason: str = "connection closed"
 
     async def send_exclusive(self, data: bytes) -> None:
         """Send on the stream, taking turns between the writer and the reader."""
@@ -168,7 +169,7 @@ class Tracker:
                 outbox.close()  # the writer flushes what is queued (a Reject...) and ends
         finally:
             self.connections -= 1
-            self._forget(session, "connection closed")
+            self._forget(session, session.leave_reason)
             await trio.aclose_forcefully(stream)
 
     async def _write(self, session: Session, pending: trio.MemoryReceiveChannel[bytes]) -> None:
@@ -265,6 +266,7 @@ class Tracker:
         elif isinstance(message, p.ChildDropped):
             self._do(self.room.child_dropped(key, message, now))
         elif isinstance(message, p.Goodbye):
+            session.leave_reason = message.reason or "left"
             return False
         else:
             self._refuse(session, "unexpected", f"{type(message).__name__} after Hello")

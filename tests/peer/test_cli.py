@@ -256,8 +256,10 @@ async def test_a_viewer_prints_one_json_stats_line_a_second_and_leaves_after_its
         assert sample.keys() >= STATS_KEYS
     assert 3 <= len(samples) <= 5, "one line a second for 4 s"
     for earlier, later in itertools.pairwise(samples):
-        assert 0.5 <= later["t"] - earlier["t"] <= 1.5, "about one line a second"
+        assert 0.25 <= later["t"] - earlier["t"] <= 1.75, "no burst, no long silence"
         assert later["frames_received"] >= earlier["frames_received"]
+    mean_gap_s = (samples[-1]["t"] - samples[0]["t"]) / (len(samples) - 1)
+    assert 0.8 <= mean_gap_s <= 1.2, "one line a second"
     for sample in samples[-2:]:
         assert sample["name"] == "v1"
         assert sample["role"] == "viewer"
@@ -277,8 +279,8 @@ async def test_a_viewer_chats_changes_resolution_and_quits_from_its_keyboard(
 ) -> None:
     source = await swarm.join("source", "testsrc:1280x720@10", name="cam")
     viewer = await swarm.join("view", "--stats-json", name="v1", stdin=True)
-    watching = await viewer.wait_for_stats(lambda s: s["frames_received"] > 0)
-    assert watching["resolution"] == "source"
+    watching = await viewer.wait_for_stats(lambda s: s["frames_received"] > 0 and s["fps"] > 0)
+    assert watching["resolution"] == "720p", "by default it shows the stream as it comes"
 
     await viewer.type("hello from v1")
     await viewer.wait_for(chat_line("v1", "hello from v1"))
@@ -292,7 +294,7 @@ async def test_a_viewer_chats_changes_resolution_and_quits_from_its_keyboard(
 
     await viewer.type("/quit")
     assert await viewer.exit_code() == 0
-    assert all(json.loads(line) for line in viewer.stdout), "stdout stays JSON only"
+    assert all(isinstance(json.loads(line), dict) for line in viewer.stdout), "JSON only"
     assert not any("Traceback" in line for line in viewer.stderr)
 
 
