@@ -4,7 +4,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-EXTRAS="${STREAMNEST_EXTRAS:-test}"
+EXTRAS="${STREAMNEST_EXTRAS:-test,sim,bench}"
 PYTHON="${PYTHON:-python3}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
