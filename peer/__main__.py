@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
 
     commands.add_parser("gui", help="open the desktop app")
+    commands.add_parser(
+        "simulate", help="run a whole swarm on this machine (see: simulate --help)", add_help=False
+    )
     return parser
 
 
@@ -147,8 +150,13 @@ def random_name(prefix: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `streamnest-peer` console script."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["simulate"]:
+        from peer.simulation.orchestrator import main as simulate
+
+        return simulate(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return 0

@@ -65,6 +65,8 @@ class PeerHooks:
     on_stream_end: Callable[[str], None] = _ignore
     # Every frame as it arrives (header, arrival Unix ns), before decoding: for probes.
     on_frame_received: Callable[[p.FrameHeader, int], None] = _ignore
+    # The parent changed (None while looking for one): for probes and the GUI.
+    on_parent: Callable[[str | None], None] = _ignore
 
 
 class Peer:
@@ -262,6 +264,7 @@ class Peer:
     def _on_parent(self, name: str | None, depth: int) -> None:
         self.counters.parent = name
         self.counters.depth = depth if name is not None else 0
+        self.hooks.on_parent(name)
 
     def _on_stream_ended(self, ended: p.StreamEnded) -> None:
         self.hub.send_control(ended)

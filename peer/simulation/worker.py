@@ -1,0 +1,209 @@
+"""A simulation worker: many real viewers in one trio process, driven over stdin.
+
+Commands, one JSON object per line on stdin:
+    {"op": "join", "name": N, "max_children": K, "resolution": R, "decode": bool}
+    {"op": "leave", "name": N}     leave politely (goodbye to the tracker)
+    {"op": "kill", "name": N}      vanish: sockets closed, no goodbye
+    {"op": "report"}               print {"ev": "report", "peers": [...]} and carry on
+Once a second the worker prints {"ev": "tick", "up": n, "frames": f} (frames received
+in that second by all its peers). Each viewer is a full `peer.node.Peer` with its own
+listening socket, tracker session and statistics, exactly as a separate program.
+
+    python -m peer.simulation.worker --tracker HOST:PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import attrs
+import trio
+
+import protocol as p
+from peer.node import Peer, PeerConfig, PeerHooks
+from peer.wire import parse_address
+
+# Keep every Nth latency sample for the report's distributions (memory stays small).
+LATENCY_SAMPLE_EVERY = 3
+COMMAND_BYTES = 64 * 1024
+
+
+@attrs.define
+class Probe:
+    """What one simulated viewer went through, measured from outside its logic."""
+
+    name: str
+    started_s: float
+    decode: bool
+    first_frame_s: float | None = None
+    last_frame_s: float | None = None
+    left_s: float | None = None
+    how_left: str | None = None
+    frames: int = 0
+    first_seq: int | None = None
+    last_seq: int = 0
+    true_ms: list[float] = attrs.field(factory=list)
+    estimate_ms: list[float] = attrs.field(factory=list)
+    per_hop_ms: list[float] = attrs.field(factory=list)
+    lost_parent_s: float | None = None
+    recoveries_ms: list[float] = attrs.field(factory=list)
+    frames_this_second: int = 0
+    peer: Peer | None = None
+
+    def on_frame(self, header: p.FrameHeader, arrival_ns: int) -> None:
+        """Count a frame and sample its latency, true and estimated."""
+        now = time.time()
+        self.last_frame_s = now
+        if self.first_frame_s is None:
+            self.first_frame_s = now
+        if self.lost_parent_s is not None:
+            self.recoveries_ms.append((now - self.lost_parent_s) * 1000)
+            self.lost_parent_s = None
+        if header.seq <= self.last_seq and self.first_seq is not None:
+            return  # a repeat after a parent switch
+        self.frames += 1
+        self.frames_this_second += 1
+        if self.first_seq is None:
+            self.first_seq = header.seq
+        self.last_seq = header.seq
+        if self.frames % LATENCY_SAMPLE_EVERY == 0 and self.peer is not None:
+            true_ms = (arrival_ns - header.capture_ns) / 1e6
+            self.true_ms.append(round(true_ms, 3))
+            self.estimate_ms.append(round(self.peer.counters.latency.latency_ms, 3))
+            self.per_hop_ms.append(round(true_ms / max(1, header.hops), 3))
+
+    def on_parent(self, parent: str | None) -> None:
+        """Start the recovery clock when the parent is lost."""
+        if parent is None and self.first_frame_s is not None and self.lost_parent_s is None:
+            self.lost_parent_s = time.time()
+
+    def summary(self) -> dict[str, Any]:
+        """The probe as JSON data for the orchestrator."""
+        peer = self.peer
+        stats = peer.stats() if peer is not None and self.left_s is None else {}
+        return {
+            "name": self.name,
+            "started_s": self.started_s,
+            "first_frame_s": self.first_frame_s,
+            "last_frame_s": self.last_frame_s,
+            "left_s": self.left_s,
+            "how_left": self.how_left,
+            "decode": self.decode,
+            "frames": self.frames,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "frames_lost": peer.counters.loss.frames_lost if peer is not None else 0,
+            "depth": stats.get("depth"),
+            "parent": stats.get("parent"),
+            "children": stats.get("children"),
+            "upload_kbps": stats.get("upload_kbps", 0.0),
+            "bandwidth_kbps": stats.get("bandwidth_kbps", 0.0),
+            "loss_pct": stats.get("loss_pct", 0.0),
+            "true_ms": self.true_ms,
+            "estimate_ms": self.estimate_ms,
+            "per_hop_ms": self.per_hop_ms,
+            "recoveries_ms": self.recoveries_ms,
+        }
+
+
+class Worker:
+    """The peers of one worker process and the commands that drive them."""
+
+    def __init__(self, tracker: tuple[str, int]) -> None:
+        self.tracker = tracker
+        self.probes: dict[str, Probe] = {}
+
+    async def run(self) -> None:
+        """Read commands until stdin closes; print a tick every second."""
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            nursery.start_soon(self._ticks)
+            await self._commands()
+            nursery.cancel_scope.cancel()
+
+    async def _commands(self) -> None:
+        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        buffer = b""
+        async with stdin:
+            while True:
+                chunk = await stdin.receive_some(COMMAND_BYTES)
+                if not chunk:
+                    return
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        await self._do(json.loads(line))
+
+    async def _do(self, command: dict[str, Any]) -> None:
+        op = command["op"]
+        if op == "join":
+            self.nursery.start_soon(self._join, command)
+        elif op in ("leave", "kill"):
+            probe = self.probes.get(command["name"])
+            if probe is not None and probe.peer is not None and probe.left_s is None:
+                probe.left_s = time.time()
+                probe.how_left = op
+                if op == "kill":
+                    probe.peer.kill()
+                else:
+                    await probe.peer.leave("simulated departure")
+        elif op == "report":
+            summaries = [probe.summary() for probe in self.probes.values()]
+            emit({"ev": "report", "peers": summaries})
+
+    async def _join(self, command: dict[str, Any]) -> None:
+        name = command["name"]
+        probe = Probe(name=name, started_s=time.time(), decode=command.get("decode", False))
+        hooks = PeerHooks(on_frame_received=probe.on_frame, on_parent=probe.on_parent)
+        config = PeerConfig(
+            role="viewer",
+            name=name,
+            tracker=self.tracker,
+            max_children=command.get("max_children", 3),
+            resolution=command.get("resolution", "source"),
+            decode=probe.decode,
+        )
+        peer = Peer(config, hooks)
+        probe.peer = peer
+        self.probes[name] = probe
+        try:
+            await peer.run()
+        except Exception as exc:  # one failed peer is a result, not a crash of the worker
+            emit({"ev": "error", "name": name, "error": str(exc)})
+            probe.left_s = probe.left_s or time.time()
+            probe.how_left = probe.how_left or "failed"
+
+    async def _ticks(self) -> None:
+        next_s = trio.current_time() + 1.0
+        while True:
+            await trio.sleep_until(next_s)
+            next_s += 1.0
+            up = [probe for probe in self.probes.values() if probe.left_s is None]
+            frames = sum(probe.frames_this_second for probe in up)
+            for probe in up:
+                probe.frames_this_second = 0
+            emit({"ev": "tick", "up": len(up), "frames": frames, "t": time.time()})
+
+
+def emit(event: dict[str, Any]) -> None:
+    """One JSON line on stdout for the orchestrator."""
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Entry point: `python -m peer.simulation.worker --tracker HOST:PORT`."""
+    parser = argparse.ArgumentParser(description="run simulated viewers driven over stdin")
+    parser.add_argument("--tracker", required=True)
+    args = parser.parse_args()
+    trio.run(Worker(parse_address(args.tracker)).run)
+
+
+if __name__ == "__main__":
+    main()
