@@ -50,7 +50,7 @@ class Probe:
     true_ms: list[float] = attrs.field(factory=list)
     estimate_ms: list[float] = attrs.field(factory=list)
     per_hop_ms: list[float] = attrs.field(factory=list)
-    lost_parent_s: float | None = None
+    parent_at_last_frame: str | None = None
     recoveries_ms: list[float] = attrs.field(factory=list)
     frames_this_second: int = 0
     peer: Peer | None = None
@@ -58,12 +58,15 @@ class Probe:
     def on_frame(self, header: p.FrameHeader, arrival_ns: int) -> None:
         """Count a frame and sample its latency, true and estimated."""
         now = time.time()
+        parent = self.peer.counters.parent if self.peer is not None else None
+        if self.last_frame_s is not None and parent != self.parent_at_last_frame:
+            # The feed moved to another parent: the gap since the last frame from the old
+            # one is what the viewer saw of the repair.
+            self.recoveries_ms.append((now - self.last_frame_s) * 1000)
+        self.parent_at_last_frame = parent
         self.last_frame_s = now
         if self.first_frame_s is None:
             self.first_frame_s = now
-        if self.lost_parent_s is not None:
-            self.recoveries_ms.append((now - self.lost_parent_s) * 1000)
-            self.lost_parent_s = None
         if header.seq <= self.last_seq and self.first_seq is not None:
             return  # a repeat after a parent switch
         self.frames += 1
@@ -76,11 +79,6 @@ class Probe:
             self.true_ms.append(round(true_ms, 3))
             self.estimate_ms.append(round(self.peer.counters.latency.latency_ms, 3))
             self.per_hop_ms.append(round(true_ms / max(1, header.hops), 3))
-
-    def on_parent(self, parent: str | None) -> None:
-        """Start the recovery clock when the parent is lost."""
-        if parent is None and self.first_frame_s is not None and self.lost_parent_s is None:
-            self.lost_parent_s = time.time()
 
     def summary(self) -> dict[str, Any]:
         """The probe as JSON data for the orchestrator."""
@@ -160,7 +158,7 @@ class Worker:
     async def _join(self, command: dict[str, Any]) -> None:
         name = command["name"]
         probe = Probe(name=name, started_s=time.time(), decode=command.get("decode", False))
-        hooks = PeerHooks(on_frame_received=probe.on_frame, on_parent=probe.on_parent)
+        hooks = PeerHooks(on_frame_received=probe.on_frame)
         config = PeerConfig(
             role="viewer",
             name=name,
