@@ -19,13 +19,27 @@ import trio
 import protocol as p
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
-from peer.wire import receive_message
+from peer.wire import extend_deadline, receive_message
 
 JOIN_TIMEOUT_S = 3.0
 STALL_TIMEOUT_S = 3.0
+STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
 CHILD_QUEUE_FRAMES = 4
 FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
+
+
+async def send_frame(stream: trio.SocketStream, head: bytes, jpeg: memoryview) -> None:
+    """Send a frame's head and JPEG bytes in one scatter-gather call, without joining them.
+
+    Whatever the socket did not take at once goes out through send_all.
+    """
+    sent = await stream.socket.sendmsg([head, jpeg])
+    if sent < len(head):
+        await stream.send_all(head[sent:])
+        await stream.send_all(jpeg)
+    elif sent < len(head) + jpeg.nbytes:
+        await stream.send_all(jpeg[sent - len(head) :])
 
 
 @attrs.frozen
@@ -48,6 +62,7 @@ class ChildLink:
     bytes_sent: int = 0
     frames_sent: int = 0
     drop_reason: str | None = None
+    sending_since: float | None = None  # when the send in progress started
 
 
 @attrs.define(eq=False)
@@ -76,7 +91,9 @@ class ChildrenHub:
         bound = listeners[0].socket.getsockname()
         self.address = (host, bound[1])
         task_status.started(self.address)
-        await trio.serve_listeners(self._handle, listeners)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_stalls)
+            await trio.serve_listeners(self._handle, listeners)
 
     def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
         """Queue `frame` for every child (never blocks; a full queue drops its oldest)."""
@@ -147,18 +164,18 @@ class ChildrenHub:
 
     async def _read(self, link: ChildLink, decoder: p.MessageDecoder) -> str:
         try:
-            while True:
-                with trio.move_on_after(CHILD_SILENCE_S) as scope:
+            with trio.CancelScope() as silence:
+                while True:
+                    extend_deadline(silence, CHILD_SILENCE_S, 1.0)
                     message = await receive_message(link.stream, decoder)
-                if scope.cancelled_caught:
-                    return "stalled"
-                if message is None or isinstance(message, p.Goodbye):
-                    return "left"
-                if isinstance(message, p.Ping):
-                    pong = p.Pong(nonce=message.nonce, echo_ns=message.sent_ns)
-                    link.queue.put_control(p.encode(pong))
-                elif not isinstance(message, p.Pong):
-                    return "misbehaved"
+                    if message is None or isinstance(message, p.Goodbye):
+                        return "left"
+                    if isinstance(message, p.Ping):
+                        pong = p.Pong(nonce=message.nonce, echo_ns=message.sent_ns)
+                        link.queue.put_control(p.encode(pong))
+                    elif not isinstance(message, p.Pong):
+                        return "misbehaved"
+            return "stalled"
         except p.ProtocolError as exc:
             self.on_notice(f"child {link.name} sent bad data ({exc.reason.value}); dropped")
             return "misbehaved"
@@ -170,24 +187,36 @@ class ChildrenHub:
         try:
             while True:
                 item = await link.queue.get()
-                with trio.fail_after(STALL_TIMEOUT_S):
-                    if isinstance(item, bytes):
-                        await stream.send_all(item)
-                        continue
-                    waited_us = (time.time_ns() - item.arrival_ns) // 1000
-                    frame = item.frame
-                    head, jpeg = p.relay_parts(
-                        frame,
-                        hops=frame.header.hops + 1,
-                        path_latency_us=item.path_latency_us + max(0, waited_us),
-                    )
-                    await stream.send_all(head)
-                    await stream.send_all(jpeg)
+                link.sending_since = trio.current_time()  # watched by _watch_stalls
+                if isinstance(item, bytes):
+                    await stream.send_all(item)
+                    link.sending_since = None
+                    continue
+                waited_us = (time.time_ns() - item.arrival_ns) // 1000
+                frame = item.frame
+                head, jpeg = p.relay_parts(
+                    frame,
+                    hops=frame.header.hops + 1,
+                    path_latency_us=item.path_latency_us + max(0, waited_us),
+                )
+                await send_frame(stream, head, jpeg)
+                link.sending_since = None
                 link.bytes_sent += len(head) + jpeg.nbytes
                 link.frames_sent += 1
                 self.on_sent(len(head) + jpeg.nbytes)
-        except trio.TooSlowError:
-            link.drop_reason = "stalled"
-            link.scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
             scope.cancel()
+
+    async def _watch_stalls(self) -> None:
+        """Cut off any child whose send has been stuck for STALL_TIMEOUT_S.
+
+        One task for all children, instead of a timeout scope around every frame sent.
+        """
+        while True:
+            await trio.sleep(STALL_CHECK_INTERVAL_S)
+            now = trio.current_time()
+            for link in list(self.links.values()):
+                since = link.sending_since
+                if since is not None and now - since > STALL_TIMEOUT_S:
+                    link.drop_reason = "stalled"
+                    link.scope.cancel()

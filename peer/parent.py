@@ -20,11 +20,12 @@ import trio
 
 import protocol as p
 from peer.tracker_link import connect_failure
-from peer.wire import receive_message
+from peer.wire import extend_deadline, receive_message
 from protocol.names import name_key
 
 PING_INTERVAL_S = 0.5
 PARENT_SILENCE_S = 1.5
+SILENCE_SLACK_S = 0.25  # silence is detected after 1.25 to 1.5 s
 CONNECT_TIMEOUT_S = 1.0
 ACCEPT_TIMEOUT_S = 2.0
 ASSIGNMENT_QUEUE = 16
@@ -175,25 +176,27 @@ class ParentFollower:
             return  # the reader notices the silence
 
     async def _receive_frames(self, stream: trio.SocketStream, decoder: p.MessageDecoder) -> None:
-        while True:
-            with trio.move_on_after(PARENT_SILENCE_S) as scope:
+        with trio.CancelScope() as silence:
+            while True:
+                extend_deadline(silence, PARENT_SILENCE_S, SILENCE_SLACK_S)
                 try:
                     message = await receive_message(stream, decoder)
                 except p.ProtocolError as exc:
                     raise LinkEnded(f"bad data from parent ({exc.reason.value})") from None
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     raise LinkEnded("connection reset") from None
-            if scope.cancelled_caught:
-                raise LinkEnded(f"silent for {PARENT_SILENCE_S} s")
-            if message is None or isinstance(message, p.Goodbye):
-                raise LinkEnded("closed")
-            if isinstance(message, p.VideoFrame):
-                self.on_frame(message, time.time_ns())
-            elif isinstance(message, p.Pong):
-                self.on_rtt((time.perf_counter_ns() - message.echo_ns) / 1e9)
-            elif isinstance(message, p.StreamEnded):
-                self.on_stream_ended(message)
-            elif isinstance(message, p.Ping):
-                pass  # parents do not ping; harmless
-            else:
-                raise LinkEnded(f"unexpected {type(message).__name__} from parent")
+                self._handle(message)
+        raise LinkEnded(f"silent for {PARENT_SILENCE_S} s")
+
+    def _handle(self, message: p.Message | None) -> None:
+        """Act on one message from the parent; LinkEnded ends the link."""
+        if message is None or isinstance(message, p.Goodbye):
+            raise LinkEnded("closed")
+        if isinstance(message, p.VideoFrame):
+            self.on_frame(message, time.time_ns())
+        elif isinstance(message, p.Pong):
+            self.on_rtt((time.perf_counter_ns() - message.echo_ns) / 1e9)
+        elif isinstance(message, p.StreamEnded):
+            self.on_stream_ended(message)
+        elif not isinstance(message, p.Ping):  # parents do not ping; a ping is harmless
+            raise LinkEnded(f"unexpected {type(message).__name__} from parent")

@@ -35,7 +35,7 @@ def _positive_finite(_instance: object, attribute: attrs.Attribute[float], value
         raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
 
 
-@attrs.define
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
 class RateWindow:
     """Amount per second over the last window_s seconds (frames for fps, bytes for bandwidth)."""
 
@@ -67,7 +67,7 @@ class RateWindow:
             self._total = 0.0  # no float residue once the window is empty
 
 
-@attrs.define
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
 class LossWindow:
     """Frames missing by sequence number: a percentage over the last window_s, and totals."""
 
@@ -119,7 +119,7 @@ class LossWindow:
             self._window_lost -= lost
 
 
-@attrs.define
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
 class LatencyEstimate:
     """Round-trip time to the parent (smoothed) and the end-to-end latency of the newest frame."""
 
@@ -143,7 +143,7 @@ class LatencyEstimate:
         self.latency_ms = path_latency_us / US_PER_MS + self.rtt_ms / 2
 
 
-@attrs.define
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
 class PeerCounters:
     """Everything a peer's statistics line reports, fed by the peer's tasks as events happen."""
 

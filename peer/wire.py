@@ -25,6 +25,17 @@ async def receive_message(
         decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
 
 
+def extend_deadline(scope: trio.CancelScope, limit_s: float, slack_s: float) -> None:
+    """Keep `scope` expiring `limit_s` after the latest activity, within `slack_s`.
+
+    The deadline moves only when less than limit_s - slack_s is left, so a busy link
+    touches trio's timer heap a few times a second instead of on every message.
+    """
+    now = trio.current_time()
+    if scope.deadline - now < limit_s - slack_s:
+        scope.deadline = now + limit_s
+
+
 def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """HOST:PORT or PORT, checked; raises ValueError with a readable message."""
     host, sep, port_text = text.rpartition(":")

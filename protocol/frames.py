@@ -26,7 +26,7 @@ import attrs
 from protocol.envelope import pack_envelope
 from protocol.errors import ProtocolError, Reason
 from protocol.fields import int_between
-from protocol.limits import MAX_FRAME_DIMENSION, SIGNATURE_BYTES
+from protocol.limits import MAGIC, MAX_FRAME_DIMENSION, PROTOCOL_VERSION, SIGNATURE_BYTES
 
 FRAME_TYPE_CODE = 0x50
 FLAG_SIGNED = 0x01
@@ -34,6 +34,8 @@ FRAME_FLAGS_KNOWN = FLAG_SIGNED
 
 FRAME_HEADER = struct.Struct(">IQQHHHI")
 FRAME_HEADER_BYTES = FRAME_HEADER.size
+# Envelope and frame header in one pack: the relay's per-frame, per-child cost.
+_RELAY_HEAD = struct.Struct(">2sBBBBI" + FRAME_HEADER.format.lstrip(">"))
 
 _U16 = 0xFFFF
 _U32 = 0xFFFF_FFFF
@@ -121,10 +123,25 @@ def relay_parts(frame: VideoFrame, *, hops: int, path_latency_us: int) -> tuple[
     Costs one small struct pack, whatever the frame's size: the JPEG view is passed
     through untouched, and the signature (which covers neither field) stays valid.
     """
-    header = attrs.evolve(
-        frame.header, hops=min(hops, _U16), path_latency_us=min(path_latency_us, _U32)
+    header = frame.header
+    signature = frame.signature
+    jpeg = frame.jpeg
+    head = _RELAY_HEAD.pack(
+        MAGIC,
+        PROTOCOL_VERSION,
+        FRAME_TYPE_CODE,
+        FLAG_SIGNED if signature else 0,
+        0,
+        FRAME_HEADER_BYTES + len(signature) + jpeg.nbytes,
+        header.epoch,
+        header.seq,
+        header.capture_ns,
+        header.width,
+        header.height,
+        min(max(hops, 0), _U16),
+        min(max(path_latency_us, 0), _U32),
     )
-    return frame_wire_parts(attrs.evolve(frame, header=header))
+    return (head + signature if signature else head), jpeg
 
 
 def decode_frame(flags: int, payload: memoryview) -> VideoFrame:

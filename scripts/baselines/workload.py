@@ -1,0 +1,215 @@
+"""The workload every system in scripts/bench_compare.py carries, and how its processes report.
+
+Every source sends the same pre-encoded JPEG frames (a file the orchestrator writes once)
+round-robin at FPS on an absolute schedule (`peer.pacing.PacingSchedule`, the one the
+StreamNest source uses), stamping each frame with a sequence number and its capture time
+(Unix ns, taken just before it is sent) in its own system's framing.
+
+Every benchmark process speaks one small line protocol with the orchestrator:
+
+    process -> stdout "ready[ PORT]"      serving (viewers: every viewer has had a frame)
+    orchestrator -> stdin "window A B"    the measured window, Unix ns, a little ahead
+    process -> stdout one JSON object     at B + GRACE_S: what it sent or received in it
+    orchestrator closes stdin             the process exits
+
+A frame counts when its capture time is inside the window and it arrives at most GRACE_S
+after the window ends. All processes share one machine and one clock, so arrival minus
+capture is the true end-to-end latency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from peer.pacing import PacingSchedule
+
+WIDTH = 1280
+HEIGHT = 720
+FPS = 30.0
+JPEG_QUALITY = 80
+FRAME_COUNT = 60  # distinct frames, sent round-robin (2 s of the test pattern)
+GRACE_S = 1.0  # a frame of the window still counts if it arrives this long after it
+REPORT_MARGIN_S = 0.1  # reports are written this long after the grace period
+POLL_INTERVAL_S = 0.01
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
+_LENGTH = struct.Struct(">I")
+
+
+# -- the frames ------------------------------------------------------------------------
+
+
+def encode_frames(path: Path, count: int = FRAME_COUNT) -> list[bytes]:
+    """Encode `count` frames of StreamNest's test pattern, save them to `path`, return them."""
+    from peer.media import TestPattern, encode_jpeg
+
+    pattern = TestPattern(WIDTH, HEIGHT, FPS)
+    frames = [encode_jpeg(pattern.read(0), JPEG_QUALITY) for _ in range(count)]
+    with path.open("wb") as file:
+        for jpeg in frames:
+            file.write(_LENGTH.pack(len(jpeg)))
+            file.write(jpeg)
+    return frames
+
+
+def load_frames(path: str | Path) -> list[bytes]:
+    """The frames `encode_frames` saved."""
+    data = Path(path).read_bytes()
+    frames = []
+    offset = 0
+    while offset < len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        frames.append(data[offset : offset + length])
+        offset += length
+    if not frames:
+        raise SystemExit(f"no frames in {path}")
+    return frames
+
+
+# -- the measured window and what is logged in it --------------------------------------
+
+
+@attrs.frozen
+class Window:
+    """The measured window, Unix ns: frames captured in [start_ns, end_ns) count."""
+
+    start_ns: int
+    end_ns: int
+
+    @classmethod
+    def parse(cls, line: str) -> Window:
+        """Read the orchestrator's `window START END` line."""
+        word, start, end = line.split()
+        if word != "window":
+            raise ValueError(f"expected a window line, got {line!r}")
+        return cls(int(start), int(end))
+
+    def counts(self, capture_ns: int, arrival_ns: int) -> bool:
+        """Whether a frame captured and received at these times counts as delivered."""
+        return (
+            self.start_ns <= capture_ns < self.end_ns
+            and arrival_ns <= self.end_ns + GRACE_S * NS_PER_S
+        )
+
+    def report_at_s(self) -> float:
+        """When (Unix s) every frame of the window has arrived or counts as lost."""
+        return self.end_ns / NS_PER_S + GRACE_S + REPORT_MARGIN_S
+
+
+@attrs.define
+class SendLog:
+    """What a source sent: frames whose capture time falls in the window."""
+
+    window: Window | None = None
+    sent_total: int = 0
+    sent_in_window: int = 0
+
+    def record(self, capture_ns: int) -> None:
+        """Count one frame sent, captured at capture_ns."""
+        self.sent_total += 1
+        window = self.window
+        if window is not None and window.start_ns <= capture_ns < window.end_ns:
+            self.sent_in_window += 1
+
+    def report(self) -> dict[str, Any]:
+        """The source's JSON report."""
+        return {"pid": os.getpid(), "frames_sent": self.sent_in_window}
+
+
+@attrs.define
+class DeliveryLog:
+    """What one viewer received: latency (ms) per sequence number captured in the window."""
+
+    window: Window | None = None
+    received_total: int = 0
+    latency_ms: dict[int, float] = attrs.field(factory=dict)
+
+    def record(self, seq: int, capture_ns: int, arrival_ns: int) -> None:
+        """Log one received frame (a duplicate sequence number keeps its first arrival)."""
+        self.received_total += 1
+        window = self.window
+        if window is not None and window.counts(capture_ns, arrival_ns):
+            self.latency_ms.setdefault(seq, (arrival_ns - capture_ns) / NS_PER_MS)
+
+    def report(self) -> dict[str, Any]:
+        """This viewer's part of a JSON report."""
+        latencies = sorted(self.latency_ms.values())  # one C call: safe against a writer
+        return {"frames": len(latencies), "latency_ms": [round(v, 3) for v in latencies]}
+
+
+def viewers_report(logs: dict[str, DeliveryLog]) -> dict[str, Any]:
+    """The JSON report of a process holding these viewers."""
+    return {"pid": os.getpid(), "viewers": {name: log.report() for name, log in logs.items()}}
+
+
+# -- pacing and the process side of the protocol --------------------------------------
+
+
+def send_paced(frames: Sequence[bytes], send: Callable[[int, int, bytes], None]) -> None:
+    """Call send(seq, capture_ns, jpeg) at FPS forever, round-robin over `frames`.
+
+    Deadlines are absolute; a frame more than one interval late is skipped, as the
+    StreamNest source does.
+    """
+    schedule = PacingSchedule(fps=FPS, start_s=time.monotonic())
+    seq = 0
+    index = 0
+    while True:
+        delay_s = schedule.deadline() - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        seq += 1
+        send(seq, time.time_ns(), frames[index % len(frames)])
+        index += 1 + schedule.sent(time.monotonic())
+
+
+def start_daemon(target: Callable[..., None], *args: Any) -> threading.Thread:
+    """Run target(*args) in a daemon thread (it dies with the process)."""
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `condition` until it holds; exit the process with a message after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+def say_ready(port: int | None = None) -> None:
+    """Tell the orchestrator this process is serving."""
+    print("ready" if port is None else f"ready {port}", flush=True)
+
+
+def report_on_window(
+    set_window: Callable[[Window], None], report: Callable[[], dict[str, Any]]
+) -> None:
+    """Take the window from stdin, report on it, then exit once stdin closes.
+
+    Blocking: a thread-based process runs it in its main thread, a trio one in a worker
+    thread. It ends the process with os._exit, so threads blocked in socket reads need
+    no waking.
+    """
+    line = sys.stdin.readline()
+    if not line:
+        os._exit(0)  # the orchestrator went away before measuring
+    window = Window.parse(line)
+    set_window(window)
+    time.sleep(max(0.0, window.report_at_s() - time.time()))
+    print(json.dumps(report()), flush=True)
+    sys.stdin.read()  # stay up, and in the audience, until every process has reported
+    os._exit(0)

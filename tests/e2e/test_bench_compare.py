@@ -1,0 +1,128 @@
+"""scripts/bench_compare.py at a tiny scale: every system streams, reports, and cleans up.
+
+Correctness only: three viewers for three seconds on whatever machine runs the suite, so
+no timing is asserted, only that each system delivers, the report has every documented
+key, and no process the benchmark started outlives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEMS = ("streamnest", "imagezmq", "seed")
+VIEWERS = 3
+RUN_TIMEOUT_S = 120
+METRIC_KEYS = {
+    "viewers", "frames_sent", "frames_delivered", "source_cpu_pct",
+    "source_egress_bytes_per_s", "source_egress_mb_per_s", "source_egress_streams",
+    "delivered_ratio", "latency_p50_ms", "latency_p99_ms", "total_cpu_pct",
+    "cpu_pct_by_role", "source_pids", "pids",
+}  # fmt: skip
+RATIO_KEYS = {
+    "source_cpu_pct", "source_egress_mb_per_s", "source_egress_streams", "delivered_ratio",
+    "latency_p50_ms", "latency_p99_ms", "total_cpu_pct",
+}  # fmt: skip
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie awaiting its parent does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """Run the benchmark once for this module: its stdout and its JSON report."""
+    report = tmp_path_factory.mktemp("bench_compare") / "out.json"
+    result = subprocess.run(
+        [
+            sys.executable, "scripts/bench_compare.py", "--viewers", str(VIEWERS),
+            "--seconds", "3", "--json", str(report),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout, json.loads(report.read_text())
+
+
+def test_every_system_runs_once_with_every_documented_metric(
+    comparison: tuple[str, dict[str, Any]],
+) -> None:
+    _, report = comparison
+    [run] = report["runs"]
+    assert run["viewers"] == VIEWERS
+    assert set(run["systems"]) == set(SYSTEMS)
+    for system, metrics in run["systems"].items():
+        assert "error" not in metrics, f"{system}: {metrics.get('error')}"
+        assert set(metrics) >= METRIC_KEYS, f"{system} misses {METRIC_KEYS - set(metrics)}"
+        assert metrics["viewers"] == VIEWERS
+    assert set(run["ratios"]) == {"imagezmq", "seed"}
+    for other, ratios in run["ratios"].items():
+        assert set(ratios) == RATIO_KEYS, other
+    assert report["targets"] == [], "targets are only checked with 100 viewers"
+
+
+def test_every_system_delivers_most_frames_to_every_viewer(
+    comparison: tuple[str, dict[str, Any]],
+) -> None:
+    _, report = comparison
+    for system, metrics in report["runs"][0]["systems"].items():
+        assert metrics["frames_sent"] > 0, system
+        assert metrics["delivered_ratio"] > 0.5, system
+        assert metrics["latency_p50_ms"] > 0, system
+        assert metrics["latency_p99_ms"] >= metrics["latency_p50_ms"], system
+
+
+def test_the_source_sides_send_what_their_designs_say(
+    comparison: tuple[str, dict[str, Any]],
+) -> None:
+    _, report = comparison
+    systems = report["runs"][0]["systems"]
+    # Every star sends a copy to each viewer; StreamNest's source to at most 3 children.
+    assert systems["streamnest"]["source_egress_streams"] == pytest.approx(3, rel=0.2)
+    assert systems["imagezmq"]["source_egress_streams"] == pytest.approx(VIEWERS, rel=0.2)
+    # The seed's streamer uploads once to its server, which sends to each viewer; base64
+    # makes every copy 4/3 as large.
+    seed = systems["seed"]
+    assert seed["source_egress_streams"] == pytest.approx((VIEWERS + 1) * 4 / 3, rel=0.2)
+    assert len(seed["source_pids"]) == 2
+
+
+def test_the_table_prints_each_metric_and_the_streamnest_ratios(
+    comparison: tuple[str, dict[str, Any]],
+) -> None:
+    stdout, _ = comparison
+    assert f"== {VIEWERS} viewers" in stdout
+    for label in ("source CPU %", "source egress MB/s", "delivered frames", "total CPU %"):
+        assert label in stdout
+    assert "sn/imagezmq" in stdout and "sn/seed" in stdout
+
+
+def test_no_process_the_benchmark_started_is_left_behind(
+    comparison: tuple[str, dict[str, Any]],
+) -> None:
+    _, report = comparison
+    pids = report["pids"]
+    # A tracker, a source and 2 viewer workers; a publisher and 2; a server, a streamer and 2.
+    assert len(pids) == 4 + 3 + 4
+    for metrics in report["runs"][0]["systems"].values():
+        assert set(metrics["pids"]) <= set(pids)
+    assert not [pid for pid in pids if alive(pid)], "a benchmark process outlived the run"
