@@ -45,13 +45,27 @@ class FrameQueue(Generic[T]):
         self._lot.unpark()
         return kept_all
 
-    def put_control(self, data: bytes) -> bool:
-        """Queue a control message ahead of frames; False if the lane is full."""
-        if self._closed or len(self._control) >= MAX_CONTROL_MESSAGES:
+    def put_control(self, data: bytes, *, front: bool = False) -> bool:
+        """Queue a control message ahead of frames; False if the lane is full.
+
+        `front=True` puts it before everything (the unsent rest of a frame already begun),
+        and is never refused.
+        """
+        if self._closed:
             return False
-        self._control.append(data)
+        if front:
+            self._control.appendleft(data)
+        elif len(self._control) >= MAX_CONTROL_MESSAGES:
+            return False
+        else:
+            self._control.append(data)
         self._lot.unpark()
         return True
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued in either lane."""
+        return not self._frames and not self._control
 
     async def get(self) -> bytes | T:
         """The next thing to send: control first, then the oldest frame kept."""
