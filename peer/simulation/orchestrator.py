@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -110,16 +111,24 @@ class Simulation:
         self.worst_delivery = 1.0
         self.reports_done = trio.Event()
 
-    async def run(self) -> dict[str, Any]:
-        """Run the whole simulation; returns the report."""
-        async with trio.open_nursery() as nursery:
-            try:
-                return await self._run(nursery)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await self._stop_all()
-                nursery.cancel_scope.cancel()
-        raise AssertionError("unreachable")
+    async def run(self) -> dict[str, Any] | None:
+        """Run the whole simulation; the report, or None if Ctrl-C or SIGTERM stopped it."""
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def stop_on_signal() -> None:
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+                        return
+
+                nursery.start_soon(stop_on_signal)
+                try:
+                    return await self._run(nursery)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._stop_all()
+                    nursery.cancel_scope.cancel()
+        return None
 
     async def _run(self, nursery: trio.Nursery) -> dict[str, Any]:
         args = self.args
@@ -415,9 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"simulate: {'; '.join(problems)}", file=sys.stderr)
         return 2
-    try:
-        report = trio.run(Simulation(args).run)
-    except KeyboardInterrupt:
+    report = trio.run(Simulation(args).run)
+    if report is None:
         print("\nsimulate: interrupted; every process was stopped", file=sys.stderr)
         return 130
     print(rep.table(report))

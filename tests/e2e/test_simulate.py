@@ -18,9 +18,12 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie still answers kill(0); it is reaped if its state is Z and its parent waits.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    # A zombie still answers kill(0): it has exited; only its parent has yet to reap it.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None:
@@ -56,3 +59,38 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
     assert report["source"]["egress_streams"] <= 3.5
     assert not [pid for pid in report["pids"] if alive(pid)], "a process was left behind"
     assert "continuity index" in result.stdout
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct child processes of `pid` (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(child) for child in text]
+    return found
+
+
+def test_ctrl_c_stops_every_process_of_a_simulation() -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "scripts/simulate.py", "--viewers", "6", "--duration", "60",
+         "--source", "testsrc:160x120@15"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 4:  # tracker, source, 2 workers
+            children = children_of(process.pid)
+            time.sleep(0.1)  # polling the process table, with the deadline above
+        assert len(children) >= 4, children
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert not [pid for pid in children if alive(pid)], "a process was left behind"
+    finally:
+        process.kill()
+        process.wait()
