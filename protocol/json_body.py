@@ -25,25 +25,40 @@ T = TypeVar("T")
 _INT64_MAX = 2**63 - 1
 
 
-def encode_body(message: Any) -> bytes:
-    """Serialize an attrs message to its compact JSON body."""
-    return json.dumps(
-        attrs.asdict(message, recurse=True),
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
-
-
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+# Made once: json.dumps/loads with options build a new encoder or decoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def encode_body(message: Any) -> bytes:
+    """Serialize an attrs message to its compact JSON body."""
+    return _ENCODER.encode(_jsonable(message)).encode("utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    """attrs instances as dicts, lists element by element; other values as they are."""
+    names = _field_names(typing.cast(Any, type(value)))
+    if names is not None:
+        return {name: _jsonable(getattr(value, name)) for name in names}
+    if type(value) is list:
+        return [_jsonable(item) for item in value]
+    return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    return tuple(field.name for field in attrs.fields(cls)) if attrs.has(cls) else None
 
 
 def decode_body(cls: type[T], payload: bytes | memoryview) -> T:
     """Parse a JSON body into an instance of `cls`, or raise ProtocolError."""
     try:
         text = str(payload, "utf-8")
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(
             Reason.MALFORMED, f"{cls.__name__} body is not valid JSON: {exc}"

@@ -22,6 +22,7 @@ RECOVERY_WINDOW_S = 5.0
 # A child dropped by a parent, or whose link to it broke, is not put back under that
 # parent for this long.
 AVOID_PARENT_S = 10.0
+TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
 
 
 @attrs.frozen
@@ -83,6 +84,9 @@ class Room:
     members: dict[str, Member] = attrs.field(factory=dict)
     tree: Tree = attrs.field(factory=Tree)
     backups_checked_at: int = -1  # tree version when backups were last checked
+    _settled_version: int = -1  # tree version when tick() last placed waiting viewers
+    _recovery_over: bool = False
+    _next_token_check_s: float = 0.0
     _avoid: dict[str, dict[str, float]] = attrs.field(factory=dict)  # child -> parent -> until
 
     # -- events ------------------------------------------------------------------------
@@ -210,17 +214,23 @@ class Room:
         for key in [k for k, m in self.members.items() if m.last_seen_s < deadline]:
             actions.append(Close(key, "missed heartbeats"))
             actions += self.leave(key, now_s, reason="missed heartbeats")
-        if not self._recovering(now_s):
+        settle = self.tree.version != self._settled_version or bool(self._avoid)
+        if not self._recovery_over and not self._recovering(now_s):
+            self._recovery_over = settle = True
             for member in self.members.values():
                 member.claimed_parent = None
-        wall_s = now_s + self.wall_offset_s
-        for member in self.members.values():
-            if member.backup_offer is not None and (
-                wall_s - member.backup_minted_s > TOKEN_LIFETIME_S / 2
-            ):
-                member.backup = None  # forces a fresh token below
-                self.backups_checked_at = -1
-        actions += self._settle(now_s)
+        if now_s >= self._next_token_check_s:
+            self._next_token_check_s = now_s + TOKEN_CHECK_INTERVAL_S
+            wall_s = now_s + self.wall_offset_s
+            for member in self.members.values():
+                if member.backup_offer is not None and (
+                    wall_s - member.backup_minted_s > TOKEN_LIFETIME_S / 2
+                ):
+                    member.backup = None  # forces a fresh token below
+                    self.backups_checked_at = -1
+        if settle:  # scanning for waiting viewers is O(N): only when something changed
+            actions += self._settle(now_s)
+            self._settled_version = self.tree.version
         actions += self.refresh_backups(now_s)
         return actions
 
