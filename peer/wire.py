@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import trio
 
 import protocol as p
@@ -32,7 +34,8 @@ def extend_deadline(scope: trio.CancelScope, limit_s: float, slack_s: float) -> 
     touches trio's timer heap a few times a second instead of on every message.
     """
     now = trio.current_time()
-    if scope.deadline - now < limit_s - slack_s:
+    remaining = scope.deadline - now
+    if remaining < limit_s - slack_s or remaining == math.inf:  # inf: not armed yet
         scope.deadline = now + limit_s
 
 

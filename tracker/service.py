@@ -226,7 +226,7 @@ class Tracker:
             # The deadline moves only when less than idle_limit_s is left, so the limit
             # is idle_limit_s to 2 x idle_limit_s and the timer heap is touched at most
             # every idle_limit_s, not for every message (it showed in profiles).
-            with trio.CancelScope() as idle:
+            with trio.CancelScope(deadline=trio.current_time() + idle_limit_s) as idle:
                 while True:
                     now = trio.current_time()
                     if idle.deadline - now < idle_limit_s:
