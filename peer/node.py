@@ -291,15 +291,16 @@ class Peer:
         )
 
     def _peer_stats(self) -> p.PeerStats:
-        s = self.stats()
+        counters = self.counters
+        rates = counters.rates(trio.current_time())
         return p.PeerStats(
-            fps=float(s["fps"]),  # type: ignore[arg-type]
-            recv_fps=float(s["recv_fps"]),  # type: ignore[arg-type]
-            bandwidth_kbps=float(s["bandwidth_kbps"]),  # type: ignore[arg-type]
-            upload_kbps=float(s["upload_kbps"]),  # type: ignore[arg-type]
-            latency_ms=float(s["latency_ms"]),  # type: ignore[arg-type]
-            rtt_ms=float(s["rtt_ms"]),  # type: ignore[arg-type]
-            loss_pct=min(100.0, float(s["loss_pct"])),  # type: ignore[arg-type]
+            fps=rates.fps,
+            recv_fps=rates.recv_fps,
+            bandwidth_kbps=rates.bandwidth_kbps,
+            upload_kbps=rates.upload_kbps,
+            latency_ms=round(counters.latency.latency_ms, 2),
+            rtt_ms=round(counters.latency.rtt_ms, 2),
+            loss_pct=min(100.0, rates.loss_pct),
             frames_received=self.counters.loss.frames_received,
             frames_lost=self.counters.loss.frames_lost,
             depth=self.counters.depth,

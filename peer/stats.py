@@ -186,8 +186,8 @@ class PeerCounters:
         """Count bytes written to children."""
         self.bytes_out.add(now_s, nbytes)
 
-    def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
-        """Return one stats line: the DESIGN.md keys plus frames_skipped and frames_dropped."""
+    def rates(self, now_s: float) -> Rates:
+        """The windowed rates now, rounded as they are shown."""
         upload_kbps = _kbps(self.bytes_out.rate(now_s))
         if self.role == "source":
             fps = self.sent.rate(now_s)
@@ -195,17 +195,28 @@ class PeerCounters:
         else:
             fps = self.displayed.rate(now_s)
             bandwidth_kbps = _kbps(self.bytes_in.rate(now_s))
+        return Rates(
+            fps=round(fps, 1),
+            recv_fps=round(self.received.rate(now_s), 1),
+            bandwidth_kbps=round(bandwidth_kbps, 1),
+            upload_kbps=round(upload_kbps, 1),
+            loss_pct=round(self.loss.loss_pct(now_s), 2),
+        )
+
+    def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
+        """Return one stats line: the DESIGN.md keys plus frames_skipped and frames_dropped."""
+        rates = self.rates(now_s)
         return {
             "t": round(wall_s, 3),
             "name": self.name,
             "role": self.role,
-            "fps": round(fps, 1),
-            "recv_fps": round(self.received.rate(now_s), 1),
-            "bandwidth_kbps": round(bandwidth_kbps, 1),
-            "upload_kbps": round(upload_kbps, 1),
+            "fps": rates.fps,
+            "recv_fps": rates.recv_fps,
+            "bandwidth_kbps": rates.bandwidth_kbps,
+            "upload_kbps": rates.upload_kbps,
             "latency_ms": round(self.latency.latency_ms, 2),
             "rtt_ms": round(self.latency.rtt_ms, 2),
-            "loss_pct": round(self.loss.loss_pct(now_s), 2),
+            "loss_pct": rates.loss_pct,
             "frames_received": self.loss.frames_received,
             "frames_lost": self.loss.frames_lost,
             "depth": self.depth,
@@ -215,6 +226,17 @@ class PeerCounters:
             "frames_skipped": self.frames_skipped,
             "frames_dropped": self.frames_dropped,
         }
+
+
+@attrs.frozen
+class Rates:
+    """The windowed rates of a statistics sample."""
+
+    fps: float
+    recv_fps: float
+    bandwidth_kbps: float
+    upload_kbps: float
+    loss_pct: float
 
 
 def _kbps(bytes_per_s: float) -> float:
