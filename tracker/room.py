@@ -12,6 +12,7 @@ import attrs
 import protocol as p
 from protocol.admission import TOKEN_LIFETIME_S, mint_token, new_admission_key
 from protocol.names import name_key, name_problem
+from tracker.actions import Action, Broadcast, Close, Send
 from tracker.tree import Node, Tree
 
 HEARTBEAT_INTERVAL_S = 1.0
@@ -23,32 +24,6 @@ RECOVERY_WINDOW_S = 5.0
 # parent for this long.
 AVOID_PARENT_S = 10.0
 TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
-
-
-@attrs.frozen
-class Send:
-    """Send `message` to the member `to` (a name key)."""
-
-    to: str
-    message: p.Message
-
-
-@attrs.frozen
-class Broadcast:
-    """Send `message` to every member."""
-
-    message: p.Message
-
-
-@attrs.frozen
-class Close:
-    """Close the member's connection (after anything already queued for it)."""
-
-    to: str
-    reason: str
-
-
-Action = Send | Broadcast | Close
 
 
 @attrs.define

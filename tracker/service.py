@@ -20,9 +20,10 @@ import trio
 import protocol as p
 from protocol.limits import CHAT_HISTORY_LENGTH
 from protocol.names import name_key
+from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
-from tracker.room import Action, Broadcast, Close, Room, Send
+from tracker.room import Room
 
 HELLO_TIMEOUT_S = 5.0
 WRITE_TIMEOUT_S = 5.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 import protocol as p
-from tracker.room import Action, Room, Send
+from tracker.actions import Action, Send
+from tracker.room import Room
 from tracker.tree import Tree, ideal_depth
 
 

@@ -25,7 +25,8 @@ from hypothesis.stateful import (
 
 import protocol as p
 from protocol.admission import check_token
-from tracker.room import Action, Broadcast, Close, Room, Send
+from tracker.actions import Action, Broadcast, Close, Send
+from tracker.room import Room
 
 NAMES = [f"peer{i}" for i in range(40)]
 

@@ -1,0 +1,33 @@
+"""What the Room decides the connection layer should do: send, broadcast, close."""
+
+from __future__ import annotations
+
+import attrs
+
+import protocol as p
+
+
+@attrs.frozen
+class Send:
+    """Send `message` to the member `to` (a name key)."""
+
+    to: str
+    message: p.Message
+
+
+@attrs.frozen
+class Broadcast:
+    """Send `message` to every member."""
+
+    message: p.Message
+
+
+@attrs.frozen
+class Close:
+    """Close the member's connection (after anything already queued for it)."""
+
+    to: str
+    reason: str
+
+
+Action = Send | Broadcast | Close
