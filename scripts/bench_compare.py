@@ -56,7 +56,8 @@ from baselines import probes
 from baselines.report import check_targets, print_table
 from baselines.streamnest_peers import FANOUT, JOIN_TIMEOUT_S, MAX_CHILDREN
 from baselines.workload import FPS, HEIGHT, JPEG_QUALITY, WIDTH, Window, encode_frames
-from bench_relay import percentile, processes, read_line, start_tracker
+from bench_relay import percentile, read_line, start_tracker
+from process_group import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"

@@ -19,18 +19,17 @@ upload with the stream's bitrate: it should stay about 3x, whatever N is.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from process_group import processes, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,42 +113,6 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # -- orchestration ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Every process started inside is terminated (then killed) on the way out."""
-    started: list[subprocess.Popen[str]] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.stdin is not None:
-                with contextlib.suppress(OSError):
-                    process.stdin.close()
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in started:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def spawn(started: list[subprocess.Popen[str]], *argv: str) -> subprocess.Popen[str]:
-    """Start a Python module or script of ours, its stdout piped."""
-    process = subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.PIPE,
-        text=True,
-    )
-    started.append(process)
-    return process
 
 
 def read_line(process: subprocess.Popen[str], timeout_s: float = STARTUP_TIMEOUT_S) -> str:

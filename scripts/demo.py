@@ -14,47 +14,16 @@ import argparse
 import contextlib
 import json
 import selectors
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from process_group import processes, spawn
+
 ROOT = Path(__file__).resolve().parent.parent
 RESOLUTIONS = ["480p", "360p", "720p", "source", "360p", "480p"]
-
-
-@contextlib.contextmanager
-def running() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes started inside are stopped (SIGTERM, then kill) on the way out."""
-    started: list[subprocess.Popen[str]] = []
-    try:
-        yield started
-    finally:
-        for process in reversed(started):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in reversed(started):
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def start(started: list[subprocess.Popen[str]], *argv: str) -> subprocess.Popen[str]:
-    """Run one of our programs with its stdout piped to us."""
-    process = subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    started.append(process)
-    return process
 
 
 def row(stats: dict[str, Any]) -> str:
@@ -82,14 +51,14 @@ def main() -> int:
     parser.add_argument("--source", default="testsrc:1280x720@30")
     args = parser.parse_args()
 
-    with running() as started:
-        tracker = start(started, "-m", "tracker", "--port", "0")
+    with processes() as started:
+        tracker = spawn(started, "-m", "tracker", "--port", "0")
         assert tracker.stdout is not None
         line = tracker.stdout.readline().strip()
         address = line.rsplit(" ", 1)[-1]
         print(line)
         peers = [
-            start(
+            spawn(
                 started, "-m", "peer", "source", args.source, "--tracker", address,
                 "--name", "source", "--fanout", "2", "--stats-json",
             )
@@ -99,7 +68,7 @@ def main() -> int:
             resolution = RESOLUTIONS[i % len(RESOLUTIONS)]
             argv = ["-m", "peer", "view", "--tracker", address, "--name", f"viewer{i}"]
             argv += ["--max-children", "2", "--resolution", resolution, "--stats-json"]
-            peers.append(start(started, *argv))
+            peers.append(spawn(started, *argv))
         print(f"source and {args.viewers} relaying viewers started; statistics every second")
         latest: dict[str, dict[str, Any]] = {}
         selector = selectors.DefaultSelector()

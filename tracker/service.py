@@ -232,7 +232,7 @@ class Tracker:
                     now = trio.current_time()
                     if idle.deadline - now < idle_limit_s:
                         idle.deadline = now + 2 * idle_limit_s
-                    message = await receive_one_by_one(stream, decoder)
+                    message = await receive_message(stream, decoder)
                     if isinstance(message, p.Heartbeat) and session.can_answer_now():
                         # The hot path (every peer, every second): answer from this task,
                         # sparing the writer a wake-up.
@@ -356,12 +356,11 @@ class Tracker:
             self._do([Broadcast(item)])
 
 
-async def receive_one_by_one(
-    stream: trio.SocketStream, decoder: p.MessageDecoder
-) -> p.Message | None:
-    """Like receive_message, for a connection that brings one small message at a time.
+async def receive_message(stream: trio.SocketStream, decoder: p.MessageDecoder) -> p.Message | None:
+    """The next message from a peer, or None when it closed cleanly.
 
-    Waits for the socket to be readable, then reads once. trio's receive_some tries to
+    Peers send one small message at a time, so this waits for the socket to be
+    readable, then reads once. trio's receive_some tries to
     read first, which for a peer's once-a-second heartbeat fails nearly every time and
     costs a system call; at thousands of peers that showed in profiles.
     """
@@ -381,17 +380,3 @@ async def receive_one_by_one(
         except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
         decoder.receive_data(data)
-
-
-async def receive_message(
-    stream: trio.abc.ReceiveStream, decoder: p.MessageDecoder
-) -> p.Message | None:
-    """The next message from `stream`, or None when it closed cleanly."""
-    while True:
-        message = decoder.next_message()
-        if message is p.CLOSED:
-            return None
-        if message is not p.NEED_DATA:
-            assert not isinstance(message, p.Sentinel)
-            return message
-        decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))

@@ -28,11 +28,10 @@ from baselines.workload import (
     Window,
     load_frames,
     report_on_window,
+    run_viewer_threads,
     say_ready,
     send_paced,
     start_daemon,
-    viewers_report,
-    wait_until,
 )
 
 BIND_ADDRESS = "tcp://127.0.0.1:*"  # zmq picks a free port
@@ -73,21 +72,12 @@ def subscribe(port: int, log: DeliveryLog) -> None:
 
 def subscribers(args: argparse.Namespace) -> None:
     """Run one subscriber thread per name; `ready` once each has had a frame, then report."""
-    logs = {name: DeliveryLog() for name in args.names.split(",")}
-    for log in logs.values():
-        start_daemon(subscribe, args.port, log)
-    wait_until(
-        lambda: all(log.received_total for log in logs.values()),
+    run_viewer_threads(
+        args.names,
+        lambda _name, log: subscribe(args.port, log),
+        "subscriber",
         STARTUP_TIMEOUT_S,
-        "a first frame at every subscriber",
     )
-    say_ready()
-
-    def set_window(window: Window) -> None:
-        for log in logs.values():
-            log.window = window
-
-    report_on_window(set_window, lambda: viewers_report(logs))
 
 
 def main() -> None:

@@ -39,11 +39,10 @@ from baselines.workload import (
     Window,
     load_frames,
     report_on_window,
+    run_viewer_threads,
     say_ready,
     send_paced,
     start_daemon,
-    viewers_report,
-    wait_until,
 )
 
 HOST = "127.0.0.1"
@@ -168,21 +167,9 @@ def watch(port: int, name: str, log: DeliveryLog) -> None:
 
 def viewers(args: argparse.Namespace) -> None:
     """Run one viewer thread per name; `ready` once each has had a frame, then report."""
-    logs = {name: DeliveryLog() for name in args.names.split(",")}
-    for name, log in logs.items():
-        start_daemon(watch, args.port, name, log)
-    wait_until(
-        lambda: all(log.received_total for log in logs.values()),
-        STARTUP_TIMEOUT_S,
-        "a first frame at every viewer",
+    run_viewer_threads(
+        args.names, lambda name, log: watch(args.port, name, log), "viewer", STARTUP_TIMEOUT_S
     )
-    say_ready()
-
-    def set_window(window: Window) -> None:
-        for log in logs.values():
-            log.window = window
-
-    report_on_window(set_window, lambda: viewers_report(logs))
 
 
 def main() -> None:

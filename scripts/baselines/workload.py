@@ -190,6 +190,28 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(POLL_INTERVAL_S)
 
 
+def run_viewer_threads(
+    names: str, watch: Callable[[str, DeliveryLog], None], what: str, timeout_s: float
+) -> None:
+    """A group of thread-based viewers: one thread per name runs watch(name, log); say
+    `ready` once each has had a frame, then report on the orchestrator's window."""
+    logs = {name: DeliveryLog() for name in names.split(",")}
+    for name, log in logs.items():
+        start_daemon(watch, name, log)
+    wait_until(
+        lambda: all(log.received_total for log in logs.values()),
+        timeout_s,
+        f"a first frame at every {what}",
+    )
+    say_ready()
+
+    def set_window(window: Window) -> None:
+        for log in logs.values():
+            log.window = window
+
+    report_on_window(set_window, lambda: viewers_report(logs))
+
+
 def say_ready(port: int | None = None) -> None:
     """Tell the orchestrator this process is serving."""
     print("ready" if port is None else f"ready {port}", flush=True)

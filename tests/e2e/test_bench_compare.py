@@ -8,13 +8,14 @@ key, and no process the benchmark started outlives it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS = ("streamnest", "imagezmq", "seed")
@@ -30,19 +31,6 @@ RATIO_KEYS = {
     "source_cpu_pct", "source_egress_mb_per_s", "source_egress_streams", "delivered_ratio",
     "latency_p50_ms", "latency_p99_ms", "total_cpu_pct",
 }  # fmt: skip
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` is a running process (a zombie awaiting its parent does not count)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
