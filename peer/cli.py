@@ -123,8 +123,8 @@ async def run_peer(config: PeerConfig, *, stats_json: bool, duration_s: float | 
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(peer.run)
-            where = peer.hub.address
-            say(f"{config.name}: {config.role} registered; children connect to {where}")
+            host, port = peer.hub.address or config.listen
+            say(f"{config.name}: {config.role} registered; children connect to {host}:{port}")
             nursery.start_soon(print_stats, peer, stats_json)
             nursery.start_soon(read_commands, peer)
 
