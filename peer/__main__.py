@@ -230,6 +230,10 @@ def dispatch(args: argparse.Namespace) -> int:
             raise PeerError("the tracker sent no status")
         print(json.dumps(status_json(reply), indent=2) if args.json else status_text(reply))
         return 0
+    if args.command == "gui":
+        from peer.gui.app import run_app
+
+        return run_app()
     raise PeerError(f"'{args.command}' is not available yet")
 
 

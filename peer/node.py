@@ -48,7 +48,8 @@ class PeerConfig:
     quality: int = 80
     max_resolution: str | None = None
     loop: bool = False
-    decode: bool = True
+    decode: bool = True  # a viewer decodes the newest frame for its display
+    preview: bool = False  # a source decodes the newest frame it sent (the GUI's preview)
 
 
 def _ignore(*_: Any) -> None:
@@ -139,6 +140,8 @@ class Peer:
                     nursery.start_soon(self.tracker.run)
                     if config.role == "source":
                         nursery.start_soon(self._stream)
+                        if config.preview:
+                            nursery.start_soon(self._decode_newest)
                     else:
                         nursery.start_soon(self.follower.run)
                         if config.decode:
