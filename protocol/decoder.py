@@ -29,7 +29,7 @@ from protocol.errors import ProtocolError, Reason
 from protocol.frames import VideoFrame, decode_frame
 from protocol.json_body import decode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
-from protocol.registry import BY_TYPE_CODE, Message, max_payload_bytes, type_name
+from protocol.registry import BINARY_DECODERS, BY_TYPE_CODE, Message, max_payload_bytes, type_name
 
 
 class Sentinel(enum.Enum):
@@ -110,6 +110,9 @@ class MessageDecoder:
         cls = BY_TYPE_CODE[envelope.type_code]
         if cls is VideoFrame:
             return decode_frame(envelope.flags, payload)
+        binary = BINARY_DECODERS.get(cls)
+        if binary is not None:
+            return binary(payload)
         return decode_body(cls, payload)
 
     def _check(self, envelope: Envelope) -> Envelope:

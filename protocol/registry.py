@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from protocol.control import (
@@ -27,6 +28,12 @@ from protocol.control import (
 )
 from protocol.envelope import pack_envelope
 from protocol.frames import VideoFrame, frame_wire_parts
+from protocol.heartbeat_body import (
+    decode_heartbeat,
+    decode_heartbeat_ack,
+    encode_heartbeat,
+    encode_heartbeat_ack,
+)
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
 from protocol.link import Accept, Join, Ping, Pong
@@ -84,6 +91,15 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     Pong,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
+# The hot messages with fixed binary bodies; every other control message is JSON.
+BINARY_ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
+    Heartbeat: encode_heartbeat,
+    HeartbeatAck: encode_heartbeat_ack,
+}
+BINARY_DECODERS: dict[type[Any], Callable[[bytes | memoryview], ControlMessage]] = {
+    Heartbeat: decode_heartbeat,
+    HeartbeatAck: decode_heartbeat_ack,
+}
 BY_TYPE_CODE: dict[int, type[Message]] = {cls.TYPE_CODE: cls for cls in MESSAGE_TYPES}
 assert len(BY_TYPE_CODE) == len(MESSAGE_TYPES), "duplicate type code"
 
@@ -107,7 +123,8 @@ def encode(message: Message) -> bytes:
         if message.payload_bytes() > MAX_FRAME_PAYLOAD_BYTES:
             raise ValueError(f"frame payload {message.payload_bytes()} bytes is over the limit")
         return head + jpeg
-    body = encode_body(message)
+    binary = BINARY_ENCODERS.get(type(message))
+    body = encode_body(message) if binary is None else binary(message)
     limit = max_payload_bytes(type(message))
     if len(body) > limit:
         raise ValueError(f"{type(message).__name__} body is {len(body)} bytes, limit is {limit}")

@@ -241,3 +241,44 @@ def test_invalid_values_cannot_be_built() -> None:
         p.VideoFrame(
             header=p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1), jpeg=b""
         )
+
+
+# Heartbeat and HeartbeatAck have fixed binary bodies (protocol/heartbeat_body.py).
+HEARTBEAT_FIXED = struct.Struct(">Q7d4QB")
+
+
+def heartbeat_body(*, seq: int = 1, fps: float = 30.0, resolution: bytes = b"720p") -> bytes:
+    numbers = (fps, 30.0, 1.0, 1.0, 1.0, 1.0, 0.0)
+    return HEARTBEAT_FIXED.pack(seq, *numbers, 10, 0, 1, 0, len(resolution)) + resolution
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (heartbeat_body()[:50], p.Reason.MALFORMED),
+        (heartbeat_body()[:-1], p.Reason.MALFORMED),
+        (heartbeat_body(resolution=b"\xff\xfe"), p.Reason.MALFORMED),
+        (heartbeat_body(fps=float("nan")), p.Reason.OUT_OF_RANGE),
+        (heartbeat_body(fps=-1.0), p.Reason.OUT_OF_RANGE),
+        (heartbeat_body(seq=2**64 - 1), p.Reason.OUT_OF_RANGE),
+        (heartbeat_body(resolution=b"x" * 200), p.Reason.OUT_OF_RANGE),
+    ],
+    ids=["short", "cut-resolution", "utf8", "nan", "negative", "huge-seq", "long-resolution"],
+)
+def test_bad_binary_heartbeats(body: bytes, reason: p.Reason) -> None:
+    assert reason_for(control(p.Heartbeat.TYPE_CODE, body)) is reason
+
+
+def test_binary_bodies_ignore_appended_fields_for_forward_compatibility() -> None:
+    (beat,) = drain(control(p.Heartbeat.TYPE_CODE, heartbeat_body(seq=7) + b"future"))
+    assert isinstance(beat, p.Heartbeat)
+    assert (beat.seq, beat.stats.resolution) == (7, "720p")
+    ack = struct.pack(">QQ", 7, 123) + b"future"
+    assert drain(control(p.HeartbeatAck.TYPE_CODE, ack)) == [
+        p.HeartbeatAck(seq=7, server_time_ns=123)
+    ]
+
+
+def test_short_heartbeat_ack() -> None:
+    body = struct.pack(">Q", 7)
+    assert reason_for(control(p.HeartbeatAck.TYPE_CODE, body)) is p.Reason.MALFORMED

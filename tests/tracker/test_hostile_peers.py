@@ -32,10 +32,16 @@ async def refused_with(client: Client) -> p.Reject:
         ("wrong version", struct.pack(">2sBBBBI", MAGIC, 9, 1, 0, 0, 2) + b"{}", "version"),
         (
             "oversize",
-            struct.pack(">2sBBBBI", MAGIC, 1, 0x30, 0, 0, MAX_CONTROL_PAYLOAD_BYTES + 1),
+            struct.pack(
+                ">2sBBBBI", MAGIC, p.PROTOCOL_VERSION, 0x30, 0, 0, MAX_CONTROL_PAYLOAD_BYTES + 1
+            ),
             "too_large",
         ),
-        ("malformed json", struct.pack(">2sBBBBI", MAGIC, 1, 1, 0, 0, 3) + b"{x}", "malformed"),
+        (
+            "malformed json",
+            struct.pack(">2sBBBBI", MAGIC, p.PROTOCOL_VERSION, 1, 0, 0, 3) + b"{x}",
+            "malformed",
+        ),
         (
             "a video frame",
             p.encode(
