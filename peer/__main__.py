@@ -11,13 +11,16 @@ import sys
 import trio
 
 import protocol as p
-from peer.cli import chat_line, one_shot, run_peer
+from peer.cli import Sinks, chat_line, one_shot, run_peer
 from peer.errors import PeerError
 from peer.node import PeerConfig
+from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
 from peer.wire import parse_address
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
+
+MAX_HTTP_CLIENTS = 1000
 
 
 def address(text: str) -> tuple[str, int]:
@@ -60,6 +63,14 @@ def positive(text: str) -> float:
     return value
 
 
+def client_count(text: str) -> int:
+    """argparse type: 1..MAX_HTTP_CLIENTS."""
+    value = int(text)
+    if not 1 <= value <= MAX_HTTP_CLIENTS:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and {MAX_HTTP_CLIENTS}")
+    return value
+
+
 def quality(text: str) -> int:
     """argparse type: JPEG quality 1..100."""
     value = int(text)
@@ -95,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--stats-json", action="store_true", help="one JSON line of statistics per second"
         )
+        sub.add_argument(
+            "--http",
+            type=address,
+            metavar="[HOST:]PORT",
+            help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats.json and /chat "
+            "(host 127.0.0.1 unless given)",
+        )
+        sub.add_argument(
+            "--http-max-clients",
+            type=client_count,
+            default=32,
+            metavar="N",
+            help="HTTP requests served at once; more get 503 (32)",
+        )
 
     source = commands.add_parser("source", help="stream a file, camera, URL or test pattern")
     source.add_argument(
@@ -126,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--duration", type=positive, metavar="SECONDS", help="leave after this")
     view.add_argument(
         "--no-decode", action="store_true", help="relay and count only; decode nothing"
+    )
+    view.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write the stream to FILE (.avi MJPG, .mp4 mp4v or .mkv XVID) at --resolution",
     )
 
     chat = commands.add_parser("chat", help="send one chat message")
@@ -205,9 +235,17 @@ def dispatch(args: argparse.Namespace) -> int:
             loop=getattr(args, "loop", False),
             decode=not getattr(args, "no_decode", False),
         )
+        sinks = Sinks(
+            http=args.http,
+            http_max_clients=args.http_max_clients,
+            record=check_record_path(args.record) if getattr(args, "record", None) else None,
+        )
         trio.run(
             lambda: run_peer(
-                config, stats_json=args.stats_json, duration_s=getattr(args, "duration", None)
+                config,
+                stats_json=args.stats_json,
+                duration_s=getattr(args, "duration", None),
+                sinks=sinks,
             )
         )
         return 0

@@ -12,15 +12,20 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 import protocol as p
 from peer.errors import PeerError
 from peer.node import Peer, PeerConfig, PeerHooks
+from peer.recorder import Recorder
 from peer.resolution import ResolutionError, parse_resolution
 from peer.tracker_link import TrackerLink
+from peer.web.app import WebTap
+from peer.web.server import serve_tap
 
 STATS_INTERVAL_S = 1.0
 STDIN_LINE_BYTES = 4096
@@ -112,7 +117,43 @@ async def command(peer: Peer, line: str) -> bool:
     return False
 
 
-async def run_peer(config: PeerConfig, *, stats_json: bool, duration_s: float | None) -> None:
+@attrs.frozen
+class Sinks:
+    """Optional outputs beside the terminal: the HTTP tap and the recording."""
+
+    http: tuple[str, int] | None = None
+    http_max_clients: int = 32
+    record: Path | None = None
+
+
+async def start_sinks(peer: Peer, sinks: Sinks, nursery: trio.Nursery) -> Recorder | None:
+    """Start the HTTP tap and the recorder the user asked for, as frame sinks of `peer`."""
+    name = peer.config.name
+    if sinks.http is not None:
+        tap = WebTap(peer, max_clients=sinks.http_max_clients)
+        host, port = sinks.http
+        try:
+            url = await nursery.start(serve_tap, tap, host, port)
+        except OSError as exc:
+            raise PeerError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
+        peer.frame_sinks.append(tap.publish)
+        say(f"{name}: watch in a browser at {url}")
+    if sinks.record is None:
+        return None
+    recorder = Recorder(sinks.record, peer.config.resolution)
+    await nursery.start(recorder.run)
+    peer.frame_sinks.append(recorder.add)
+    say(f"{name}: recording to {sinks.record}")
+    return recorder
+
+
+async def run_peer(
+    config: PeerConfig,
+    *,
+    stats_json: bool,
+    duration_s: float | None,
+    sinks: Sinks | None = None,
+) -> None:
     """Run a source or viewer until Ctrl-C, SIGTERM, /quit, --duration, or the end."""
     hooks = PeerHooks(
         on_chat=lambda message: say(chat_line(message)),
@@ -120,11 +161,13 @@ async def run_peer(config: PeerConfig, *, stats_json: bool, duration_s: float | 
         on_stream_end=lambda reason: say(f"{config.name}: {reason}"),
     )
     peer = Peer(config, hooks)
+    recorder: Recorder | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(peer.run)
             host, port = peer.hub.address or config.listen
             say(f"{config.name}: {config.role} registered; children connect to {host}:{port}")
+            recorder = await start_sinks(peer, sinks or Sinks(), nursery)
             nursery.start_soon(print_stats, peer, stats_json)
             nursery.start_soon(read_commands, peer)
 
@@ -144,6 +187,8 @@ async def run_peer(config: PeerConfig, *, stats_json: bool, duration_s: float | 
                 nursery.start_soon(stop_after, duration_s)
             await peer.finished.wait()  # left, killed, or the video ended
             nursery.cancel_scope.cancel()
+    if recorder is not None:
+        say(f"{config.name}: recorded {recorder.frames_written} frames to {recorder.path}")
 
 
 async def one_shot(address: tuple[str, int], name: str, request: p.Message) -> list[p.Message]:

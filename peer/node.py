@@ -19,6 +19,7 @@ import attrs
 import trio
 
 import protocol as p
+from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
 from peer.errors import PeerError
 from peer.gate import AdmissionGate
@@ -31,6 +32,7 @@ from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
 
 ROLES = ("source", "viewer")
+CHAT_POST_TIMEOUT_S = 5.0
 
 
 @attrs.frozen
@@ -115,6 +117,10 @@ class Peer:
         self._reader: FrameReader | None = None
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
+        self.chat = ChatBoard(config.name)
+        # Called with every frame this peer sends (source) or receives (viewer), before any
+        # decode: the HTTP tap and the recorder. Each must return at once.
+        self.frame_sinks: list[Callable[[p.VideoFrame], None]] = []
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -168,6 +174,25 @@ class Peer:
         """Post a chat message; False if the tracker is unreachable right now."""
         return self.tracker.send(p.ChatSend(text=text))
 
+    async def post_chat(self, text: str) -> p.ChatMessage:
+        """Post a chat message and wait for the tracker's answer: the stamped line.
+
+        Raises ChatRefused (code and message from the tracker: empty, too long, rate
+        limited) or PeerError (tracker unreachable or silent).
+        """
+        pending = self.chat.expect(text)
+        try:
+            if not self.tracker.send(p.ChatSend(text=text)):
+                raise PeerError("the tracker is not reachable right now")
+            with trio.move_on_after(CHAT_POST_TIMEOUT_S):
+                answer = await pending.answers.receive()
+                if isinstance(answer, p.Error):
+                    raise ChatRefused(answer.code, answer.message)
+                return answer
+            raise PeerError("the tracker did not answer the chat message in time")
+        finally:
+            self.chat.forget(pending)
+
     def set_resolution(self, resolution: str) -> None:
         """Change the local display resolution (applies from the next decoded frame)."""
         self.resolution = resolution
@@ -212,6 +237,8 @@ class Peer:
             )
             frame = p.VideoFrame(header=header, jpeg=jpeg)
             self.hub.forward(frame, arrival_ns=capture_ns, path_latency_us=0)
+            for sink in self.frame_sinks:
+                sink(frame)
             self.counters.on_frame_sent(trio.current_time())
             self.display.put(frame)
             skip = schedule.sent(trio.current_time())
@@ -249,6 +276,8 @@ class Peer:
         self.hooks.on_frame_received(header, arrival_ns)
         self.receiving.set()
         self.display.put(frame)
+        for sink in self.frame_sinks:
+            sink(frame)
 
     async def _decode_newest(self) -> None:
         while True:
@@ -322,9 +351,11 @@ class Peer:
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)
         elif isinstance(message, p.ChatMessage):
+            self.chat.add(message)
             hooks.on_chat(message)
         elif isinstance(message, p.ChatHistory):
             for line in message.messages:
+                self.chat.add(line)
                 hooks.on_chat(line)
         elif isinstance(message, p.StreamStarted):
             if message.source != self.config.name:
@@ -335,6 +366,7 @@ class Peer:
         elif isinstance(message, p.Waiting):
             hooks.on_notice(f"waiting: {message.reason}")
         elif isinstance(message, p.Error):
+            self.chat.refused(message)
             hooks.on_notice(f"tracker: {message.message}")
         elif isinstance(message, p.Reject | p.Goodbye):
             text = message.message if isinstance(message, p.Reject) else message.reason
