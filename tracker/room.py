@@ -170,7 +170,9 @@ class Room:
             self.tree.attach(key, switched)
             return self._settle(now_s)
         self.tree.detach(key)
-        self._avoid_parent(key, name_key(lost.parent), now_s)
+        lost_key = name_key(lost.parent)
+        if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
+            self._avoid_parent(key, lost_key, now_s)
         return self._place([key], now_s) + self._settle(now_s)
 
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:

@@ -129,3 +129,25 @@ def test_ideal_depth() -> None:
     assert ideal_depth(5, 1, 1) == 5
     assert ideal_depth(5, 3, 0) == 2
     assert Tree().depth_limit() == 0
+
+
+def test_a_source_restarting_under_the_same_name_takes_its_viewers_back_at_once() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source")
+    join(room, "v")
+    room.leave("cam", 1.0)
+    # The viewer reports its lost parent after the tracker already knows it left.
+    room.parent_lost("v", p.ParentLost(parent="cam", switched_to=None, reason="closed"), 1.1)
+    actions = join(room, "cam", now=1.5, role="source")
+    assert room.tree["v"].parent == "cam"
+    assert sent(actions, "v", p.Assign)
+
+
+def test_a_parent_a_viewer_cannot_reach_is_avoided_while_it_stays() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=1)
+    join(room, "relay")
+    join(room, "v")
+    assert room.tree["v"].parent == "relay"
+    room.parent_lost("v", p.ParentLost(parent="relay", switched_to=None, reason="refused"), 1.0)
+    assert room.tree["v"].parent != "relay"
