@@ -1,4 +1,4 @@
-"""The HTTP tap as a small ASGI application, served by hypercorn's trio worker.
+"""The HTTP tap's pages: routing and handlers, over peer/web/http_server.py (h11).
 
 Routes (GET unless said):
 
@@ -20,7 +20,6 @@ import math
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
 
 import trio
 
@@ -30,45 +29,33 @@ from peer.errors import PeerError
 from peer.node import Peer
 from peer.resolution import ResolutionError, parse_resolution
 from peer.web.fanout import FrameFanout
+from peer.web.http_server import ClientGone, HttpError, Request, Responder
 from peer.web.renditions import Renditions
 from protocol.limits import MAX_CHAT_CHARS
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 BOUNDARY = "streamnestframe"
-MAX_BODY_BYTES = 4096
 MAX_QUERY_BYTES = 1024
-BODY_TIMEOUT_S = 5.0
 CLIENT_STALL_S = 20.0
 STATUS_REFRESH_S = 2.0
 STATUS_IDLE_S = 10.0  # stop asking the tracker when nobody has read /stats.json this long
 REFUSED_STATUS = {"chat_rate_limited": 429, "chat_busy": 503}
 
 
-class HttpError(Exception):
-    """A request we refuse: the status code and a one-line reason for the client."""
-
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
-
-
 class WebTap:
-    """The ASGI application: call it with (scope, receive, send)."""
+    """The tap of one peer: frames fanned out to clients, and the request handlers."""
 
-    def __init__(self, peer: Peer, *, max_clients: int = 32) -> None:
+    def __init__(
+        self, peer: Peer, *, max_clients: int = 32, client_stall_s: float = CLIENT_STALL_S
+    ) -> None:
         self.peer = peer
         self.max_clients = max_clients
+        self.client_stall_s = client_stall_s
         self.fanout = FrameFanout()
         self.renditions = Renditions()
         self.clients = 0
         self.viewers: int | None = None
         self._stats_read_s = -math.inf
-        self._page = resources.files("peer.web").joinpath("static/index.html").read_bytes()
+        self._page_html = resources.files("peer.web").joinpath("static/index.html").read_bytes()
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -87,61 +74,60 @@ class WebTap:
                     self.viewers = None
             await trio.sleep(STATUS_REFRESH_S)
 
-    # -- ASGI --------------------------------------------------------------------------
+    # -- HTTP --------------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return  # websockets: not offered
+    def admit(self) -> HttpError | None:
+        """Let a new connection in (counted until `release`), or say why not."""
         if self.clients >= self.max_clients:
             busy = f"too many clients (limit {self.max_clients})"
-            await _send_error(send, HttpError(503, busy, [(b"retry-after", b"5")]))
-            return
+            return HttpError(503, busy, [("retry-after", "5")])
         self.clients += 1
-        try:
-            await self._route(scope, receive, send)
-        except HttpError as refusal:
-            await _send_error(send, refusal)
-        finally:
-            self.clients -= 1
+        return None
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"]
-        method = scope["method"]
-        query = _parse_query(scope.get("query_string", b""))
+    def release(self) -> None:
+        """An admitted connection ended."""
+        self.clients -= 1
+
+    async def handle(self, request: Request, respond: Responder) -> None:
+        """Route one request to its handler; HttpError for anything we refuse."""
+        query = _parse_query(request.query)
         routes: dict[str, dict[str, Callable[..., Awaitable[None]]]] = {
-            "/": {"GET": self._page_},
+            "/": {"GET": self._page},
             "/stream.mjpg": {"GET": self._stream},
             "/snapshot.jpg": {"GET": self._snapshot},
             "/stats.json": {"GET": self._stats},
             "/chat": {"GET": self._chat_lines, "POST": self._chat_post},
         }
-        if path not in routes:
-            raise HttpError(404, f"no such page: {path[:100]}")
-        handlers = routes[path]
-        if method not in handlers:
-            allowed = ", ".join(handlers).encode()
-            raise HttpError(405, f"{method} is not allowed here", [(b"allow", allowed)])
-        await handlers[method](query, receive, send)
+        if request.path not in routes:
+            raise HttpError(404, f"no such page: {request.path[:100]}")
+        handlers = routes[request.path]
+        if request.method not in handlers:
+            allowed = ", ".join(handlers)
+            raise HttpError(405, f"{request.method[:20]} is not allowed here", [("allow", allowed)])
+        await handlers[request.method](query, request, respond)
 
-    async def _page_(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _page(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         _only(query)
-        await _send_body(send, 200, "text/html; charset=utf-8", self._page)
+        await respond.body(200, "text/html; charset=utf-8", self._page_html)
 
-    async def _stream(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _stream(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         resolution = self._resolution(query)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", f"multipart/x-mixed-replace; boundary={BOUNDARY}".encode()),
-                    (b"cache-control", b"no-cache, no-store"),
-                ],
-            }
+        await respond.start(
+            200,
+            [
+                ("content-type", f"multipart/x-mixed-replace; boundary={BOUNDARY}"),
+                ("cache-control", "no-cache, no-store"),
+                ("connection", "close"),
+            ],
         )
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_when_closed, respond, nursery.cancel_scope)
+                await self._send_parts(respond, resolution)
+        except* ClientGone:
+            pass  # stalled or broken: the connection layer closes it
+
+    async def _send_parts(self, respond: Responder, resolution: str) -> None:
         with self.fanout.subscribe() as slot:
             while True:
                 frame = await slot.get_newest()
@@ -152,41 +138,38 @@ class WebTap:
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(jpeg)}\r\n\r\n"
                 ).encode()
-                part = b"".join((head, jpeg, b"\r\n"))
-                with trio.move_on_after(CLIENT_STALL_S) as stall:
-                    await send({"type": "http.response.body", "body": part, "more_body": True})
-                if stall.cancelled_caught:
-                    return  # the client stopped reading: free its slot
+                await respond.write(b"".join((head, jpeg, b"\r\n")))
 
-    async def _snapshot(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _snapshot(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         resolution = self._resolution(query)
         frame = self.fanout.latest
         if frame is None:
-            raise HttpError(503, "no frame yet", [(b"retry-after", b"1")])
+            raise HttpError(503, "no frame yet", [("retry-after", "1")])
         jpeg = await self.renditions.jpeg(frame, resolution)
         if jpeg is None:
             raise HttpError(503, "the newest frame does not decode")
-        await _send_body(send, 200, "image/jpeg", bytes(jpeg))
+        await respond.body(200, "image/jpeg", bytes(jpeg))
 
-    async def _stats(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _stats(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         _only(query)
         self._stats_read_s = trio.current_time()
         stats = dict(self.peer.stats())
         stats["viewers"] = self.viewers
         stats["http_clients"] = self.fanout.subscribers
-        await _send_json(send, 200, stats)
+        await _send_json(respond, stats)
 
-    async def _chat_lines(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _chat_lines(
+        self, query: dict[str, str], request: Request, respond: Responder
+    ) -> None:
         _only(query, "after")
         after = _integer(query.get("after", "0"), "after")
         lines = [_chat_json(number, line) for number, line in self.peer.chat.since(after)]
-        await _send_json(send, 200, {"lines": lines, "last": self.peer.chat.count})
+        await _send_json(respond, {"lines": lines, "last": self.peer.chat.count})
 
-    async def _chat_post(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+    async def _chat_post(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         _only(query)
-        body = await _read_body(receive)
         try:
-            data = json.loads(body)
+            data = json.loads(request.body)
         except (UnicodeDecodeError, ValueError):
             raise HttpError(400, 'the body must be JSON: {"text": "..."}') from None
         text = data.get("text") if isinstance(data, dict) else None
@@ -201,7 +184,7 @@ class WebTap:
             raise HttpError(REFUSED_STATUS.get(refused.code, 400), str(refused)) from None
         except PeerError as exc:
             raise HttpError(503, str(exc)) from None
-        await _send_json(send, 200, _chat_json(None, line))
+        await _send_json(respond, _chat_json(None, line))
 
     def _resolution(self, query: dict[str, str]) -> str:
         _only(query, "res")
@@ -250,66 +233,11 @@ def _chat_json(number: int | None, line: p.ChatMessage) -> dict[str, object]:
     }
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    with trio.move_on_after(BODY_TIMEOUT_S) as timeout:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HttpError(400, "the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise HttpError(413, f"the body is over {MAX_BODY_BYTES} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-    assert timeout.cancelled_caught
-    raise HttpError(408, "the body did not arrive in time")
+async def _cancel_when_closed(respond: Responder, scope: trio.CancelScope) -> None:
+    await respond.wait_closed()
+    scope.cancel()
 
 
-async def _send_body(send: Send, status: int, content_type: str, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(send: Send, status: int, data: object) -> None:
+async def _send_json(respond: Responder, data: object) -> None:
     body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
-    await _send_body(send, status, "application/json", body)
-
-
-async def _send_error(send: Send, refusal: HttpError) -> None:
-    body = json.dumps({"error": refusal.message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": refusal.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *refusal.headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    await respond.body(200, "application/json", body)

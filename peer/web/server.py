@@ -1,33 +1,13 @@
-"""Serve a WebTap over HTTP/1.1 with hypercorn's trio worker, beside the peer."""
+"""Serve a WebTap: a trio listener, one h11 connection task per client."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any, cast
+import functools
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from peer.web.app import WebTap
-
-KEEP_ALIVE_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 10.0
-MAX_HEADER_BYTES = 16 * 1024
-
-
-def hypercorn_config(host: str, port: int) -> Config:
-    """Bind where asked; quiet logs; bounded headers and idle time."""
-    config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("streamnest.http")
-    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
-    config.read_timeout = int(READ_TIMEOUT_S)
-    config.h11_max_incomplete_size = MAX_HEADER_BYTES
-    config.include_server_header = False
-    config.graceful_timeout = 1.0
-    return config
+from peer.web.http_server import serve_connection
 
 
 async def serve_tap(
@@ -37,8 +17,21 @@ async def serve_tap(
     *,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `tap` until cancelled; `started` gets the base URL, e.g. http://127.0.0.1:8080/."""
+    """Serve `tap` until cancelled; `started` gets the base URL, e.g. http://127.0.0.1:8080/.
+
+    Raises OSError if the address cannot be bound.
+    """
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound_host, bound_port = listeners[0].socket.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    handler = functools.partial(
+        serve_connection,
+        handler=tap.handle,
+        stall_s=tap.client_stall_s,
+        admit=tap.admit,
+        release=tap.release,
+    )
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(serve, cast(Any, tap), hypercorn_config(host, port))
+        await nursery.start(trio.serve_listeners, handler, listeners)
         nursery.start_soon(tap.refresh_viewer_count)
-        task_status.started(binds[0].rstrip("/") + "/")
+        task_status.started(f"http://{shown}:{bound_port}/")
