@@ -6,6 +6,8 @@
 Everything runs as the real programs (`streamnest-tracker`, `streamnest-peer`), each in
 its own process on this machine. Once a second the demo prints every peer's statistics
 line; at the end it prints the tree as the tracker sees it and stops everything.
+The first viewer also serves its live page over HTTP: the demo prints its address
+(--http-port, default a free port) so you can open it in a browser and watch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import contextlib
 import json
 import selectors
+import socket
 import subprocess
 import sys
 import time
@@ -43,13 +46,23 @@ HEADER = (
 )
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def main() -> int:
     """Start the swarm, print its statistics, stop it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--source", default="testsrc:1280x720@30")
+    parser.add_argument("--http-port", type=int, default=0, help="viewer0's page (0: any free)")
     args = parser.parse_args()
+    http_port = args.http_port or free_port()
 
     with processes() as started:
         tracker = spawn(started, "-m", "tracker", "--port", "0")
@@ -68,8 +81,12 @@ def main() -> int:
             resolution = RESOLUTIONS[i % len(RESOLUTIONS)]
             argv = ["-m", "peer", "view", "--tracker", address, "--name", f"viewer{i}"]
             argv += ["--max-children", "2", "--resolution", resolution, "--stats-json"]
+            if i == 0:
+                argv += ["--http", f"127.0.0.1:{http_port}"]
             peers.append(spawn(started, *argv))
         print(f"source and {args.viewers} relaying viewers started; statistics every second")
+        if args.viewers:
+            print(f"watch viewer0 in a browser: http://127.0.0.1:{http_port}/")
         latest: dict[str, dict[str, Any]] = {}
         selector = selectors.DefaultSelector()
         for process in peers:

@@ -114,7 +114,12 @@ async def test_a_viewer_records_what_it_receives_at_its_resolution(
     received: list[int] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(recorder.run)
-        viewer.frame_sinks.append(lambda f: (received.append(f.header.seq), recorder.add(f)))
+
+        def record(frame: p.VideoFrame) -> None:
+            received.append(frame.header.seq)
+            recorder.add(frame)
+
+        viewer.frame_sinks.append(record)
         await eventually(lambda: len(received) >= 90, within_s=20, what="90 frames received")
         viewer.frame_sinks.clear()
         await eventually(
