@@ -236,3 +236,11 @@ async def test_an_oversize_request_head_is_refused(tapped: Tapped) -> None:
         data = await stream.receive_some(4096)
     assert data.startswith(b"HTTP/1.1 431 ")
     assert (await get(tapped.url + "stats.json")).status == 200
+
+
+async def test_the_source_serves_what_it_sends(tapped: Tapped, nursery: trio.Nursery) -> None:
+    tap, url = await start_tap(nursery, tapped.source)
+    await eventually(lambda: tap.fanout.latest is not None, within_s=10, what="a sent frame")
+    assert jpeg_size((await get(url + "snapshot.jpg")).body) == (960, 540)
+    stats = (await get(url + "stats.json")).json()
+    assert stats["role"] == "source" and stats["fps"] > 0
