@@ -23,6 +23,9 @@ from peer.queues import FrameQueue
 from peer.wire import extend_deadline, receive_message
 
 JOIN_TIMEOUT_S = 3.0
+# A child may present a token minted with a key our own Welcome has not brought yet (the
+# tracker assigns the child as it welcomes us): wait this long for a new key, then refuse.
+NEW_KEY_WAIT_S = 2.0
 STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
@@ -79,6 +82,13 @@ class ChildrenHub:
     links: dict[str, ChildLink] = attrs.field(factory=dict)
     address: tuple[str, int] | None = None
     frames_dropped: int = 0
+    _key_added: trio.Event = attrs.field(factory=trio.Event)
+
+    def add_admission_key(self, key: str) -> None:
+        """Trust tokens minted with `key` (from the tracker's Welcome)."""
+        self.gate.add_key(key)
+        self._key_added.set()
+        self._key_added = trio.Event()
 
     async def serve(
         self,
@@ -162,6 +172,10 @@ class ChildrenHub:
             if not isinstance(join, p.Join):
                 return
             refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
+            if refusal is not None and refusal.code == "bad_token":
+                with trio.move_on_after(NEW_KEY_WAIT_S):
+                    await self._key_added.wait()
+                    refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
             if refusal is not None:
                 with trio.fail_after(JOIN_TIMEOUT_S):
                     await stream.send_all(p.encode(refusal))

@@ -23,13 +23,15 @@ from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
 from peer.errors import PeerError
 from peer.gate import AdmissionGate
+from peer.integrity import FrameIntegrity, Verdict
 from peer.media import FrameReader, decode_jpeg, encode_jpeg, fit_within, open_reader, parse_source
 from peer.pacing import PacingSchedule
-from peer.parent import ParentFollower
+from peer.parent import LinkEnded, ParentFollower
 from peer.queues import LatestFrameSlot
 from peer.resolution import plan_decode, resolution_label
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
+from protocol.signing import FrameSigner
 
 ROLES = ("source", "viewer")
 CHAT_POST_TIMEOUT_S = 5.0
@@ -118,6 +120,9 @@ class Peer:
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
         self.chat = ChatBoard(config.name)
+        # The source signs every frame; viewers check every frame before using it.
+        self.signer = FrameSigner() if config.role == "source" else None
+        self.integrity = FrameIntegrity()
         # Called with every frame this peer sends (source) or receives (viewer), before any
         # decode: the HTTP tap and the recorder. Each must return at once.
         self.frame_sinks: list[Callable[[p.VideoFrame], None]] = []
@@ -214,6 +219,7 @@ class Peer:
         snapshot = self.counters.snapshot(trio.current_time(), time.time())
         snapshot["true_latency_ms"] = round(self.true_latency_ms, 2)
         snapshot["parent_switches"] = self.follower.switches
+        snapshot["frames_rejected"] = self.integrity.rejected
         return snapshot
 
     # -- the source --------------------------------------------------------------------
@@ -227,16 +233,11 @@ class Peer:
         skip = 0
         while True:
             await trio.sleep_until(schedule.deadline())
-            captured = await trio.to_thread.run_sync(self._capture, reader, skip)
-            if captured is None:
+            frame = await trio.to_thread.run_sync(self._capture, reader, skip, self.epoch, seq + 1)
+            if frame is None:
                 break
-            jpeg, width, height, capture_ns = captured
             seq += 1
-            header = p.FrameHeader(
-                epoch=self.epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
-            )
-            frame = p.VideoFrame(header=header, jpeg=jpeg)
-            self.hub.forward(frame, arrival_ns=capture_ns, path_latency_us=0)
+            self.hub.forward(frame, arrival_ns=frame.header.capture_ns, path_latency_us=0)
             for sink in self.frame_sinks:
                 sink(frame)
             self.counters.on_frame_sent(trio.current_time())
@@ -250,7 +251,20 @@ class Peer:
         self.stream_ended.set()
         await self.leave("end of the video")
 
-    def _capture(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
+    def _capture(self, reader: FrameReader, skip: int, epoch: int, seq: int) -> p.VideoFrame | None:
+        """The next frame, encoded and signed (in a worker thread); None at the end."""
+        encoded = self._encode_next(reader, skip)
+        if encoded is None:
+            return None
+        jpeg, width, height, capture_ns = encoded
+        header = p.FrameHeader(
+            epoch=epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
+        )
+        assert self.signer is not None
+        return p.VideoFrame(header=header, jpeg=jpeg, signature=self.signer.sign(header, jpeg))
+
+    def _encode_next(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
+        """Read (skipping `skip` frames), scale and encode: (jpeg, width, height, capture ns)."""
         image = reader.read(skip)
         if image is None:
             return None
@@ -262,6 +276,14 @@ class Peer:
     # -- the viewer --------------------------------------------------------------------
 
     def _on_frame(self, frame: p.VideoFrame, arrival_ns: int) -> None:
+        verdict = self.integrity.check(frame)
+        if verdict is not Verdict.GOOD:
+            # Not relayed, shown, recorded or served. Repeated bad frames: leave the
+            # parent (the follower switches to the backup and reports why).
+            if self.integrity.parent_is_tampering:
+                strikes = self.integrity.strikes
+                raise LinkEnded(f"tampered frames: {strikes} failed signature checks")
+            return
         header = frame.header
         rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
         self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
@@ -294,6 +316,7 @@ class Peer:
             self.hooks.on_image(image, header)
 
     def _on_parent(self, name: str | None, depth: int) -> None:
+        self.integrity.parent_changed()
         self.counters.parent = name
         self.counters.depth = depth if name is not None else 0
         self.hooks.on_parent(name)
@@ -320,6 +343,7 @@ class Peer:
             max_children=self.config.max_children,
             resolution=self.resolution,
             parent=self.follower.current.name if self.follower.current else None,
+            stream_key=self.signer.public_key_hex if self.signer else None,
         )
 
     def _peer_stats(self) -> p.PeerStats:
@@ -343,10 +367,11 @@ class Peer:
     def _on_tracker_message(self, message: p.Message) -> None:
         hooks = self.hooks
         if isinstance(message, p.Welcome):
-            self.gate.add_key(message.admission_key)
+            self.hub.add_admission_key(message.admission_key)
             if self.config.role == "source":
                 self.epoch = message.epoch
         elif isinstance(message, p.Assign):
+            self.integrity.set_key(message.epoch, message.stream_key)
             self.follower.assign(message)
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)

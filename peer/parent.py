@@ -58,6 +58,7 @@ class ParentFollower:
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[p.Assign] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
+    _switch_reason: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
@@ -95,6 +96,7 @@ class ParentFollower:
             if switched_from is None and backup is not None and usable:
                 self.on_notice(f"parent {lost} lost ({detail}); switching to backup {backup.name}")
                 offer, switched_from = backup, lost
+                self._switch_reason = str(detail)
                 self.backup = None
                 continue
             self.on_notice(f"parent {lost} lost ({detail}); asking the tracker for another")
@@ -151,7 +153,10 @@ class ParentFollower:
             self.on_parent(offer.name, answer.depth + 1)
             if switched_from is not None:
                 self.switches += 1
-                self.report(p.ParentLost(parent=switched_from, switched_to=offer.name))
+                lost = p.ParentLost(
+                    parent=switched_from, switched_to=offer.name, reason=self._switch_reason
+                )
+                self.report(lost)
             ended: LinkEnded | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ping, stream)

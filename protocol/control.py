@@ -11,7 +11,15 @@ from typing import ClassVar
 
 import attrs
 
-from protocol.fields import int_between, list_of, non_negative_float, one_of, optional, text
+from protocol.fields import (
+    hex_text,
+    int_between,
+    list_of,
+    non_negative_float,
+    one_of,
+    optional,
+    text,
+)
 from protocol.limits import (
     CHAT_HISTORY_LENGTH,
     MAX_CHAT_HISTORY_PAYLOAD_BYTES,
@@ -34,6 +42,7 @@ _name = text(MAX_WIRE_NAME_CHARS)
 _host = text(MAX_HOST_CHARS, min_chars=1)
 _port = int_between(0, MAX_PORT)
 _token = text(MAX_TOKEN_CHARS)
+_stream_key = hex_text(64)
 _reason = text(MAX_WIRE_TEXT_CHARS)
 _count = int_between(0, I64)
 _time_ns = int_between(0, I64)
@@ -57,6 +66,8 @@ class Hello:
     # Re-registration after a tracker restart: the parent we are still attached to.
     parent: str | None = attrs.field(default=None, validator=optional(_name))
     join_key: str | None = attrs.field(default=None, validator=optional(_token))
+    # A source: the Ed25519 public key its frames are signed with (64 hex digits).
+    stream_key: str | None = attrs.field(default=None, validator=optional(_stream_key))
 
 
 @attrs.frozen
@@ -128,6 +139,8 @@ class Assign:
     depth: int = attrs.field(validator=_depth)
     epoch: int = attrs.field(validator=int_between(0, U32))
     backup: ParentOffer | None = None
+    # The source's public key: every frame of this epoch must carry its signature.
+    stream_key: str | None = attrs.field(default=None, validator=optional(_stream_key))
 
 
 @attrs.frozen

@@ -45,6 +45,17 @@ def text(max_chars: int, *, min_chars: int = 0) -> Validator:
     return check
 
 
+def hex_text(chars: int) -> Validator:
+    """A str of exactly `chars` lowercase hex digits (a key or digest)."""
+    digits = frozenset("0123456789abcdef")
+
+    def check(_: Any, attribute: Any, value: Any) -> None:
+        if type(value) is not str or len(value) != chars or not digits.issuperset(value):
+            raise ValueError(f"{attribute.name} must be {chars} lowercase hex digits")
+
+    return check
+
+
 def optional(inner: Validator) -> Validator:
     """None, or whatever `inner` accepts."""
 

@@ -24,6 +24,10 @@ RECOVERY_WINDOW_S = 5.0
 # parent for this long.
 AVOID_PARENT_S = 10.0
 TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
+# Viewers reporting frames from a parent that fail the source's signature: after this
+# many different reporters the parent gets no children any more (see docs/security.md).
+TAMPER_REPORTS_TO_DISTRUST = 2
+TAMPER_REASON_PREFIX = "tampered"
 
 
 @attrs.define
@@ -63,6 +67,10 @@ class Room:
     _recovery_over: bool = False
     _next_token_check_s: float = 0.0
     _avoid: dict[str, dict[str, float]] = attrs.field(factory=dict)  # child -> parent -> until
+    stream_key: str | None = None  # the live source's public key, handed out in every Assign
+    # Who reported tampered frames from whom, and the peers trusted with no children.
+    tamper_reports: dict[str, set[str]] = attrs.field(factory=dict)
+    distrusted: set[str] = attrs.field(factory=set)
 
     # -- events ------------------------------------------------------------------------
 
@@ -88,10 +96,12 @@ class Room:
             self.epoch = (self.epoch + 1) % 2**32  # the source's Welcome carries its epoch
         actions: list[Action] = [Send(key, self._welcome(member))]
         if hello.role == "source":
+            self.stream_key = hello.stream_key
             self.tree.add(key, hello.name, is_source=True, capacity=hello.max_children)
             actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
         elif hello.role == "viewer":
-            self.tree.add(key, hello.name, is_source=False, capacity=hello.max_children)
+            capacity = 0 if key in self.distrusted else hello.max_children
+            self.tree.add(key, hello.name, is_source=False, capacity=capacity)
             if hello.parent is not None and self._recovering(now_s):
                 member.claimed_parent = name_key(hello.parent)
         if hello.role != "observer":
@@ -124,6 +134,7 @@ class Room:
         was_source = self.tree.source == key
         orphans = self.tree.remove(key)
         if was_source:
+            self.stream_key = None
             ended = p.StreamEnded(source=member.name, epoch=self.epoch, reason=reason)
             actions.append(Broadcast(ended))
             for orphan in orphans:
@@ -154,11 +165,16 @@ class Room:
         """A viewer lost its parent; it may already have switched to its backup."""
         if key not in self.tree or self.tree[key].is_source:
             return []
+        actions = self._tamper_report(key, lost, now_s)
+        if actions:
+            return actions
         node = self.tree[key]
         switched = name_key(lost.switched_to) if lost.switched_to is not None else None
         if switched is not None and node.parent == switched:
             return self._settle(now_s)  # we had moved it to that backup already
         if node.parent is not None and node.parent != name_key(lost.parent):
+            if node.depth is None:
+                return self._settle(now_s)  # its subtree waits for a place as a whole
             # We already placed it elsewhere (and told it): say so again; it follows us.
             return [self._assign(key, now_s), *self._settle(now_s)]
         if (
@@ -174,6 +190,35 @@ class Room:
         if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
             self._avoid_parent(key, lost_key, now_s)
         return self._place([key], now_s) + self._settle(now_s)
+
+    def _tamper_report(self, key: str, lost: p.ParentLost, now_s: float) -> list[Action]:
+        """Count a report of tampered frames; distrust the parent once enough peers agree.
+
+        Returns the actions of distrusting it (its children, the reporter among them,
+        re-placed), or [] when the report changes nothing yet.
+        """
+        offender = name_key(lost.parent)
+        if not lost.reason.startswith(TAMPER_REASON_PREFIX) or offender not in self.tree:
+            return []
+        if self.tree[offender].is_source:
+            return []  # the source signs its own frames; a bad one means a broken link
+        self._avoid_parent(key, offender, now_s)
+        reporters = self.tamper_reports.setdefault(offender, set())
+        reporters.add(key)
+        if len(reporters) < TAMPER_REPORTS_TO_DISTRUST or offender in self.distrusted:
+            return []
+        self.distrusted.add(offender)
+        node = self.tree[offender]
+        node.capacity = 0
+        orphans = list(node.children)
+        for child in orphans:
+            self.tree.detach(child)
+            self._avoid_parent(child, offender, now_s)
+        for member in self.members.values():
+            if member.backup == offender:
+                member.backup = None
+                member.backup_offer = None
+        return self._place(orphans, now_s) + self.refresh_backups(now_s) + self._settle(now_s)
 
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
         """A parent cut a child off (stalled, misbehaving); place the child elsewhere."""
@@ -381,7 +426,11 @@ class Room:
             offer = self._offer(node.parent, key, now_s)
         self._choose_backup(member, now_s)
         assign = p.Assign(
-            parent=offer, depth=node.depth, epoch=self.epoch, backup=member.backup_offer
+            parent=offer,
+            depth=node.depth,
+            epoch=self.epoch,
+            backup=member.backup_offer,
+            stream_key=self.stream_key,
         )
         return Send(key, assign)
 

@@ -51,7 +51,7 @@ class PreEncodedSource(Peer):
         self.log = log
         self.index = -1
 
-    def _capture(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
+    def _encode_next(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
         self.index += 1 + skip
         capture_ns = time.time_ns()
         self.log.record(capture_ns)

@@ -17,6 +17,7 @@ texts = st.text(max_size=200)
 hosts = st.text(min_size=1, max_size=40)
 ports = st.integers(0, 65535)
 tokens = st.text(max_size=80)
+stream_keys = st.binary(min_size=32, max_size=32).map(bytes.hex)
 counts = st.integers(0, I64)
 u32s = st.integers(0, U32)
 small_floats = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
@@ -81,6 +82,7 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         resolution=resolutions,
         parent=st.none() | names,
         join_key=st.none() | tokens,
+        stream_key=st.none() | stream_keys,
     ),
     p.Welcome: st.builds(
         p.Welcome,
@@ -94,7 +96,14 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.Reject: st.builds(p.Reject, code=st.text(min_size=1, max_size=64), message=texts),
     p.Error: st.builds(p.Error, code=st.text(min_size=1, max_size=64), message=texts),
     p.Goodbye: st.builds(p.Goodbye, reason=texts),
-    p.Assign: st.builds(p.Assign, parent=offers, depth=u32s, epoch=u32s, backup=st.none() | offers),
+    p.Assign: st.builds(
+        p.Assign,
+        parent=offers,
+        depth=u32s,
+        epoch=u32s,
+        backup=st.none() | offers,
+        stream_key=st.none() | stream_keys,
+    ),
     p.BackupUpdate: st.builds(p.BackupUpdate, backup=st.none() | offers),
     p.ParentLost: st.builds(
         p.ParentLost, parent=names, switched_to=st.none() | names, reason=texts

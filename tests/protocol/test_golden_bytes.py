@@ -37,8 +37,20 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             resolution="720p",
         ),
-        bytes.fromhex("534e02010000000000a6")
-        + b'{"protocol_version":1,"name":"alice","role":"viewer","listen_host":"127.0.0.1","listen_port":40000,"max_children":3,"resolution":"720p","parent":null,"join_key":null}',
+        bytes.fromhex("534e02010000000000b8")
+        + b'{"protocol_version":1,"name":"alice","role":"viewer","listen_host":"127.0.0.1","listen_port":40000,"max_children":3,"resolution":"720p","parent":null,"join_key":null,"stream_key":null}',
+    ),
+    (
+        p.Hello(
+            protocol_version=1,
+            name="cam",
+            role="source",
+            listen_port=40001,
+            max_children=3,
+            stream_key="ab" * 32,
+        ),
+        bytes.fromhex("534e02010000000000f6")
+        + b'{"protocol_version":1,"name":"cam","role":"source","listen_host":"127.0.0.1","listen_port":40001,"max_children":3,"resolution":"source","parent":null,"join_key":null,"stream_key":"abababababababababababababababababababababababababababababababab"}',
     ),
     (
         p.Welcome(
@@ -66,9 +78,9 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
         bytes.fromhex("534e0205000000000011") + b'{"reason":"quit"}',
     ),
     (
-        p.Assign(parent=offer, depth=2, epoch=4, backup=None),
-        bytes.fromhex("534e021000000000006f")
-        + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null}',
+        p.Assign(parent=offer, depth=2, epoch=4, backup=None, stream_key="cd" * 32),
+        bytes.fromhex("534e02100000000000bf")
+        + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null,"stream_key":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}',
     ),
     (
         p.BackupUpdate(backup=offer),

@@ -1,0 +1,69 @@
+"""A relay that tampers with frames: its child shows none of them, leaves it, reports it."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+import protocol as p
+from peer.children import ChildrenHub
+from peer.node import Peer
+from protocol.signing import FrameVerifier
+from tests.peer.conftest import PeerStarter, VideoMaker
+from tests.polling import eventually
+from tracker.service import Tracker
+
+
+class TamperingHub(ChildrenHub):
+    """A relay's hub that flips one JPEG byte of every frame it forwards."""
+
+    __slots__ = ()
+
+    def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
+        """Forward a corrupted copy."""
+        jpeg = bytearray(frame.jpeg)
+        jpeg[len(jpeg) // 2] ^= 0xFF
+        super().forward(attrs.evolve(frame, jpeg=bytes(jpeg)), arrival_ns, path_latency_us)
+
+
+def tamper_when_forwarding(relay: Peer) -> None:
+    """Turn `relay` malicious."""
+    relay.hub.__class__ = TamperingHub
+
+
+async def test_a_child_rejects_tampered_frames_leaves_the_relay_and_reports_it(
+    make_video: VideoMaker, start_peer: PeerStarter, tracker: Tracker
+) -> None:
+    video = make_video("avi", width=320, height=240, fps=30, frames=60)
+    source = await start_peer("source", "cam", source=str(video), loop=True, max_children=1)
+    relay = await start_peer("viewer", "relay", max_children=1)
+    tamper_when_forwarding(relay)
+    victim = await start_peer("viewer", "victim", max_children=1)
+    assert source.signer is not None
+    verifier = FrameVerifier(source.signer.public_key_hex)
+    used: list[bool] = []
+    victim.frame_sinks.append(lambda frame: used.append(verifier.verify(frame)))
+    await eventually(lambda: relay.counters.loss.frames_received > 30, within_s=10, what="feed")
+    await eventually(lambda: victim.integrity.rejected >= 3, within_s=10, what="rejections")
+    await eventually(lambda: "relay" in tracker.room.tamper_reports, within_s=10, what="the report")
+    assert all(used)  # nothing that failed the check was ever shown, recorded or served
+    assert victim.stats()["frames_rejected"] >= 3
+    assert tracker.room.tree["victim"].parent != "relay"
+    assert relay.integrity.rejected == 0  # the relay itself received good frames
+
+
+async def test_every_frame_through_honest_relays_verifies(
+    make_video: VideoMaker, start_peer: PeerStarter
+) -> None:
+    video = make_video("avi", width=320, height=240, fps=30, frames=60)
+    source = await start_peer("source", "cam", source=str(video), loop=True, max_children=1)
+    await start_peer("viewer", "a", max_children=1)
+    leaf = await start_peer("viewer", "b", max_children=1)
+    assert source.signer is not None
+    verifier = FrameVerifier(source.signer.public_key_hex)
+    results: list[bool] = []
+    leaf.frame_sinks.append(lambda frame: results.append(verifier.verify(frame)))
+    await eventually(lambda: len(results) >= 30, within_s=10, what="30 frames at depth 2")
+    assert all(results) and leaf.integrity.rejected == 0
+    assert leaf.counters.depth == 2
+    await trio.lowlevel.checkpoint()
