@@ -11,6 +11,9 @@ frame, arrival time minus capture time (one machine, one clock). The latency a h
 adds is the difference for the same frame between consecutive depths. Targets: p50
 <= 1 ms and p99 <= 3 ms.
 
+Part 0 measures the cost of frame signatures at 1080p30: signing each frame at the
+source plus verifying it at a viewer, as a share of one core. Target: under 10%.
+
 Part 2 starts a source with fanout 3 and N viewers (spread over worker processes, many
 peers per process, no decoding) for each N in --audiences, and compares the source's
 upload with the stream's bitrate: it should stay about 3x, whatever N is.
@@ -45,6 +48,46 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # -- worker: runs peers in this process and reports what they saw ---------------------
+
+
+def signature_cost(frames: int = 300, fps: float = 30.0, noise: bool = False) -> dict[str, float]:
+    """CPU time to sign (source) and verify (viewer) one 1080p JPEG frame, and the share
+    of one core both take at `fps`. With `noise`, the pattern is covered in random noise,
+    which makes JPEGs several times larger than a camera's (a worst case for hashing)."""
+    import numpy as np
+
+    import protocol as p
+    from peer.media import TestPattern, encode_jpeg
+    from protocol.signing import FrameSigner, FrameVerifier
+
+    pattern = TestPattern(1920, 1080, fps)
+    rng = np.random.default_rng(1)
+    images = [pattern.read(0) for _ in range(30)]
+    if noise:
+        images = [
+            np.clip(image + rng.integers(-40, 40, image.shape), 0, 255).astype(np.uint8)
+            for image in images
+        ]
+    jpegs = [encode_jpeg(image, 80) for image in images]
+    signer = FrameSigner()
+    verifier = FrameVerifier(signer.public_key_hex)
+    signed: list[p.VideoFrame] = []
+    start = time.process_time()
+    for seq in range(frames):
+        jpeg = jpegs[seq % len(jpegs)]
+        header = p.FrameHeader(epoch=1, seq=seq, capture_ns=seq, width=1920, height=1080)
+        signed.append(p.VideoFrame(header=header, jpeg=jpeg, signature=signer.sign(header, jpeg)))
+    sign_s = (time.process_time() - start) / frames
+    start = time.process_time()
+    ok = all(verifier.verify(frame) for frame in signed)
+    verify_s = (time.process_time() - start) / frames
+    assert ok, "a signature failed to verify"
+    return {
+        "jpeg_kib": statistics.mean(len(j) for j in jpegs) / 1024,
+        "sign_us": sign_s * 1e6,
+        "verify_us": verify_s * 1e6,
+        "core_pct_at_fps": (sign_s + verify_s) * fps * 100,
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -268,7 +311,23 @@ def main() -> None:
     parser.add_argument("--audiences", default="10,100", help="viewer counts for part 2")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--signatures-only", action="store_true", help="run part 0 only (signature cost)"
+    )
     args = parser.parse_args()
+
+    print("== frame signatures at 1080p30 (Ed25519 over header + SHA-256 of the JPEG)")
+    costs = {"pattern": signature_cost(), "noisy": signature_cost(noise=True)}
+    for label, cost in costs.items():
+        verdict = "PASS" if cost["core_pct_at_fps"] < 10 else "FAIL"
+        print(
+            f"{label:>8}: JPEG {cost['jpeg_kib']:.0f} KiB, sign {cost['sign_us']:.0f} us at "
+            f"the source, verify {cost['verify_us']:.0f} us at each viewer; together "
+            f"{cost['core_pct_at_fps']:.2f}% of one core at 30 fps (target < 10%: {verdict})"
+        )
+    print()
+    if args.signatures_only:
+        return
 
     print(f"== chain of {args.hops} relay processes, {args.source}, {args.seconds:.0f} s")
     result = chain(args)
@@ -287,7 +346,7 @@ def main() -> None:
         f"capture to depth {args.hops}: p50 {result['end_to_end_ms_p50']:.2f} ms, "
         f"p99 {result['end_to_end_ms_p99']:.2f} ms; frames lost {result['frames_lost']}"
     )
-    results: dict[str, Any] = {"chain": result, "egress": []}
+    results: dict[str, Any] = {"signatures": costs, "chain": result, "egress": []}
     print(f"\n== source egress with fanout 3, {args.source}")
     print(
         f"{'viewers':>8} {'stream kb/s':>12} {'source up kb/s':>15} {'ratio':>6} "
