@@ -6,7 +6,10 @@ import argparse
 import json
 import os
 import secrets
+import ssl
 import sys
+from functools import partial
+from pathlib import Path
 
 import trio
 
@@ -17,6 +20,7 @@ from peer.node import PeerConfig
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
 from peer.wire import parse_address
+from protocol.join_key import JOIN_KEY_ENV
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
 
@@ -93,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--name", type=peer_name, required=name_required, help="default: a random name"
+        )
+        private = sub.add_mutually_exclusive_group()
+        private.add_argument(
+            "--join-key",
+            metavar="KEY",
+            help=f"the key of a private stream (better: ${JOIN_KEY_ENV} or --join-key-file)",
+        )
+        private.add_argument("--join-key-file", metavar="FILE", help="read the join key from FILE")
+        sub.add_argument(
+            "--tls-ca", metavar="FILE", help="connect to the tracker over TLS, trusting this CA"
         )
 
     def streaming(sub: argparse.ArgumentParser) -> None:
@@ -218,8 +232,31 @@ def user_error(exc: BaseException) -> PeerError | BrokenPipeError | None:
     return None
 
 
+def join_key(args: argparse.Namespace) -> str | None:
+    """The join key from --join-key, --join-key-file or the environment (or None)."""
+    key = args.join_key
+    if args.join_key_file:
+        try:
+            key = Path(args.join_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PeerError(f"cannot read the join key file: {exc}") from None
+    return key or os.environ.get(JOIN_KEY_ENV) or None
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """A client TLS context trusting --tls-ca, or None for plain TCP."""
+    if not args.tls_ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.tls_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise PeerError(f"cannot load the CA certificate {args.tls_ca!r}: {exc}") from None
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command."""
+    key = join_key(args) if "join_key" in args else None
+    tls = tls_context(args) if "tls_ca" in args else None
     if args.command in ("source", "view"):
         config = PeerConfig(
             role="source" if args.command == "source" else "viewer",
@@ -234,6 +271,8 @@ def dispatch(args: argparse.Namespace) -> int:
             max_resolution=getattr(args, "max_resolution", None),
             loop=getattr(args, "loop", False),
             decode=not getattr(args, "no_decode", False),
+            join_key=key,
+            tls=tls,
         )
         sinks = Sinks(
             http=args.http,
@@ -253,7 +292,9 @@ def dispatch(args: argparse.Namespace) -> int:
         text = args.text.strip()
         if not text or len(text) > MAX_CHAT_CHARS:
             raise PeerError(f"a chat message has 1 to {MAX_CHAT_CHARS} characters")
-        answers = trio.run(one_shot, args.tracker, args.name, p.ChatSend(text=text))
+        answers = trio.run(
+            partial(one_shot, args.tracker, args.name, p.ChatSend(text=text), join_key=key, tls=tls)
+        )
         for answer in answers:
             if isinstance(answer, p.Error | p.Reject):
                 raise PeerError(answer.message)
@@ -262,7 +303,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "status":
         name = args.name or random_name("status")
-        answers = trio.run(one_shot, args.tracker, name, p.StatusRequest())
+        request = partial(one_shot, args.tracker, name, p.StatusRequest(), join_key=key, tls=tls)
+        answers = trio.run(request)
         reply = next((a for a in answers if isinstance(a, p.StatusReply)), None)
         if reply is None:
             raise PeerError("the tracker sent no status")

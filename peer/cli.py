@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -191,7 +192,14 @@ async def run_peer(
         say(f"{config.name}: recorded {recorder.frames_written} frames to {recorder.path}")
 
 
-async def one_shot(address: tuple[str, int], name: str, request: p.Message) -> list[p.Message]:
+async def one_shot(
+    address: tuple[str, int],
+    name: str,
+    request: p.Message,
+    *,
+    join_key: str | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> list[p.Message]:
     """Register as an observer, send one request, and collect the answer."""
     answers: list[p.Message] = []
     done = trio.Event()
@@ -206,9 +214,11 @@ async def one_shot(address: tuple[str, int], name: str, request: p.Message) -> l
             done.set()
 
     def hello() -> p.Hello:
-        return p.Hello(protocol_version=p.PROTOCOL_VERSION, name=name, role="observer")
+        return p.Hello(
+            protocol_version=p.PROTOCOL_VERSION, name=name, role="observer", join_key=join_key
+        )
 
-    link = TrackerLink(address, hello=hello, on_message=on_message, stats=p.PeerStats)
+    link = TrackerLink(address, hello=hello, on_message=on_message, stats=p.PeerStats, tls=tls)
     await link.register()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(link.run)

@@ -11,6 +11,7 @@ The sinks (what the user sees) are `PeerHooks`: the CLI prints, the GUI draws.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,8 @@ class PeerConfig:
     quality: int = 80
     max_resolution: str | None = None
     loop: bool = False
+    join_key: str | None = None  # for a private stream (the tracker's --join-key)
+    tls: ssl.SSLContext | None = attrs.field(default=None, eq=False)  # TLS to the tracker
     decode: bool = True  # a viewer decodes the newest frame for its display
     preview: bool = False  # a source decodes the newest frame it sent (the GUI's preview)
 
@@ -100,6 +103,7 @@ class Peer:
             on_message=self._on_tracker_message,
             stats=self._peer_stats,
             on_notice=self.hooks.on_notice,
+            tls=config.tls,
         )
         self.follower = ParentFollower(
             name=config.name,
@@ -344,6 +348,7 @@ class Peer:
             resolution=self.resolution,
             parent=self.follower.current.name if self.follower.current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
+            join_key=self.config.join_key,
         )
 
     def _peer_stats(self) -> p.PeerStats:

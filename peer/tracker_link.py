@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import ssl
 from collections.abc import Callable
 
 import trio
@@ -64,13 +65,15 @@ class TrackerLink:
         on_message: Callable[[p.Message], None],
         stats: Callable[[], p.PeerStats],
         on_notice: Callable[[str], None] = lambda _: None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.address = address
+        self.tls = tls
         self._hello = hello
         self._on_message = on_message
         self._stats = stats
         self._on_notice = on_notice
-        self._stream: trio.SocketStream | None = None
+        self._stream: trio.abc.Stream | None = None
         self._decoder = p.MessageDecoder(accept=FROM_TRACKER, max_frame_payload_bytes=0)
         self._outbox_send, self._outbox = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
         self._seq = itertools.count(1)
@@ -93,6 +96,7 @@ class TrackerLink:
     async def register(self) -> p.Welcome:
         """Connect and say hello; the Welcome, or PeerError with the reason."""
         host, port = self.address
+        stream: trio.abc.Stream
         try:
             with trio.fail_after(CONNECT_TIMEOUT_S):
                 stream = await trio.open_tcp_stream(host, port)
@@ -101,6 +105,15 @@ class TrackerLink:
         except OSError as exc:
             reason = connect_failure(exc)
             raise PeerError(f"cannot reach the tracker at {host}:{port}: {reason}") from None
+        if self.tls is not None:
+            stream = trio.SSLStream(stream, self.tls, server_hostname=host)
+            try:
+                with trio.fail_after(CONNECT_TIMEOUT_S):
+                    await stream.do_handshake()
+            except (trio.TooSlowError, trio.BrokenResourceError) as exc:
+                await trio.aclose_forcefully(stream)
+                cause = exc.__cause__ or exc
+                raise PeerError(f"TLS with the tracker at {host}:{port} failed: {cause}") from None
         self._decoder = p.MessageDecoder(accept=FROM_TRACKER, max_frame_payload_bytes=0)
         try:
             with trio.fail_after(WELCOME_TIMEOUT_S):
@@ -163,7 +176,7 @@ class TrackerLink:
             self._stream = None
             await trio.aclose_forcefully(stream)
 
-    async def _read(self, stream: trio.SocketStream, interval_s: float) -> None:
+    async def _read(self, stream: trio.abc.Stream, interval_s: float) -> None:
         silence_limit_s = max(interval_s * 4, 3.0)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             while True:
@@ -184,7 +197,7 @@ class TrackerLink:
                 if isinstance(message, p.Reject | p.Goodbye):
                     return
 
-    async def _write(self, stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    async def _write(self, stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
         try:
             async for data in self._outbox:
                 with trio.fail_after(WRITE_TIMEOUT_S):

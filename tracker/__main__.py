@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import ssl
 import sys
+from pathlib import Path
 
 import trio
 
+from protocol.join_key import JOIN_KEY_ENV, join_key_problem
 from tracker.chat_store import StoreError
 from tracker.service import Tracker, TrackerConfig
 
@@ -43,7 +47,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="silent intervals before a peer is declared dead (default 3)",
     )
+    private = parser.add_mutually_exclusive_group()
+    private.add_argument(
+        "--join-key",
+        metavar="KEY",
+        help=f"a private stream: peers must give KEY (better: ${JOIN_KEY_ENV} or --join-key-file, "
+        "which other users cannot see in ps)",
+    )
+    private.add_argument("--join-key-file", metavar="FILE", help="read the join key from FILE")
+    parser.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM)")
+    parser.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     return parser
+
+
+class ConfigError(Exception):
+    """A setting the user gave that cannot work (printed as one line)."""
+
+
+def join_key(args: argparse.Namespace) -> str | None:
+    """The join key from --join-key, --join-key-file or the environment (or None)."""
+    key = args.join_key
+    if args.join_key_file:
+        try:
+            key = Path(args.join_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the join key file: {exc}") from None
+    key = key or os.environ.get(JOIN_KEY_ENV) or None
+    if key is not None and (problem := join_key_problem(key)) is not None:
+        raise ConfigError(problem)
+    return key
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """A server TLS context from --tls-cert/--tls-key, or None for plain TCP."""
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate: {exc}") from None
+    return context
 
 
 def port_number(text: str) -> int:
@@ -86,6 +132,11 @@ async def run(config: TrackerConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `streamnest-tracker` console script."""
     args = build_parser().parse_args(argv)
+    try:
+        key, tls = join_key(args), tls_context(args)
+    except ConfigError as exc:
+        print(f"streamnest-tracker: {exc}", file=sys.stderr)
+        return 2
     config = TrackerConfig(
         host=args.host,
         port=args.port,
@@ -93,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         max_peers=args.max_peers,
         heartbeat_interval_s=args.heartbeat_interval,
         missed_heartbeats=args.missed_heartbeats,
+        join_key=key,
+        tls=tls,
     )
     try:
         trio.run(run, config)

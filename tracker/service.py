@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import ssl
 import time
 
 import attrs
 import trio
 
 import protocol as p
+from protocol.join_key import join_key_matches
 from protocol.limits import CHAT_HISTORY_LENGTH
 from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
@@ -56,6 +58,8 @@ class TrackerConfig:
     missed_heartbeats: int = 3
     hello_timeout_s: float = HELLO_TIMEOUT_S
     recovery_window_s: float = 5.0
+    join_key: str | None = None  # a private stream: every Hello must carry this key
+    tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
 
 
 @attrs.define(eq=False)
@@ -64,7 +68,7 @@ class Session:
 
     outbox: trio.MemorySendChannel[bytes]
     scope: trio.CancelScope
-    stream: trio.SocketStream
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     key: str | None = None
     # Who is in stream.send_all right now (the writer, or the reader answering directly).
     sending: bool = False
@@ -92,6 +96,7 @@ class Session:
         the writer through the outbox, which is empty, so the order is kept.
         """
         try:
+            assert isinstance(self.stream, trio.SocketStream)
             sent = os.write(self.stream.socket.fileno(), data)
         except OSError:
             sent = 0
@@ -99,8 +104,8 @@ class Session:
             self.deliver(data[sent:])
 
     def can_answer_now(self) -> bool:
-        """Nothing queued and nobody sending: an answer may skip the outbox."""
-        return not self.sending and self.queued == 0
+        """Nothing queued and nobody sending on a plain socket: an answer may skip the outbox."""
+        return not self.sending and self.queued == 0 and isinstance(self.stream, trio.SocketStream)
 
     def deliver(self, data: bytes) -> None:
         """Queue bytes for the writer; a peer that stopped reading is cut off."""
@@ -140,11 +145,14 @@ class Tracker:
         self._store = await trio.to_thread.run_sync(ChatStore, self.config.db)
         try:
             await self._restore()
-            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            plain = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(plain)
+            if self.config.tls is not None:
+                listeners = [trio.SSLListener(lis, self.config.tls) for lis in plain]
             now = trio.current_time()
             self.room.started_s = now
             self.room.wall_offset_s = time.time() - now
-            host, port = listeners[0].socket.getsockname()[:2]
+            host, port = plain[0].socket.getsockname()[:2]
             self.address = (host, port)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop)
@@ -167,7 +175,8 @@ class Tracker:
 
     # -- connections -------------------------------------------------------------------
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        assert isinstance(stream, trio.SocketStream | trio.SSLStream)
         if self.connections >= self.config.max_peers:
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
                 limit = self.config.max_peers
@@ -212,7 +221,9 @@ class Tracker:
                 pass
         session.scope.cancel()  # closed outbox, gone peer, or too slow: the session is over
 
-    async def _read(self, stream: trio.SocketStream, session: Session) -> None:
+    async def _read(
+        self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream], session: Session
+    ) -> None:
         decoder = p.MessageDecoder(accept=PEER_TO_TRACKER, max_frame_payload_bytes=0)
         try:
             with trio.move_on_after(self.config.hello_timeout_s):
@@ -248,6 +259,11 @@ class Tracker:
             return False
         if not isinstance(first, p.Hello):
             self._refuse(session, "expected_hello", "the first message must be Hello")
+            return False
+        expected = self.config.join_key
+        if expected is not None and not join_key_matches(expected, first.join_key):
+            reason = "wrong join key" if first.join_key else "no join key given"
+            self._refuse(session, "join_key", f"this stream is private: {reason}")
             return False
         now = trio.current_time()
         refusal, actions = self.room.hello(first, now)
@@ -356,15 +372,17 @@ class Tracker:
             self._do([Broadcast(item)])
 
 
-async def receive_message(stream: trio.SocketStream, decoder: p.MessageDecoder) -> p.Message | None:
+async def receive_message(
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream], decoder: p.MessageDecoder
+) -> p.Message | None:
     """The next message from a peer, or None when it closed cleanly.
 
-    Peers send one small message at a time, so this waits for the socket to be
-    readable, then reads once. trio's receive_some tries to
-    read first, which for a peer's once-a-second heartbeat fails nearly every time and
-    costs a system call; at thousands of peers that showed in profiles.
+    Peers send one small message at a time, so on a plain socket this waits for the
+    socket to be readable, then reads once. trio's receive_some tries to read first,
+    which for a peer's once-a-second heartbeat fails nearly every time and costs a
+    system call; at thousands of peers that showed in profiles. TLS goes through
+    SSLStream.receive_some.
     """
-    sock = stream.socket
     while True:
         message = decoder.next_message()
         if message is p.CLOSED:
@@ -372,6 +390,10 @@ async def receive_message(stream: trio.SocketStream, decoder: p.MessageDecoder) 
         if message is not p.NEED_DATA:
             assert not isinstance(message, p.Sentinel)
             return message
+        if not isinstance(stream, trio.SocketStream):
+            decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
+            continue
+        sock = stream.socket
         await trio.lowlevel.wait_readable(sock)
         try:
             data = os.read(sock.fileno(), RECEIVE_BYTES)
