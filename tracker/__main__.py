@@ -47,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="silent intervals before a peer is declared dead (default 3)",
     )
+    parser.add_argument(
+        "--max-unregistered",
+        type=positive_int,
+        default=256,
+        metavar="N",
+        help="connections that have not said Hello yet, in all (256)",
+    )
+    parser.add_argument(
+        "--max-unregistered-per-ip",
+        type=positive_int,
+        default=32,
+        metavar="N",
+        help="... and from one address (32)",
+    )
     private = parser.add_mutually_exclusive_group()
     private.add_argument(
         "--join-key",
@@ -144,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         max_peers=args.max_peers,
         heartbeat_interval_s=args.heartbeat_interval,
         missed_heartbeats=args.missed_heartbeats,
+        max_unregistered=args.max_unregistered,
+        max_unregistered_per_ip=args.max_unregistered_per_ip,
         join_key=key,
         tls=tls,
     )

@@ -14,6 +14,7 @@ import math
 import os
 import ssl
 import time
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -58,6 +59,8 @@ class TrackerConfig:
     missed_heartbeats: int = 3
     hello_timeout_s: float = HELLO_TIMEOUT_S
     recovery_window_s: float = 5.0
+    max_unregistered: int = 256  # connections that have not said Hello yet, in all
+    max_unregistered_per_ip: int = 32  # ... and from one address
     join_key: str | None = None  # a private stream: every Hello must carry this key
     tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
 
@@ -131,6 +134,8 @@ class Tracker:
         self.chat = ChatLog()
         self.sessions: dict[str, Session] = {}
         self.connections = 0
+        self.unregistered = 0
+        self.unregistered_by_address: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
         self._store: ChatStore | None = None
         # Chat lines and epoch numbers go to storage, in order, through one task.
@@ -177,26 +182,44 @@ class Tracker:
 
     async def _handle(self, stream: trio.abc.Stream) -> None:
         assert isinstance(stream, trio.SocketStream | trio.SSLStream)
-        if self.connections >= self.config.max_peers:
-            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
-                limit = self.config.max_peers
-                refusal = p.Reject(code="full", message=f"tracker is full ({limit} peers)")
-                await stream.send_all(p.encode(refusal))
-            await trio.aclose_forcefully(stream)
+        address = _peer_address(stream)
+        limit = self.config.max_peers
+        if self.connections >= limit:
+            await _refuse_now(stream, "full", f"tracker is full ({limit} peers)")
+            return
+        # Connections that have not said Hello yet cost memory and a task each, and are
+        # what a flood or a slowloris makes: they are capped per address and in all.
+        if self.unregistered >= self.config.max_unregistered:
+            await _refuse_now(stream, "busy", "too many connections are registering; retry")
+            return
+        if self.unregistered_by_address.get(address, 0) >= self.config.max_unregistered_per_ip:
+            await _refuse_now(stream, "busy", f"too many unregistered connections from {address}")
             return
         self.connections += 1
+        self._count_unregistered(address, +1)
         outbox, pending = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
+        session = Session(outbox=outbox, scope=trio.CancelScope(), stream=stream)
         try:
             async with trio.open_nursery() as nursery:
-                session = Session(outbox=outbox, scope=nursery.cancel_scope, stream=stream)
+                session.scope = nursery.cancel_scope
                 nursery.start_soon(self._write, session, pending)
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._read(stream, session)
+                    await self._read(stream, session, lambda: self._count_unregistered(address, -1))
                 outbox.close()  # the writer flushes what is queued (a Reject...) and ends
         finally:
             self.connections -= 1
+            if session.key is None:
+                self._count_unregistered(address, -1)
             self._forget(session, session.leave_reason)
             await trio.aclose_forcefully(stream)
+
+    def _count_unregistered(self, address: str, change: int) -> None:
+        count = self.unregistered_by_address.get(address, 0) + change
+        self.unregistered += change
+        if count > 0:
+            self.unregistered_by_address[address] = count
+        else:
+            self.unregistered_by_address.pop(address, None)
 
     async def _write(self, session: Session, pending: trio.MemoryReceiveChannel[bytes]) -> None:
         # One scope for the whole session, its deadline armed only while sending: cheaper
@@ -222,7 +245,10 @@ class Tracker:
         session.scope.cancel()  # closed outbox, gone peer, or too slow: the session is over
 
     async def _read(
-        self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream], session: Session
+        self,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        session: Session,
+        registered: Callable[[], None],
     ) -> None:
         decoder = p.MessageDecoder(accept=PEER_TO_TRACKER, max_frame_payload_bytes=0)
         try:
@@ -230,6 +256,7 @@ class Tracker:
                 first = await receive_message(stream, decoder)
                 if not self._register(session, first):
                     return
+                registered()
             if session.key is None:
                 self._refuse(session, "hello_timeout", "no Hello within the time limit")
                 return
@@ -370,6 +397,23 @@ class Tracker:
                 continue
             await trio.to_thread.run_sync(store.append, item)
             self._do([Broadcast(item)])
+
+
+def _peer_address(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> str:
+    sock = (
+        stream.socket if isinstance(stream, trio.SocketStream) else stream.transport_stream.socket
+    )
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return "?"
+
+
+async def _refuse_now(stream: trio.abc.Stream, code: str, message: str) -> None:
+    """Tell a connection we will not serve it (within a second), and close it."""
+    with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
+        await stream.send_all(p.encode(p.Reject(code=code, message=message)))
+    await trio.aclose_forcefully(stream)
 
 
 async def receive_message(

@@ -1,0 +1,51 @@
+"""A flood of connections that never say Hello cannot crowd out real peers."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import protocol as p
+from tests.polling import eventually
+from tests.tracker.client import Client
+from tracker.service import Tracker, TrackerConfig
+
+
+@pytest.fixture
+def tracker_config() -> TrackerConfig:
+    """A small cap per address, a larger one in all, and a long hello timeout."""
+    return TrackerConfig(port=0, max_unregistered=12, max_unregistered_per_ip=5)
+
+
+async def connect_from(source_ip: str, address: tuple[str, int]) -> Client:
+    """A raw client whose connection comes from `source_ip` (any 127/8 address works)."""
+    sock = trio.socket.socket()
+    await sock.bind((source_ip, 0))
+    await sock.connect(address)
+    return Client(trio.SocketStream(sock))
+
+
+async def test_half_open_connections_are_capped_per_address_and_in_all(
+    tracker: Tracker, address: tuple[str, int]
+) -> None:
+    flood = [await connect_from("127.0.0.9", address) for _ in range(5)]
+    await eventually(lambda: tracker.unregistered == 5, within_s=5, what="five pending")
+    extra = await connect_from("127.0.0.9", address)
+    refusal = await extra.expect(p.Reject)
+    assert refusal.code == "busy" and "127.0.0.9" in refusal.message
+    # Another address is still served, and registering frees its slot at once.
+    friend = await connect_from("127.0.0.2", address)
+    await friend.send(p.Hello(protocol_version=p.PROTOCOL_VERSION, name="friend", role="viewer"))
+    await friend.expect(p.Welcome)
+    assert tracker.unregistered == 5
+    # The global cap holds whatever the addresses.
+    for index in range(7):
+        flood.append(await connect_from(f"127.0.1.{index}", address))
+    await eventually(lambda: tracker.unregistered == 12, within_s=5, what="twelve pending")
+    late = await connect_from("127.0.2.1", address)
+    assert (await late.expect(p.Reject)).code == "busy"
+    # Closing the flood frees every slot.
+    for client in flood:
+        await client.stream.aclose()
+    await eventually(lambda: tracker.unregistered == 0, within_s=5, what="the flood gone")
+    assert set(tracker.room.members) == {"friend"}
