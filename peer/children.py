@@ -5,7 +5,9 @@ the received bytes) in every child's `FrameQueue` at once; each child's writer p
 fresh 40-byte head (hop count + 1, path latency including the time the frame waited
 here) and sends it followed by the untouched JPEG bytes. A child that cannot keep up
 loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is cut off
-and reported to the tracker, and nobody else notices.
+and reported to the tracker, and nobody else notices. When most children starve at once
+the bottleneck is our own upload (`peer.stats.UploadMonitor` decides): the newest
+children are let go as OVERLOADED, and the hub takes no more than the upload carries.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import trio
 import protocol as p
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
+from peer.stats import UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
 
 JOIN_TIMEOUT_S = 3.0
@@ -30,6 +33,10 @@ STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
 CHILD_QUEUE_FRAMES = 4
+UPLOAD_CHECK_INTERVAL_S = 0.5
+# ChildDropped reason: our upload cannot carry this child; the tracker lowers our
+# capacity to the children we keep.
+OVERLOADED = "overloaded"
 FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
 
 
@@ -82,6 +89,12 @@ class ChildrenHub:
     links: dict[str, ChildLink] = attrs.field(factory=dict)
     address: tuple[str, int] | None = None
     frames_dropped: int = 0
+    # What the upload monitor reads: frames offered to the children, their bytes, and
+    # the bytes actually written to all children.
+    frames_offered: int = 0
+    bytes_offered: int = 0
+    bytes_sent: int = 0
+    upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     _key_added: trio.Event = attrs.field(factory=trio.Event)
 
     def add_admission_key(self, key: str) -> None:
@@ -110,6 +123,8 @@ class ChildrenHub:
         """Send `frame` to every child now, or queue it (never blocks; a full queue drops
         its oldest)."""
         queued = QueuedFrame(frame, arrival_ns, path_latency_us)
+        self.frames_offered += 1
+        self.bytes_offered += p.ENVELOPE_BYTES + frame.payload_bytes()
         for link in self.links.values():
             if link.sending_since is None and link.queue.idle and self._write_now(link, queued):
                 continue
@@ -140,6 +155,7 @@ class ChildrenHub:
             link.queue.put_control(rest, front=True)
         link.bytes_sent += total
         link.frames_sent += 1
+        self.bytes_sent += total
         self.on_sent(total)
         return True
 
@@ -214,7 +230,7 @@ class ChildrenHub:
                 del self.links[name]
             link.queue.close()
             await trio.aclose_forcefully(stream)
-        if reason in ("stalled", "misbehaved"):
+        if reason in ("stalled", "misbehaved", OVERLOADED):
             self.on_dropped(name, reason)
 
     async def _read(self, link: ChildLink, decoder: p.MessageDecoder) -> str:
@@ -252,6 +268,7 @@ class ChildrenHub:
                 link.sending_since = None
                 link.bytes_sent += len(head) + jpeg.nbytes
                 link.frames_sent += 1
+                self.bytes_sent += len(head) + jpeg.nbytes
                 self.on_sent(len(head) + jpeg.nbytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
             scope.cancel()
@@ -260,12 +277,40 @@ class ChildrenHub:
         """Cut off any child whose send has been stuck for STALL_TIMEOUT_S.
 
         One task for all children, instead of a timeout scope around every frame sent.
+        It also feeds the upload monitor every UPLOAD_CHECK_INTERVAL_S.
         """
+        next_upload_check = trio.current_time()
         while True:
             await trio.sleep(STALL_CHECK_INTERVAL_S)
             now = trio.current_time()
+            if now >= next_upload_check:
+                next_upload_check = now + UPLOAD_CHECK_INTERVAL_S
+                self._check_upload(now)
             for link in list(self.links.values()):
                 since = link.sending_since
                 if since is not None and now - since > STALL_TIMEOUT_S:
                     link.drop_reason = "stalled"
                     link.scope.cancel()
+
+    def _check_upload(self, now_s: float) -> None:
+        """Let children go when the upload cannot carry them all (see UploadMonitor)."""
+        sample = UploadSample(
+            at_s=now_s,
+            frames_offered=self.frames_offered,
+            bytes_offered=self.bytes_offered,
+            bytes_sent=self.bytes_sent,
+            dropped={name: link.queue.dropped for name, link in self.links.items()},
+        )
+        shed = self.upload.observe(sample)
+        if shed is None:
+            return
+        self.gate.capacity = min(self.gate.capacity, shed.keep)
+        self.on_notice(
+            f"upload carries {shed.keep} children ({shed.upload_kbps:.0f} kb/s sent, "
+            f"{shed.stream_kbps:.0f} kb/s each); letting {', '.join(shed.children)} go"
+        )
+        for name in shed.children:
+            link = self.links.get(name)
+            if link is not None:
+                link.drop_reason = OVERLOADED
+                link.scope.cancel()

@@ -3,8 +3,13 @@
 Pure bookkeeping around protocol/signing.py. The tracker gives the stream's public key
 with every Assign; a frame of an epoch whose key we know must carry a valid signature
 or it is rejected (never shown, recorded, served or relayed). A stream whose source
-gave no key is unsigned and its frames pass. Frames of an epoch we have no word on yet
-(the new stream's Assign is still on its way) are held back without blame.
+gave no key is unsigned and its frames pass.
+
+An epoch we have no word on yet is either the same source re-registered after a tracker
+restart (new epoch, same key: peers whose parent link survived get no new Assign), or a
+new stream whose Assign is still on its way. So such a frame passes if the newest key
+we know verifies it (the signature covers the epoch, so nobody else can make one), and
+is otherwise held back without blame.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class FrameIntegrity:
 
     def __init__(self) -> None:
         self._keys: dict[int, FrameVerifier | None] = {}
+        self._newest: FrameVerifier | None = None
         self.rejected = 0
         self.strikes = 0  # bad frames from the current parent
 
@@ -39,7 +45,10 @@ class FrameIntegrity:
         """The tracker's word on an epoch: its key, or None for an unsigned stream."""
         if epoch in self._keys and public_key_hex is None:
             return  # an Assign without a key never downgrades a signed stream
-        self._keys[epoch] = FrameVerifier(public_key_hex) if public_key_hex else None
+        verifier = FrameVerifier(public_key_hex) if public_key_hex else None
+        self._keys[epoch] = verifier
+        if verifier is not None and epoch >= max(self._keys):
+            self._newest = verifier
         while len(self._keys) > KEPT_EPOCHS:
             del self._keys[min(self._keys)]
 
@@ -47,7 +56,11 @@ class FrameIntegrity:
         """Judge one frame; BAD ones are counted."""
         epoch = frame.header.epoch
         if epoch not in self._keys:
-            return Verdict.UNKNOWN
+            newest = self._newest
+            if newest is None or not newest.verify(frame):
+                return Verdict.UNKNOWN
+            self._keys[epoch] = newest  # the same source under a new epoch
+            return Verdict.GOOD
         verifier = self._keys[epoch]
         if verifier is None or verifier.verify(frame):
             return Verdict.GOOD

@@ -344,7 +344,7 @@ class Peer:
             role=self.config.role,
             listen_host=host,
             listen_port=port,
-            max_children=self.config.max_children,
+            max_children=self.gate.capacity,  # lowered if our upload could not carry more
             resolution=self.resolution,
             parent=self.follower.current.name if self.follower.current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,

@@ -24,6 +24,9 @@ RECOVERY_WINDOW_S = 5.0
 # parent for this long.
 AVOID_PARENT_S = 10.0
 TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
+# ChildDropped reason of a parent whose measured upload cannot carry all its children:
+# its capacity drops to the children it keeps.
+OVERLOADED_REASON = "overloaded"
 # Viewers reporting frames from a parent that fail the source's signature: after this
 # many different reporters the parent gets no children any more (see docs/security.md).
 TAMPER_REPORTS_TO_DISTRUST = 2
@@ -209,10 +212,12 @@ class Room:
             return []
         self.distrusted.add(offender)
         node = self.tree[offender]
-        node.capacity = 0
         orphans = list(node.children)
         for child in orphans:
             self.tree.detach(child)
+        self.tree.set_capacity(offender, 0)
+        self.members[offender].max_children = 0
+        for child in orphans:
             self._avoid_parent(child, offender, now_s)
         for member in self.members.values():
             if member.backup == offender:
@@ -221,13 +226,23 @@ class Room:
         return self._place(orphans, now_s) + self.refresh_backups(now_s) + self._settle(now_s)
 
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
-        """A parent cut a child off (stalled, misbehaving); place the child elsewhere."""
+        """A parent cut a child off (stalled, misbehaving, overloaded); place it elsewhere."""
         child = name_key(dropped.child)
+        if dropped.reason == OVERLOADED_REASON and key in self.tree:
+            self._shrink_capacity(key, child)
         if child not in self.tree or self.tree[child].parent != key:
             return []
         self.tree.detach(child)
         self._avoid_parent(child, key, now_s)
         return self._place([child], now_s) + self._settle(now_s)
+
+    def _shrink_capacity(self, key: str, dropped_child: str) -> None:
+        """Lower a parent's capacity to the children it keeps (not below what it has)."""
+        node = self.tree[key]
+        kept = sum(1 for child in node.children if child != dropped_child)
+        if kept < node.capacity:
+            self.tree.set_capacity(key, kept)
+            self.members[key].max_children = kept
 
     def tick(self, now_s: float) -> list[Action]:
         """Periodic duties: declare silent members dead, end recovery, renew backups."""

@@ -90,6 +90,14 @@ class Tree:
             self._viewer_capacity += capacity
         return node
 
+    def set_capacity(self, key: str, capacity: int) -> None:
+        """Change how many children `key` may have (its current children stay)."""
+        node = self.nodes[key]
+        if not node.is_source:
+            self._viewer_capacity += capacity - node.capacity
+        node.capacity = capacity
+        self.version += 1
+
     def remove(self, key: str) -> list[str]:
         """Delete a node; return its children, now roots of detached subtrees."""
         node = self.nodes.pop(key)

@@ -7,8 +7,9 @@ import trio
 
 import protocol as p
 from peer.children import ChildrenHub
+from peer.integrity import FrameIntegrity, Verdict
 from peer.node import Peer
-from protocol.signing import FrameVerifier
+from protocol.signing import FrameSigner, FrameVerifier
 from tests.peer.conftest import PeerStarter, VideoMaker
 from tests.polling import eventually
 from tracker.service import Tracker
@@ -67,3 +68,23 @@ async def test_every_frame_through_honest_relays_verifies(
     assert all(results) and leaf.integrity.rejected == 0
     assert leaf.counters.depth == 2
     await trio.lowlevel.checkpoint()
+
+
+def test_a_new_epoch_of_the_same_source_is_trusted_a_new_source_is_held() -> None:
+    source = FrameSigner()
+    integrity = FrameIntegrity()
+    integrity.set_key(1, source.public_key_hex)
+
+    def frame(signer: FrameSigner, epoch: int) -> p.VideoFrame:
+        header = p.FrameHeader(epoch=epoch, seq=1, capture_ns=1, width=2, height=2)
+        return p.VideoFrame(header=header, jpeg=b"x", signature=signer.sign(header, b"x"))
+
+    assert integrity.check(frame(source, 1)) is Verdict.GOOD
+    # After a tracker restart the source re-registers: same key, new epoch, no new Assign.
+    assert integrity.check(frame(source, 2)) is Verdict.GOOD
+    # A new source's first frames before its Assign arrives: held back, nobody blamed.
+    assert integrity.check(frame(FrameSigner(), 3)) is Verdict.UNKNOWN
+    assert integrity.rejected == 0
+    # A bad signature for a known epoch is what counts against the parent.
+    forged = attrs.evolve(frame(source, 2), jpeg=b"y")
+    assert integrity.check(forged) is Verdict.BAD and integrity.rejected == 1

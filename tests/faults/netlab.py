@@ -1,0 +1,158 @@
+"""Several hosts on one machine: network namespaces joined by veth pairs on one bridge.
+
+A `NetLab` makes a namespace for the bridge and one per host; each host gets `eth0`
+(one end of a veth pair, the other end a port of the bridge) with its own address in
+LAB_SUBNET, and its loopback up. Processes run inside a host with `ip netns exec`
+(`Programs.start(..., netns=host.netns)`). Faults are made with iproute2 only: `cut`
+sets the host's bridge port down (the cable is pulled at the switch: no FIN, no RST,
+just silence), `cap_upload` puts a tbf on the host's eth0 (netem is not available on
+these machines, tbf and htb are).
+
+Names carry the test process's pid (`snf<pid>x<n>-...`), so concurrent runs never
+collide; `close` kills whatever still runs inside and deletes every namespace, and a
+new lab first removes labs left behind by test processes that no longer exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+
+import attrs
+import trio
+
+from tests.processes import alive
+
+LAB_PREFIX = "snf"
+LAB_SUBNET = "10.77.0"
+COMMAND_TIMEOUT_S = 10.0
+_labs = itertools.count(1)
+
+
+class LabUnavailable(Exception):
+    """Network namespaces cannot be created here (not root, no iproute2, no permission)."""
+
+
+@attrs.frozen
+class Host:
+    """One host of the lab: its namespace, its address, and its port on the bridge."""
+
+    label: str
+    netns: str
+    address: str
+    bridge_port: str
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `ip args...`; a failure raises with ip's own message."""
+    result = subprocess.run(
+        ["ip", *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+@attrs.define
+class NetLab:
+    """Hosts in their own namespaces on one bridge, created and removed by a test."""
+
+    tag: str
+    hosts: dict[str, Host] = attrs.field(factory=dict)
+    namespaces: list[str] = attrs.field(factory=list)
+
+    @classmethod
+    def create(cls) -> NetLab:
+        """A lab with its bridge and no host yet; LabUnavailable if namespaces cannot be made."""
+        if shutil.which("ip") is None:
+            raise LabUnavailable("iproute2 (the ip command) is not installed")
+        if os.geteuid() != 0:
+            raise LabUnavailable("creating network namespaces needs root")
+        remove_stale_labs()
+        lab = cls(tag=f"{LAB_PREFIX}{os.getpid()}x{next(_labs)}")
+        try:
+            lab._add_namespace(lab.bridge_ns)
+        except RuntimeError as exc:
+            raise LabUnavailable(f"cannot create a network namespace: {exc}") from None
+        try:
+            ip("-n", lab.bridge_ns, "link", "add", "br0", "type", "bridge")
+            ip("-n", lab.bridge_ns, "link", "set", "br0", "up")
+        except RuntimeError as exc:
+            lab.close()
+            raise LabUnavailable(f"cannot create a bridge in a namespace: {exc}") from None
+        return lab
+
+    @property
+    def bridge_ns(self) -> str:
+        """The namespace holding the bridge."""
+        return f"{self.tag}-br"
+
+    def add_host(self, label: str) -> Host:
+        """A new host on the bridge with the next free address."""
+        index = len(self.hosts) + 1
+        host = Host(
+            label=label,
+            netns=f"{self.tag}-{label}",
+            address=f"{LAB_SUBNET}.{index}",
+            bridge_port=f"p{index}",
+        )
+        self._add_namespace(host.netns)
+        ip("-n", host.netns, "link", "set", "lo", "up")
+        ip(
+            "-n", host.netns, "link", "add", "eth0", "type", "veth",
+            "peer", "name", host.bridge_port, "netns", self.bridge_ns,
+        )  # fmt: skip
+        ip("-n", self.bridge_ns, "link", "set", host.bridge_port, "master", "br0")
+        ip("-n", self.bridge_ns, "link", "set", host.bridge_port, "up")
+        ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        ip("-n", host.netns, "link", "set", "eth0", "up")
+        self.hosts[label] = host
+        return host
+
+    async def cut(self, host: Host) -> None:
+        """Pull the host's cable at the switch: its packets go nowhere, nobody is told."""
+        await trio.run_process(
+            ["ip", "-n", self.bridge_ns, "link", "set", host.bridge_port, "down"]
+        )
+
+    async def cap_upload(self, host: Host, rate_kbit: int, burst_bytes: int = 16_000) -> None:
+        """Limit what the host can send to `rate_kbit` (token bucket on its eth0)."""
+        await trio.run_process(
+            ["tc", "-n", host.netns, "qdisc", "replace", "dev", "eth0", "root", "tbf",
+             "rate", f"{rate_kbit}kbit", "burst", str(burst_bytes), "latency", "200ms"]
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Kill what still runs in the lab's namespaces and delete them all."""
+        for netns in reversed(self.namespaces):
+            delete_namespace(netns)
+        self.namespaces.clear()
+
+    def _add_namespace(self, netns: str) -> None:
+        ip("netns", "add", netns)
+        self.namespaces.append(netns)
+
+
+def delete_namespace(netns: str) -> None:
+    """Kill the processes inside `netns`, then delete it (its veths and bridge go with it)."""
+    pids = ip("netns", "pids", netns, check=False).stdout.split()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+    ip("netns", "del", netns, check=False)
+
+
+def remove_stale_labs() -> None:
+    """Delete namespaces of labs whose test process is gone (a run that was killed)."""
+    listing = ip("netns", "list", check=False).stdout
+    for line in listing.splitlines():
+        netns = line.split(" ", 1)[0]
+        if not netns.startswith(LAB_PREFIX):
+            continue
+        digits = netns[len(LAB_PREFIX) :].split("x", 1)[0]
+        if digits.isdigit() and not alive(int(digits)):
+            delete_namespace(netns)

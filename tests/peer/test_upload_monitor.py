@@ -1,0 +1,107 @@
+"""The upload monitor: when most children starve at once, keep what the upload carries."""
+
+from __future__ import annotations
+
+from peer.stats import UploadMonitor, UploadSample
+
+FPS = 30
+FRAME_BYTES = 5_000  # one child's stream: 150 kB/s
+
+
+class Feed:
+    """Cumulative counters of a hub, advanced one check (0.5 s) at a time."""
+
+    def __init__(self, children: list[str]) -> None:
+        self.now = 0.0
+        self.frames = 0
+        self.sent = 0
+        self.dropped = dict.fromkeys(children, 0)
+
+    def step(self, *, carried: float, drops: dict[str, int] | None = None) -> UploadSample:
+        """Half a second in which the upload carried `carried` streams' worth of bytes."""
+        self.now += 0.5
+        self.frames += FPS // 2
+        self.sent += int(carried * FRAME_BYTES * FPS / 2)
+        for name, count in (drops or {}).items():
+            self.dropped[name] = self.dropped.get(name, 0) + count
+        return UploadSample(
+            at_s=self.now,
+            frames_offered=self.frames,
+            bytes_offered=self.frames * FRAME_BYTES,
+            bytes_sent=self.sent,
+            dropped=dict(self.dropped),
+        )
+
+
+def test_when_every_child_starves_it_keeps_what_the_upload_carries() -> None:
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c"])
+    decisions = [
+        monitor.observe(feed.step(carried=2.3, drops={"a": 3, "b": 5, "c": 4})) for _ in range(8)
+    ]
+    shed = next(d for d in decisions if d is not None)
+    assert shed.keep == 2
+    assert shed.children == ("c",)  # the newest child goes
+    assert 0.9 * 2.3 * 1200 < shed.upload_kbps < 1.1 * 2.3 * 1200
+    assert shed.stream_kbps == 1200.0
+    # Decided once the window was full (2 s), not before.
+    assert decisions.index(shed) == 4
+
+
+def test_starvation_moving_from_child_to_child_is_an_overload() -> None:
+    # A link too slow for everyone starves the children in turn, as TCP shares it.
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c"])
+    turns = [{"c": 8}, {"c": 9}, {"a": 7}, {"a": 8}, {"c": 2}, {"a": 3}]
+    decisions = [monitor.observe(feed.step(carried=2.2, drops=turn)) for turn in turns]
+    assert [d.keep if d else None for d in decisions] == [None, None, None, None, 2, None]
+
+
+def test_one_slow_child_is_not_an_overload() -> None:
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c"])
+    for _ in range(20):
+        assert monitor.observe(feed.step(carried=2.5, drops={"c": 8})) is None
+
+
+def test_a_healthy_upload_sheds_nobody() -> None:
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c"])
+    for _ in range(20):
+        assert monitor.observe(feed.step(carried=3.0)) is None
+
+
+def test_it_keeps_at_least_one_child_and_lets_at_least_one_go() -> None:
+    feed = Feed(["a", "b", "c"])
+    monitor = UploadMonitor()
+    starving = {"a": 6, "b": 6, "c": 6}
+    decisions = [monitor.observe(feed.step(carried=0.2, drops=starving)) for _ in range(8)]
+    assert next(d for d in decisions if d is not None).keep == 1
+    feed = Feed(["a", "b", "c"])
+    monitor = UploadMonitor()
+    decisions = [monitor.observe(feed.step(carried=2.99, drops=starving)) for _ in range(8)]
+    assert next(d for d in decisions if d is not None).keep == 2
+
+
+def test_after_letting_children_go_it_waits_and_measures_afresh() -> None:
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c", "d"])
+    starving = {"a": 4, "b": 4, "c": 4, "d": 4}
+    first = [monitor.observe(feed.step(carried=2.4, drops=starving)) for _ in range(5)][-1]
+    assert first is not None and first.children == ("c", "d")
+    del feed.dropped["c"], feed.dropped["d"]
+    # Still starving right after: no decision during the cooldown.
+    quiet = [monitor.observe(feed.step(carried=1.5, drops={"a": 4, "b": 4})) for _ in range(9)]
+    assert quiet == [None] * 9
+    later = [monitor.observe(feed.step(carried=1.5, drops={"a": 4, "b": 4})) for _ in range(2)]
+    assert any(d is not None and d.keep == 1 for d in later)
+
+
+def test_children_that_joined_during_the_window_are_not_judged() -> None:
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b"])
+    for _ in range(6):
+        assert monitor.observe(feed.step(carried=2.0, drops={"a": 4})) is None
+    feed.dropped["c"] = 0
+    # Only a (of a and b, there all along) starves, and c is too new to count.
+    assert monitor.observe(feed.step(carried=2.0, drops={"a": 4, "c": 9})) is None
