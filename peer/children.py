@@ -12,6 +12,7 @@ children are let go as OVERLOADED, and the hub takes no more than the upload car
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ JOIN_TIMEOUT_S = 3.0
 # A child may present a token minted with a key our own Welcome has not brought yet (the
 # tracker assigns the child as it welcomes us): wait this long for a new key, then refuse.
 NEW_KEY_WAIT_S = 2.0
+# Connections that have not finished joining, in all and from one address.
+MAX_JOINING = 64
+MAX_JOINING_PER_ADDRESS = 8
 STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
@@ -96,6 +100,8 @@ class ChildrenHub:
     bytes_sent: int = 0
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     _key_added: trio.Event = attrs.field(factory=trio.Event)
+    _joining: int = 0
+    _joining_by_address: dict[str, int] = attrs.field(factory=dict)
 
     def add_admission_key(self, key: str) -> None:
         """Trust tokens minted with `key` (from the tracker's Welcome)."""
@@ -181,12 +187,52 @@ class ChildrenHub:
             link.scope.cancel()
 
     async def _handle(self, stream: trio.SocketStream) -> None:
+        # Connections still joining cost a task each and are what a flood makes: they
+        # are capped per address and in all (children are capped by the gate).
+        try:
+            address = str(stream.socket.getpeername()[0])
+        except OSError:
+            address = "?"
+        if (
+            self._joining >= MAX_JOINING
+            or self._joining_by_address.get(address, 0) >= MAX_JOINING_PER_ADDRESS
+        ):
+            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
+                busy = p.Reject(code="busy", message=f"too many joins from {address}; retry")
+                await stream.send_all(p.encode(busy))
+            await trio.aclose_forcefully(stream)
+            return
+        self._count_joining(address, +1)
+        try:
+            joined = await self._join(stream)
+        finally:
+            self._count_joining(address, -1)
+        if joined is not None:
+            name, decoder = joined
+            await self._serve_child(name, stream, decoder)
+
+    @property
+    def joining(self) -> int:
+        """Connections that have not finished joining yet."""
+        return self._joining
+
+    def _count_joining(self, address: str, change: int) -> None:
+        self._joining += change
+        count = self._joining_by_address.get(address, 0) + change
+        if count > 0:
+            self._joining_by_address[address] = count
+        else:
+            self._joining_by_address.pop(address, None)
+
+    async def _join(self, stream: trio.SocketStream) -> tuple[str, p.MessageDecoder] | None:
+        """Admit or refuse a new connection; (child name, its decoder) if admitted."""
         decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
         try:
             with trio.fail_after(JOIN_TIMEOUT_S):
                 join = await receive_message(stream, decoder)
             if not isinstance(join, p.Join):
-                return
+                await trio.aclose_forcefully(stream)
+                return None
             refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
             if refusal is not None and refusal.code == "bad_token":
                 with trio.move_on_after(NEW_KEY_WAIT_S):
@@ -196,17 +242,18 @@ class ChildrenHub:
                 with trio.fail_after(JOIN_TIMEOUT_S):
                     await stream.send_all(p.encode(refusal))
                 self.on_notice(f"refused child {join.name}: {refusal.message}")
-                return
+                await trio.aclose_forcefully(stream)
+                return None
             accept = p.Accept(parent=self.gate.name, depth=self.depth(), epoch=self.epoch())
             with trio.fail_after(JOIN_TIMEOUT_S):
                 await stream.send_all(p.encode(accept))
         except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError):
             await trio.aclose_forcefully(stream)
-            return
+            return None
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
-        await self._serve_child(join.name, stream, decoder)
+        return join.name, decoder
 
     async def _serve_child(
         self, name: str, stream: trio.SocketStream, decoder: p.MessageDecoder
