@@ -50,16 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-unregistered",
         type=positive_int,
-        default=256,
+        default=1024,
         metavar="N",
-        help="connections that have not said Hello yet, in all (256)",
+        help="connections that have not said Hello yet, in all (1024)",
     )
     parser.add_argument(
         "--max-unregistered-per-ip",
         type=positive_int,
-        default=32,
+        default=128,
         metavar="N",
-        help="... and from one address (32)",
+        help="... and from one address (128; peers behind one NAT register in bursts)",
     )
     private = parser.add_mutually_exclusive_group()
     private.add_argument(

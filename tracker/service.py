@@ -59,8 +59,8 @@ class TrackerConfig:
     missed_heartbeats: int = 3
     hello_timeout_s: float = HELLO_TIMEOUT_S
     recovery_window_s: float = 5.0
-    max_unregistered: int = 256  # connections that have not said Hello yet, in all
-    max_unregistered_per_ip: int = 32  # ... and from one address
+    max_unregistered: int = 1024  # connections that have not said Hello yet, in all
+    max_unregistered_per_ip: int = 128  # ... and from one address
     join_key: str | None = None  # a private stream: every Hello must carry this key
     tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
 
