@@ -25,6 +25,7 @@ from peer.gui.config import Settings, load_settings, save_settings
 from peer.gui.session import PeerSession, SessionFailed, user_error
 from peer.gui.viewmodel import AppModel, SessionModel
 from peer.node import PeerConfig
+from protocol.join_key import JOIN_KEY_ENV
 
 SOURCE_FANOUT = 3
 VIEWER_RELAY_SLOTS = 3
@@ -68,6 +69,8 @@ class AppController:
     def __init__(self, model: AppModel, *, settings_file: Path | None = None) -> None:
         self.model = model
         self.settings_file = settings_file
+        # A private stream's key comes from the environment, as for the command line.
+        self.join_key = os.environ.get(JOIN_KEY_ENV) or None
         settings = load_settings(settings_file)
         model.login.username = settings.username
         model.login.tracker = settings.tracker
@@ -171,7 +174,9 @@ class AppController:
     async def _status(self, address: tuple[str, int]) -> p.StatusReply:
         """Ask the tracker who is there (as an observer, so the user's name stays free)."""
         try:
-            answers = await one_shot(address, f"gui-{secrets.token_hex(4)}", p.StatusRequest())
+            answers = await one_shot(
+                address, f"gui-{secrets.token_hex(4)}", p.StatusRequest(), join_key=self.join_key
+            )
         except Exception as exc:
             message = user_error(exc)
             if message is None:
@@ -196,6 +201,7 @@ class AppController:
             listen=self._listen,
             resolution=self.resolution,
             max_children=VIEWER_RELAY_SLOTS,
+            join_key=self.join_key,
         )
         if not await self._start(PeerSession(model, config)):
             login.show(error=model.banner)
@@ -235,6 +241,7 @@ class AppController:
             source=source,
             loop=loop,
             preview=True,
+            join_key=self.join_key,
         )
         if await self._start(PeerSession(model, config)):
             model.set_state("live", f"Streaming {describe_source(source)}: viewers can join now.")

@@ -208,7 +208,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_its_slot(
     stalled = trio.SocketStream(sock)
     await stalled.send_all(b"GET /stream.mjpg?res=source HTTP/1.1\r\nHost: t\r\n\r\n")
     await eventually(lambda: tap.fanout.subscribers == 1, within_s=5, what="the stream starting")
-    await eventually(lambda: tap.fanout.subscribers == 0, within_s=20, what="the stall cut-off")
+    await eventually(lambda: tap.fanout.subscribers == 0, within_s=60, what="the stall cut-off")
     assert tap.clients == 0
     await stalled.aclose()
 
