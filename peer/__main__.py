@@ -20,7 +20,7 @@ from peer.node import PeerConfig
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
 from peer.wire import parse_address
-from protocol.join_key import JOIN_KEY_ENV
+from protocol.join_key import JOIN_KEY_ENV, choose_join_key
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
 
@@ -234,13 +234,13 @@ def user_error(exc: BaseException) -> PeerError | BrokenPipeError | None:
 
 def join_key(args: argparse.Namespace) -> str | None:
     """The join key from --join-key, --join-key-file or the environment (or None)."""
-    key = args.join_key
+    text = None
     if args.join_key_file:
         try:
-            key = Path(args.join_key_file).read_text(encoding="utf-8").strip()
+            text = Path(args.join_key_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PeerError(f"cannot read the join key file: {exc}") from None
-    return key or os.environ.get(JOIN_KEY_ENV) or None
+    return choose_join_key(args.join_key, text, os.environ)
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:

@@ -8,6 +8,7 @@ how much of a guess was right.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from protocol.limits import MAX_TOKEN_CHARS
 
@@ -22,6 +23,16 @@ def join_key_problem(key: str) -> str | None:
     if not key.isprintable() or key.strip() != key:
         return "a join key is printable, without leading or trailing spaces"
     return None
+
+
+def choose_join_key(
+    flag: str | None, file_text: str | None, environ: Mapping[str, str]
+) -> str | None:
+    """The key a program was given: --join-key, else its file's first line, else the
+    environment (STREAMNEST_JOIN_KEY), else None (an open stream)."""
+    if file_text is not None:
+        flag = file_text.strip()
+    return flag or environ.get(JOIN_KEY_ENV) or None
 
 
 def join_key_matches(expected: str, given: str | None) -> bool:

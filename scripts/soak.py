@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from peer.cli import one_shot
 from peer.errors import PeerError
 from peer.simulation.orchestrator import Child, command, spawn
 from peer.simulation.procstat import rss_mib
+from peer.simulation.stoppable import run_stoppable
 
 STARTUP_TIMEOUT_S = 30.0
 WARMUP_S = 30.0  # the "start" sample is taken after this (or a tenth of the run if shorter)
@@ -81,22 +81,7 @@ class Soak:
 
     async def run(self) -> dict[str, Any] | None:
         """Run the soak; the report, or None if Ctrl-C or SIGTERM stopped it."""
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-
-                async def stop_on_signal() -> None:
-                    async for _ in signals:
-                        nursery.cancel_scope.cancel()
-                        return
-
-                nursery.start_soon(stop_on_signal)
-                try:
-                    return await self._run(nursery)
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await self._stop_all()
-                    nursery.cancel_scope.cancel()
-        return None
+        return await run_stoppable(self._run, self._stop_all)
 
     async def _run(self, nursery: trio.Nursery) -> dict[str, Any]:
         args = self.args

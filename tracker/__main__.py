@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from protocol.join_key import JOIN_KEY_ENV, join_key_problem
+from protocol.join_key import JOIN_KEY_ENV, choose_join_key, join_key_problem
 from tracker.chat_store import StoreError
 from tracker.service import Tracker, TrackerConfig
 
@@ -80,13 +80,13 @@ class ConfigError(Exception):
 
 def join_key(args: argparse.Namespace) -> str | None:
     """The join key from --join-key, --join-key-file or the environment (or None)."""
-    key = args.join_key
+    text = None
     if args.join_key_file:
         try:
-            key = Path(args.join_key_file).read_text(encoding="utf-8").strip()
+            text = Path(args.join_key_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the join key file: {exc}") from None
-    key = key or os.environ.get(JOIN_KEY_ENV) or None
+    key = choose_join_key(args.join_key, text, os.environ)
     if key is not None and (problem := join_key_problem(key)) is not None:
         raise ConfigError(problem)
     return key

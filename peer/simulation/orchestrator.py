@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
+from peer.simulation.stoppable import run_stoppable
 
 STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
@@ -113,22 +113,7 @@ class Simulation:
 
     async def run(self) -> dict[str, Any] | None:
         """Run the whole simulation; the report, or None if Ctrl-C or SIGTERM stopped it."""
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-
-                async def stop_on_signal() -> None:
-                    async for _ in signals:
-                        nursery.cancel_scope.cancel()
-                        return
-
-                nursery.start_soon(stop_on_signal)
-                try:
-                    return await self._run(nursery)
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await self._stop_all()
-                    nursery.cancel_scope.cancel()
-        return None
+        return await run_stoppable(self._run, self._stop_all)
 
     async def _run(self, nursery: trio.Nursery) -> dict[str, Any]:
         args = self.args

@@ -15,7 +15,7 @@ import trustme
 from peer.__main__ import user_error
 from peer.errors import PeerError
 from peer.node import Peer, PeerConfig
-from protocol.join_key import join_key_matches, join_key_problem
+from protocol.join_key import choose_join_key, join_key_matches, join_key_problem
 from tests.polling import eventually
 from tracker.service import Tracker, TrackerConfig
 
@@ -59,6 +59,14 @@ def test_join_keys_compare_whole_and_refuse_weak_ones() -> None:
     assert join_key_problem("short") is not None
     assert join_key_problem(" padded key ") is not None
     assert join_key_problem(KEY) is None
+
+
+def test_the_key_file_wins_then_the_flag_then_the_environment() -> None:
+    environ = {"STREAMNEST_JOIN_KEY": "from the environment"}
+    assert choose_join_key("flag key", "file key\n", environ) == "file key"
+    assert choose_join_key("flag key", None, environ) == "flag key"
+    assert choose_join_key(None, None, environ) == "from the environment"
+    assert choose_join_key(None, None, {}) is None
 
 
 async def test_a_private_stream_admits_only_peers_with_the_key(nursery: trio.Nursery) -> None:
