@@ -36,7 +36,7 @@ from peer.cli import one_shot
 from peer.errors import PeerError
 from peer.simulation.orchestrator import Child, command, spawn
 from peer.simulation.procstat import rss_mib
-from peer.simulation.stoppable import run_stoppable
+from peer.simulation.stoppable import run_stoppable, stop_processes
 
 STARTUP_TIMEOUT_S = 30.0
 WARMUP_S = 30.0  # the "start" sample is taken after this (or a tenth of the run if shorter)
@@ -239,18 +239,7 @@ class Soak:
 
     async def _stop_all(self) -> None:
         """Close stdin, SIGTERM, then kill whatever lingers; reap every process."""
-        for child in self.children:
-            if child.process.stdin is not None:
-                await child.process.stdin.aclose()
-            if child.process.returncode is None:
-                child.process.terminate()
-        with trio.move_on_after(10):
-            for child in self.children:
-                await child.process.wait()
-        for child in self.children:
-            if child.process.returncode is None:
-                child.process.kill()
-                await child.process.wait()
+        await stop_processes(child.process for child in self.children)
 
 
 def table(report: dict[str, Any]) -> str:

@@ -12,11 +12,11 @@ from peer.gui.controller import CAMERA, TEST_PATTERN
 from peer.gui.viewmodel import SessionModel
 from peer.gui.widgets import (
     PAD_PX,
-    Banner,
     ChatPanel,
     StatsPanel,
     VideoView,
     ViewerList,
+    screen_header,
 )
 
 PREVIEW_SIZE_PX = (640, 360)
@@ -48,14 +48,8 @@ class StreamerScreen(ttk.Frame):
         super().__init__(master, padding=2 * PAD_PX)
         self.model = model
         self.actions = actions
-        ttk.Label(
-            self, text=f"Streaming as {model.name}, tracker {model.tracker}", font="TkHeadingFont"
-        ).grid(row=0, column=0, columnspan=2, sticky="w")
-        self.banner = Banner(self)
-        self.banner.grid(row=1, column=0, columnspan=2, sticky="w", pady=(0, PAD_PX))
-
-        left = ttk.Frame(self)
-        left.grid(row=2, column=0, sticky="nw", padx=(0, 2 * PAD_PX))
+        title = f"Streaming as {model.name}, tracker {model.tracker}"
+        self.banner, left = screen_header(self, title)
         self.preview = VideoView(
             left, min_size=PREVIEW_SIZE_PX, placeholder="The preview of what you send shows here"
         )

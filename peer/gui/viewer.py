@@ -9,7 +9,14 @@ from tkinter import ttk
 import attrs
 
 from peer.gui.viewmodel import VIEWER_RESOLUTIONS, SessionModel
-from peer.gui.widgets import PAD_PX, Banner, ChatPanel, StatsPanel, VideoView, ViewerList
+from peer.gui.widgets import (
+    PAD_PX,
+    ChatPanel,
+    StatsPanel,
+    VideoView,
+    ViewerList,
+    screen_header,
+)
 from peer.resolution import RESOLUTION_HEIGHTS_PX
 
 # The video area keeps at least the 480p size, so the window does not jump at the start.
@@ -32,14 +39,8 @@ class ViewerScreen(ttk.Frame):
         super().__init__(master, padding=2 * PAD_PX)
         self.model = model
         self.actions = actions
-        ttk.Label(
-            self, text=f"Watching as {model.name}, tracker {model.tracker}", font="TkHeadingFont"
-        ).grid(row=0, column=0, columnspan=2, sticky="w")
-        self.banner = Banner(self)
-        self.banner.grid(row=1, column=0, columnspan=2, sticky="w", pady=(0, PAD_PX))
-
-        left = ttk.Frame(self)
-        left.grid(row=2, column=0, sticky="nw", padx=(0, 2 * PAD_PX))
+        title = f"Watching as {model.name}, tracker {model.tracker}"
+        self.banner, left = screen_header(self, title)
         min_width, min_height = VIDEO_MIN_SIZE_PX
         height = RESOLUTION_HEIGHTS_PX.get(model.resolution, min_height)
         self.video = VideoView(

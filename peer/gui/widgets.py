@@ -74,6 +74,18 @@ class Banner(ttk.Label):
             self.configure(text=text, foreground=WARNING_COLOUR if warning else INFO_COLOUR)
 
 
+def screen_header(screen: ttk.Frame, title: str) -> tuple[Banner, ttk.Frame]:
+    """A screen's title and banner across the top, and the left column below them."""
+    ttk.Label(screen, text=title, font="TkHeadingFont").grid(
+        row=0, column=0, columnspan=2, sticky="w"
+    )
+    banner = Banner(screen)
+    banner.grid(row=1, column=0, columnspan=2, sticky="w", pady=(0, PAD_PX))
+    left = ttk.Frame(screen)
+    left.grid(row=2, column=0, sticky="nw", padx=(0, 2 * PAD_PX))
+    return banner, left
+
+
 class StatsPanel(ttk.LabelFrame):
     """The live statistics, one label and value per line."""
 

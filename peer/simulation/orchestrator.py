@@ -33,7 +33,7 @@ from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
-from peer.simulation.stoppable import run_stoppable
+from peer.simulation.stoppable import run_stoppable, stop_processes
 
 STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
@@ -350,18 +350,7 @@ class Simulation:
 
     async def _stop_all(self) -> None:
         """Close workers' stdin, SIGTERM the rest, kill whatever lingers; reap all."""
-        for child in self.children:
-            if child.process.stdin is not None:
-                await child.process.stdin.aclose()
-            if child.process.returncode is None:
-                child.process.terminate()
-        with trio.move_on_after(10):
-            for child in self.children:
-                await child.process.wait()
-        for child in self.children:
-            if child.process.returncode is None:
-                child.process.kill()
-                await child.process.wait()
+        await stop_processes(child.process for child in self.children)
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import trio
@@ -32,3 +32,21 @@ async def run_stoppable(
                     await cleanup()
                 nursery.cancel_scope.cancel()
     return None
+
+
+async def stop_processes(processes: Iterable[trio.Process], grace_s: float = 10.0) -> None:
+    """Close each one's stdin and SIGTERM it, kill whatever lingers after `grace_s`, and
+    reap them all."""
+    processes = list(processes)
+    for process in processes:
+        if process.stdin is not None:
+            await process.stdin.aclose()
+        if process.returncode is None:
+            process.terminate()
+    with trio.move_on_after(grace_s):
+        for process in processes:
+            await process.wait()
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
