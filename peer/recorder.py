@@ -28,7 +28,8 @@ from peer.resolution import plan_decode
 FOURCC_BY_SUFFIX = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "XVID"}
 QUEUE_FRAMES = 120
 FPS_SAMPLE_FRAMES = 16
-# Estimates this close (0.5%) to a usual rate are snapped to it: 29.96 is 30.
+# Estimates this close (1%) to a usual rate are snapped to it: 29.8 is 29.97. Capture
+# times jitter with the source's encoding work, so an estimate is rarely exact.
 USUAL_RATES = (23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0)
 DEFAULT_FPS = 30.0
 MIN_FPS, MAX_FPS = 1.0, 120.0
@@ -53,7 +54,7 @@ def estimate_fps(capture_ns: list[int]) -> float:
         return DEFAULT_FPS
     fps = 1e9 / statistics.median(gaps)
     usual = min(USUAL_RATES, key=lambda rate: abs(rate - fps))
-    if abs(usual - fps) <= 0.005 * usual:
+    if abs(usual - fps) <= 0.01 * usual:
         return usual
     return min(MAX_FPS, max(MIN_FPS, fps))
 

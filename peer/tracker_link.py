@@ -127,7 +127,8 @@ class TrackerLink:
             raise PeerError(answer.message)
         if not isinstance(answer, p.Welcome):
             await trio.aclose_forcefully(stream)
-            raise PeerError(f"the tracker at {host}:{port} closed the connection")
+            hint = "" if self.tls else " (if it serves TLS, give --tls-ca)"
+            raise PeerError(f"the tracker at {host}:{port} closed the connection{hint}")
         self._stream = stream
         self.welcome = answer
         self.connected = True
