@@ -17,7 +17,7 @@ import time
 import attrs
 import pytest
 import trio
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import protocol as p
@@ -112,7 +112,16 @@ def fuzz_peer(tracker: tuple[str, int], relay: tuple[str, int], budget_s: float)
     tally = fz.Tally()
     stop_at = time.monotonic() + budget_s
 
+    def placed(name: str, chunks: list[bytes], reset: bool) -> fz.Session:
+        """A session that gets itself placed, then sends `chunks` on the accepted link."""
+        join = p.Join(protocol_version=p.PROTOCOL_VERSION, name=name, token="-")
+        return fz.Session(opening=join, chunks=chunks, reset=reset)
+
+    # Random draws make few placed sessions; these always reach past the gate.
     @FUZZ_SETTINGS
+    @example(placed("fz-placed-1", [], False), True)
+    @example(placed("fz-placed-2", [b"\x00" * 64], True), True)
+    @example(placed("fz-placed-3", [b"SN\x02\x50" + b"\xff" * 40], False), True)
     @given(fz.peer_sessions(), st.booleans())
     def play(session: fz.Session, admit: bool) -> None:
         if time.monotonic() > stop_at:
