@@ -42,6 +42,7 @@ from protocol.frames import (
 )
 from protocol.limits import PROTOCOL_VERSION
 from protocol.link import Accept, Join, Ping, Pong
+from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 from protocol.registry import (
     BY_TYPE_CODE,
     CONTROL_TYPES,
@@ -70,13 +71,16 @@ __all__ = [
     "ChatSend",
     "ChildDropped",
     "ControlMessage",
+    "DropReason",
     "Error",
+    "ErrorCode",
     "FrameHeader",
     "Goodbye",
     "Heartbeat",
     "HeartbeatAck",
     "Hello",
     "Join",
+    "LossReason",
     "Message",
     "MessageDecoder",
     "ParentLost",
@@ -88,12 +92,14 @@ __all__ = [
     "ProtocolError",
     "Reason",
     "Reject",
+    "RejectCode",
     "Sentinel",
     "StatusReply",
     "StatusRequest",
     "StreamEnded",
     "StreamStarted",
     "VideoFrame",
+    "WaitReason",
     "Waiting",
     "Welcome",
     "encode",

@@ -7,7 +7,8 @@ tracker's to apply, with an `Error` or `Reject` the user can read.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import enum
+from typing import Any, ClassVar
 
 import attrs
 
@@ -32,6 +33,7 @@ from protocol.limits import (
     MAX_WIRE_NAME_CHARS,
     MAX_WIRE_TEXT_CHARS,
 )
+from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
 ROLES = ("source", "viewer", "observer")
 U32 = 2**32 - 1
@@ -47,6 +49,11 @@ _reason = text(MAX_WIRE_TEXT_CHARS)
 _count = int_between(0, I64)
 _time_ns = int_between(0, I64)
 _depth = int_between(0, U32)
+
+
+def _code(kind: type[enum.StrEnum]) -> Any:
+    """A validator: the value is a member of `kind` (decoding converts the string)."""
+    return attrs.validators.instance_of(kind)
 
 
 @attrs.frozen
@@ -93,7 +100,7 @@ class Reject:
     TYPE_CODE: ClassVar[int] = 0x03
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
-    code: str = attrs.field(validator=text(64, min_chars=1))
+    code: RejectCode = attrs.field(validator=_code(RejectCode))
     message: str = attrs.field(validator=_reason)
 
 
@@ -104,7 +111,7 @@ class Error:
     TYPE_CODE: ClassVar[int] = 0x04
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
-    code: str = attrs.field(validator=text(64, min_chars=1))
+    code: ErrorCode = attrs.field(validator=_code(ErrorCode))
     message: str = attrs.field(validator=_reason)
 
 
@@ -161,8 +168,9 @@ class ParentLost:
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
     parent: str = attrs.field(validator=_name)
+    reason: LossReason = attrs.field(validator=_code(LossReason))
     switched_to: str | None = attrs.field(default=None, validator=optional(_name))
-    reason: str = attrs.field(default="", validator=_reason)
+    detail: str = attrs.field(default="", validator=_reason)  # for people and logs
 
 
 @attrs.frozen
@@ -173,7 +181,8 @@ class ChildDropped:
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
     child: str = attrs.field(validator=_name)
-    reason: str = attrs.field(default="", validator=_reason)
+    reason: DropReason = attrs.field(validator=_code(DropReason))
+    detail: str = attrs.field(default="", validator=_reason)  # for people and logs
 
 
 @attrs.frozen
@@ -206,7 +215,7 @@ class Waiting:
     TYPE_CODE: ClassVar[int] = 0x16
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
-    reason: str = attrs.field(validator=_reason)
+    reason: WaitReason = attrs.field(validator=_code(WaitReason))
 
 
 @attrs.frozen

@@ -2,7 +2,7 @@
 
     offset  size  field
     0       2     magic b"SN"
-    2       1     protocol version (1)
+    2       1     protocol version (PROTOCOL_VERSION)
     3       1     message type code
     4       1     flags (per type; unknown bits are an error)
     5       1     reserved, must be 0

@@ -2,7 +2,8 @@
 
 Plan: decode the payload as strict UTF-8, parse it with the stdlib json module (NaN and
 Infinity refused), then build the message class field by field from its type hints:
-int, float, str, bool, optional values, lists and nested attrs classes. Keys we do not
+int, float, str, bool, reason codes (protocol/reasons.py), optional values, lists
+and nested attrs classes. Keys we do not
 know are ignored (a newer peer may add fields); a missing required key, a value of the
 wrong type, or one a field validator refuses raises ProtocolError. The payload length
 was checked against the type's limit before we get here, so parsing is bounded.
@@ -10,6 +11,7 @@ was checked against the type's limit before we get here, so parsing is bounded.
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import types
@@ -148,7 +150,21 @@ def _builder(tp: Any) -> Builder:
         return _list_builder(_builder(item_type))
     if attrs.has(tp):
         return _attrs_builder(tp)
+    if isinstance(tp, type) and issubclass(tp, enum.StrEnum):
+        return _code_builder(tp)
     raise TypeError(f"no JSON mapping for {tp!r}")  # a bug in a message definition
+
+
+def _code_builder(kind: type[enum.StrEnum]) -> Builder:
+    def build(value: Any) -> enum.StrEnum:
+        if type(value) is not str:
+            raise _wrong("a string", value)
+        try:
+            return kind(value)
+        except ValueError:
+            raise _Refused(Reason.OUT_OF_RANGE, f"unknown {kind.__name__} {value[:64]!r}") from None
+
+    return build
 
 
 def _list_builder(item: Builder) -> Builder:
