@@ -14,12 +14,14 @@ from pathlib import Path
 import trio
 
 import protocol as p
-from peer.cli import Sinks, chat_line, one_shot, run_peer
-from peer.errors import PeerError
+from peer.addresses import parse_address
+from peer.chat_board import chat_line
+from peer.cli import Sinks, run_peer
+from peer.errors import PeerError, UsageError
 from peer.node import PeerConfig
+from peer.one_shot import one_shot
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
-from peer.wire import parse_address
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
@@ -205,31 +207,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return dispatch(args)
-    except (PeerError, BrokenPipeError, BaseExceptionGroup) as exc:
-        cause = user_error(exc)
-        if cause is None:
-            raise
-        if isinstance(cause, BrokenPipeError):
-            # Our reader went away (`... | head`): stop quietly, as Unix tools do.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
-        print(f"streamnest-peer: {cause}", file=sys.stderr)
-        return 1
+        return run_reporting_errors(args)
     except KeyboardInterrupt:
         return 130
 
 
-def user_error(exc: BaseException) -> PeerError | BrokenPipeError | None:
-    """The PeerError (or closed stdout) inside `exc`, unwrapped from exception groups."""
-    if isinstance(exc, PeerError | BrokenPipeError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = user_error(inner)
-            if found is not None:
-                return found
-    return None
+def run_reporting_errors(args: argparse.Namespace) -> int:
+    """Run the command; a user's error becomes one line on stderr and exit status 1.
+
+    trio raises failures inside exception groups, so they are caught with `except*`;
+    anything that is not a PeerError (a bug) keeps its traceback.
+    """
+    try:
+        return dispatch(args)
+    except* BrokenPipeError:
+        # Our reader went away (`... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except* PeerError as group:
+        print(f"streamnest-peer: {first_leaf(group)}", file=sys.stderr)
+    return 1
+
+
+def first_leaf(group: BaseExceptionGroup[PeerError]) -> PeerError:
+    """The first error inside a (nested) exception group."""
+    inner = group.exceptions[0]
+    return first_leaf(inner) if isinstance(inner, BaseExceptionGroup) else inner
 
 
 def join_key(args: argparse.Namespace) -> str | None:
@@ -239,7 +241,7 @@ def join_key(args: argparse.Namespace) -> str | None:
         try:
             text = Path(args.join_key_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise PeerError(f"cannot read the join key file: {exc}") from None
+            raise UsageError(f"cannot read the join key file: {exc}") from None
     return choose_join_key(args.join_key, text, os.environ)
 
 
@@ -250,7 +252,7 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     try:
         return ssl.create_default_context(cafile=args.tls_ca)
     except (OSError, ssl.SSLError) as exc:
-        raise PeerError(f"cannot load the CA certificate {args.tls_ca!r}: {exc}") from None
+        raise UsageError(f"cannot load the CA certificate {args.tls_ca!r}: {exc}") from None
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -291,7 +293,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "chat":
         text = args.text.strip()
         if not text or len(text) > MAX_CHAT_CHARS:
-            raise PeerError(f"a chat message has 1 to {MAX_CHAT_CHARS} characters")
+            raise UsageError(f"a chat message has 1 to {MAX_CHAT_CHARS} characters")
         answers = trio.run(
             partial(one_shot, args.tracker, args.name, p.ChatSend(text=text), join_key=key, tls=tls)
         )

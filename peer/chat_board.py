@@ -10,6 +10,7 @@ is the order the tracker answers them.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 
 import attrs
@@ -20,6 +21,12 @@ from peer.errors import PeerError
 from protocol.limits import CHAT_HISTORY_LENGTH
 
 MAX_PENDING_POSTS = 32
+
+
+def chat_line(message: p.ChatMessage) -> str:
+    """`[HH:MM:SS] name: text`, in local time."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(message.time_ns / 1e9))
+    return f"[{stamp}] {message.sender}: {message.text}"
 
 
 class ChatRefused(PeerError):

@@ -6,8 +6,10 @@ fresh 40-byte head (hop count + 1, path latency including the time the frame wai
 here) and sends it followed by the untouched JPEG bytes. A child that cannot keep up
 loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is cut off
 and reported to the tracker, and nobody else notices. When most children starve at once
-the bottleneck is our own upload (`peer.stats.UploadMonitor` decides): the newest
-children are let go as OVERLOADED, and the hub takes no more than the upload carries.
+the bottleneck is our own upload (`peer.upload_monitor.UploadMonitor` decides): the
+newest children are let go as OVERLOADED, and the hub takes no more than the upload
+carries. Children connect over any `trio.abc.Stream` (`handle`); on a real socket the
+frame write is one scatter-gather system call, measured as the relay's fast path.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import attrs
 import trio
 
 import protocol as p
+from peer import events as ev
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
-from peer.stats import UploadMonitor, UploadSample
+from peer.upload_monitor import UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
 
 JOIN_TIMEOUT_S = 3.0
@@ -38,17 +41,19 @@ STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
 CHILD_QUEUE_FRAMES = 4
 UPLOAD_CHECK_INTERVAL_S = 0.5
-# ChildDropped reason: our upload cannot carry this child; the tracker lowers our
-# capacity to the children we keep.
-OVERLOADED = "overloaded"
 FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
 
 
-async def send_frame(stream: trio.SocketStream, head: bytes, jpeg: memoryview) -> None:
-    """Send a frame's head and JPEG bytes in one scatter-gather call, without joining them.
+async def send_frame(stream: trio.abc.Stream, head: bytes, jpeg: memoryview) -> None:
+    """Send a frame's head and JPEG bytes, on a socket in one scatter-gather call, without
+    joining them (on any other stream, as two writes).
 
     Whatever the socket did not take at once goes out through send_all.
     """
+    if not isinstance(stream, trio.SocketStream):
+        await stream.send_all(head)
+        await stream.send_all(jpeg)
+        return
     sent = await stream.socket.sendmsg([head, jpeg])
     if sent < len(head):
         await stream.send_all(head[sent:])
@@ -71,12 +76,12 @@ class ChildLink:
     """One connected child."""
 
     name: str
-    stream: trio.SocketStream
+    stream: trio.abc.Stream
     queue: FrameQueue[QueuedFrame] = attrs.field(factory=lambda: FrameQueue(CHILD_QUEUE_FRAMES))
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    bytes_sent: int = 0
     frames_sent: int = 0
-    drop_reason: str | None = None
+    drop_reason: p.DropReason | None = None
+    drop_detail: str = ""
     sending_since: float | None = None  # when the send in progress started
 
 
@@ -87,9 +92,9 @@ class ChildrenHub:
     gate: AdmissionGate
     depth: Callable[[], int]
     epoch: Callable[[], int]
-    on_dropped: Callable[[str, str], None] = lambda child, reason: None
+    on_dropped: Callable[[ev.ChildDropped], None] = lambda dropped: None
     on_sent: Callable[[int], None] = lambda nbytes: None
-    on_notice: Callable[[str], None] = lambda text: None
+    on_event: Callable[[ev.PeerEvent], None] = lambda event: None
     links: dict[str, ChildLink] = attrs.field(factory=dict)
     address: tuple[str, int] | None = None
     frames_dropped: int = 0
@@ -122,8 +127,8 @@ class ChildrenHub:
         self.address = (host, bound[1])
         task_status.started(self.address)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_stalls)
-            await trio.serve_listeners(self._handle, listeners)
+            nursery.start_soon(self.watch_stalls)
+            await trio.serve_listeners(self._handle_socket, listeners)
 
     def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
         """Send `frame` to every child now, or queue it (never blocks; a full queue drops
@@ -132,12 +137,17 @@ class ChildrenHub:
         self.frames_offered += 1
         self.bytes_offered += p.ENVELOPE_BYTES + frame.payload_bytes()
         for link in self.links.values():
-            if link.sending_since is None and link.queue.idle and self._write_now(link, queued):
+            if (
+                link.sending_since is None
+                and link.queue.idle
+                and isinstance(link.stream, trio.SocketStream)
+                and self._write_now(link, link.stream, queued)
+            ):
                 continue
             if not link.queue.put_frame(queued):
                 self.frames_dropped += 1
 
-    def _write_now(self, link: ChildLink, item: QueuedFrame) -> bool:
+    def _write_now(self, link: ChildLink, stream: trio.SocketStream, item: QueuedFrame) -> bool:
         """Write a frame to an idle child straight from the receiving task.
 
         The common case on a healthy tree: the child's writer is parked with nothing
@@ -148,18 +158,17 @@ class ChildrenHub:
         """
         head, jpeg = self._relay_head(item)
         try:
-            sent = os.writev(link.stream.socket.fileno(), [head, jpeg])
+            sent = os.writev(stream.socket.fileno(), [head, jpeg])
         except OSError:  # full (BlockingIOError) or broken: the queue and the writer deal
             return False
         if sent == 0:
             return False
         total = len(head) + jpeg.nbytes
-        if sent < total:
-            rest = (
-                (head + bytes(jpeg))[sent:] if sent < len(head) else bytes(jpeg[sent - len(head) :])
-            )
-            link.queue.put_control(rest, front=True)
-        link.bytes_sent += total
+        if sent < len(head):  # the rest goes first, in order; views, so the JPEG is not copied
+            link.queue.put_control(jpeg, front=True)
+            link.queue.put_control(head[sent:], front=True)
+        elif sent < total:
+            link.queue.put_control(jpeg[sent - len(head) :], front=True)
         link.frames_sent += 1
         self.bytes_sent += total
         self.on_sent(total)
@@ -186,19 +195,28 @@ class ChildrenHub:
         for link in list(self.links.values()):
             link.scope.cancel()
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        # Connections still joining cost a task each and are what a flood makes: they
-        # are capped per address and in all (children are capped by the gate).
+    async def _handle_socket(self, stream: trio.SocketStream) -> None:
         try:
             address = str(stream.socket.getpeername()[0])
         except OSError:
             address = "?"
+        await self.handle(stream, address)
+
+    async def handle(self, stream: trio.abc.Stream, address: str) -> None:
+        """Serve one connection from `address` that wants to become our child, until it ends.
+
+        The listener calls this for every accepted socket; tests hand it memory streams.
+        """
+        # Connections still joining cost a task each and are what a flood makes: they
+        # are capped per address and in all (children are capped by the gate).
         if (
             self._joining >= MAX_JOINING
             or self._joining_by_address.get(address, 0) >= MAX_JOINING_PER_ADDRESS
         ):
             with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
-                busy = p.Reject(code="busy", message=f"too many joins from {address}; retry")
+                busy = p.Reject(
+                    code=p.RejectCode.BUSY, message=f"too many joins from {address}; retry"
+                )
                 await stream.send_all(p.encode(busy))
             await trio.aclose_forcefully(stream)
             return
@@ -224,7 +242,7 @@ class ChildrenHub:
         else:
             self._joining_by_address.pop(address, None)
 
-    async def _join(self, stream: trio.SocketStream) -> tuple[str, p.MessageDecoder] | None:
+    async def _join(self, stream: trio.abc.Stream) -> tuple[str, p.MessageDecoder] | None:
         """Admit or refuse a new connection; (child name, its decoder) if admitted."""
         decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
         try:
@@ -234,14 +252,16 @@ class ChildrenHub:
                 await trio.aclose_forcefully(stream)
                 return None
             refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
-            if refusal is not None and refusal.code == "bad_token":
+            if refusal is not None and refusal.code is p.RejectCode.BAD_TOKEN:
                 with trio.move_on_after(NEW_KEY_WAIT_S):
                     await self._key_added.wait()
                     refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
             if refusal is not None:
                 with trio.fail_after(JOIN_TIMEOUT_S):
                     await stream.send_all(p.encode(refusal))
-                self.on_notice(f"refused child {join.name}: {refusal.message}")
+                self.on_event(
+                    ev.ChildRefused(child=join.name, code=refusal.code, message=refusal.message)
+                )
                 await trio.aclose_forcefully(stream)
                 return None
             accept = p.Accept(parent=self.gate.name, depth=self.depth(), epoch=self.epoch())
@@ -256,49 +276,53 @@ class ChildrenHub:
         return join.name, decoder
 
     async def _serve_child(
-        self, name: str, stream: trio.SocketStream, decoder: p.MessageDecoder
+        self, name: str, stream: trio.abc.Stream, decoder: p.MessageDecoder
     ) -> None:
         previous = self.links.get(name)
         if previous is not None:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
         link = ChildLink(name=name, stream=stream)
         self.links[name] = link
-        reason = "left"
         try:
             with link.scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write, link, nursery.cancel_scope)
-                    reason = await self._read(link, decoder)
+                    await self._read(link, decoder)
                     nursery.cancel_scope.cancel()
-            if link.drop_reason is not None:
-                reason = link.drop_reason
         finally:
             if self.links.get(name) is link:
                 del self.links[name]
             link.queue.close()
             await trio.aclose_forcefully(stream)
-        if reason in ("stalled", "misbehaved", OVERLOADED):
-            self.on_dropped(name, reason)
+        if link.drop_reason is not None:
+            dropped = ev.ChildDropped(child=name, reason=link.drop_reason, detail=link.drop_detail)
+            self.on_dropped(dropped)
 
-    async def _read(self, link: ChildLink, decoder: p.MessageDecoder) -> str:
+    async def _read(self, link: ChildLink, decoder: p.MessageDecoder) -> None:
+        """Answer the child's pings until it leaves; a misbehaving or silent child is dropped."""
         try:
             with trio.CancelScope() as silence:
                 while True:
                     extend_deadline(silence, CHILD_SILENCE_S, 1.0)
                     message = await receive_message(link.stream, decoder)
                     if message is None or isinstance(message, p.Goodbye):
-                        return "left"
+                        return
                     if isinstance(message, p.Ping):
                         pong = p.Pong(nonce=message.nonce, echo_ns=message.sent_ns)
                         link.queue.put_control(p.encode(pong))
                     elif not isinstance(message, p.Pong):
-                        return "misbehaved"
-            return "stalled"
+                        self._mark_dropped(link, p.DropReason.MISBEHAVED, type(message).__name__)
+                        return
+            self._mark_dropped(link, p.DropReason.STALLED, f"silent for {CHILD_SILENCE_S:g} s")
         except p.ProtocolError as exc:
-            self.on_notice(f"child {link.name} sent bad data ({exc.reason.value}); dropped")
-            return "misbehaved"
+            self._mark_dropped(link, p.DropReason.MISBEHAVED, f"bad data: {exc.reason.value}")
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return "left"
+            return
+
+    @staticmethod
+    def _mark_dropped(link: ChildLink, reason: p.DropReason, detail: str) -> None:
+        if link.drop_reason is None:
+            link.drop_reason, link.drop_detail = reason, detail
 
     async def _write(self, link: ChildLink, scope: trio.CancelScope) -> None:
         stream = link.stream
@@ -306,22 +330,21 @@ class ChildrenHub:
             while True:
                 item = await link.queue.get()
                 link.sending_since = trio.current_time()  # watched by _watch_stalls
-                if isinstance(item, bytes):
+                if isinstance(item, bytes | memoryview):
                     await stream.send_all(item)
                     link.sending_since = None
                     continue
                 head, jpeg = self._relay_head(item)
                 await send_frame(stream, head, jpeg)
                 link.sending_since = None
-                link.bytes_sent += len(head) + jpeg.nbytes
                 link.frames_sent += 1
                 self.bytes_sent += len(head) + jpeg.nbytes
                 self.on_sent(len(head) + jpeg.nbytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
             scope.cancel()
 
-    async def _watch_stalls(self) -> None:
-        """Cut off any child whose send has been stuck for STALL_TIMEOUT_S.
+    async def watch_stalls(self) -> None:
+        """Cut off any child whose send has been stuck for STALL_TIMEOUT_S, until cancelled.
 
         One task for all children, instead of a timeout scope around every frame sent.
         It also feeds the upload monitor every UPLOAD_CHECK_INTERVAL_S.
@@ -336,7 +359,8 @@ class ChildrenHub:
             for link in list(self.links.values()):
                 since = link.sending_since
                 if since is not None and now - since > STALL_TIMEOUT_S:
-                    link.drop_reason = "stalled"
+                    stuck = f"a send stuck for {STALL_TIMEOUT_S:g} s"
+                    self._mark_dropped(link, p.DropReason.STALLED, stuck)
                     link.scope.cancel()
 
     def _check_upload(self, now_s: float) -> None:
@@ -352,12 +376,16 @@ class ChildrenHub:
         if shed is None:
             return
         self.gate.capacity = min(self.gate.capacity, shed.keep)
-        self.on_notice(
-            f"upload carries {shed.keep} children ({shed.upload_kbps:.0f} kb/s sent, "
-            f"{shed.stream_kbps:.0f} kb/s each); letting {', '.join(shed.children)} go"
+        self.on_event(
+            ev.UploadShed(
+                keep=shed.keep,
+                upload_kbps=shed.upload_kbps,
+                stream_kbps=shed.stream_kbps,
+                children=tuple(shed.children),
+            )
         )
         for name in shed.children:
             link = self.links.get(name)
             if link is not None:
-                link.drop_reason = OVERLOADED
+                self._mark_dropped(link, p.DropReason.OVERLOADED, "our upload cannot carry it")
                 link.scope.cancel()

@@ -10,21 +10,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import ssl
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
-import protocol as p
+from peer.chat_board import chat_line
 from peer.errors import PeerError
+from peer.event_text import describe
 from peer.node import Peer, PeerConfig, PeerHooks
 from peer.recorder import Recorder
 from peer.resolution import ResolutionError, parse_resolution
-from peer.tracker_link import TrackerLink
 from peer.web.app import WebTap
 from peer.web.server import serve_tap
 
@@ -35,12 +33,6 @@ STDIN_LINE_BYTES = 4096
 def say(text: str) -> None:
     """A line for the human, on stderr."""
     print(text, file=sys.stderr, flush=True)
-
-
-def chat_line(message: p.ChatMessage) -> str:
-    """`[HH:MM:SS] name: text`, in local time."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(message.time_ns / 1e9))
-    return f"[{stamp}] {message.sender}: {message.text}"
 
 
 def summary(stats: dict[str, Any]) -> str:
@@ -158,8 +150,7 @@ async def run_peer(
     """Run a source or viewer until Ctrl-C, SIGTERM, /quit, --duration, or the end."""
     hooks = PeerHooks(
         on_chat=lambda message: say(chat_line(message)),
-        on_notice=lambda text: say(f"{config.name}: {text}"),
-        on_stream_end=lambda reason: say(f"{config.name}: {reason}"),
+        on_event=lambda event: say(f"{config.name}: {describe(event)}"),
     )
     peer = Peer(config, hooks)
     recorder: Recorder | None = None
@@ -190,43 +181,3 @@ async def run_peer(
             nursery.cancel_scope.cancel()
     if recorder is not None:
         say(f"{config.name}: recorded {recorder.frames_written} frames to {recorder.path}")
-
-
-async def one_shot(
-    address: tuple[str, int],
-    name: str,
-    request: p.Message,
-    *,
-    join_key: str | None = None,
-    tls: ssl.SSLContext | None = None,
-) -> list[p.Message]:
-    """Register as an observer, send one request, and collect the answer."""
-    answers: list[p.Message] = []
-    done = trio.Event()
-
-    def on_message(message: p.Message) -> None:
-        if isinstance(message, p.ChatHistory | p.HeartbeatAck):
-            return
-        answers.append(message)
-        if isinstance(message, p.StatusReply | p.Error | p.Reject):
-            done.set()
-        if isinstance(message, p.ChatMessage) and message.sender == name:
-            done.set()
-
-    def hello() -> p.Hello:
-        return p.Hello(
-            protocol_version=p.PROTOCOL_VERSION, name=name, role="observer", join_key=join_key
-        )
-
-    link = TrackerLink(address, hello=hello, on_message=on_message, stats=p.PeerStats, tls=tls)
-    await link.register()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(link.run)
-        link.send(request)
-        with trio.move_on_after(5) as scope:
-            await done.wait()
-        if scope.cancelled_caught:
-            raise PeerError("the tracker did not answer in time")
-        await link.leave("done")
-        nursery.cancel_scope.cancel()
-    return answers

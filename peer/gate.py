@@ -37,23 +37,27 @@ class AdmissionGate:
         """None if `join` may become a child now, else the Reject to send."""
         if join.protocol_version != p.PROTOCOL_VERSION:
             return p.Reject(
-                code="unsupported_version",
+                code=p.RejectCode.UNSUPPORTED_VERSION,
                 message=f"this peer speaks protocol version {p.PROTOCOL_VERSION}",
             )
         if self.capacity <= 0:
-            return p.Reject(code="no_children", message=f"{self.name} takes no children")
+            return p.Reject(code=p.RejectCode.NO_CHILDREN, message=f"{self.name} takes no children")
         if children_now >= self.capacity:
-            return p.Reject(code="full", message=f"{self.name} has no free child slot")
+            return p.Reject(code=p.RejectCode.FULL, message=f"{self.name} has no free child slot")
         self._forget_expired(now_s)
         for key in self.keys:
             ok, nonce = check_token(key, join.token, parent=self.name, child=join.name, now_s=now_s)
             if ok:
                 if nonce in self._nonces:
-                    return p.Reject(code="token_used", message="admission token already used")
+                    return p.Reject(
+                        code=p.RejectCode.TOKEN_USED, message="admission token already used"
+                    )
                 if len(self._nonces) < MAX_REMEMBERED_NONCES:
                     self._nonces[nonce] = token_expiry_s(join.token) or 0
                 return None
-        return p.Reject(code="bad_token", message="no valid admission token from the tracker")
+        return p.Reject(
+            code=p.RejectCode.BAD_TOKEN, message="no valid admission token from the tracker"
+        )
 
     def _forget_expired(self, now_s: float) -> None:
         if len(self._nonces) > MAX_REMEMBERED_NONCES // 2:

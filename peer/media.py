@@ -18,7 +18,7 @@ import attrs
 import cv2
 import numpy as np
 
-from peer.errors import PeerError
+from peer.errors import PeerError, UsageError
 from peer.resolution import DecodePlan, imread_flag, target_size
 
 TESTSRC_DEFAULT = (1280, 720, 30.0)
@@ -60,18 +60,18 @@ def parse_source(text: str) -> SourceSpec:
         height = int(match.group(2) or TESTSRC_DEFAULT[1])
         fps = float(match.group(3) or TESTSRC_DEFAULT[2])
         if not (16 <= width <= 7680 and 16 <= height <= 4320 and 0 < fps <= MAX_SOURCE_FPS):
-            raise PeerError(f"bad test pattern '{text}': use testsrc:WIDTHxHEIGHT@FPS")
+            raise UsageError(f"bad test pattern '{text}': use testsrc:WIDTHxHEIGHT@FPS")
         return SourceSpec("testsrc", text, width, height, fps)
     if text.startswith("testsrc"):
-        raise PeerError(f"bad test pattern '{text}': use testsrc:WIDTHxHEIGHT@FPS")
+        raise UsageError(f"bad test pattern '{text}': use testsrc:WIDTHxHEIGHT@FPS")
     if text.isdigit():
         return SourceSpec("camera", text)
     if "://" in text:
         return SourceSpec("url", text)
     if not os.path.exists(text):
-        raise PeerError(f"no such video file: {text}")
+        raise UsageError(f"no such video file: {text}")
     if not os.path.isfile(text) or not os.access(text, os.R_OK):
-        raise PeerError(f"cannot read video file: {text}")
+        raise UsageError(f"cannot read video file: {text}")
     return SourceSpec("file", text)
 
 

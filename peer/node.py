@@ -6,7 +6,9 @@ frame to its own children the moment it arrives (before any decode), and separat
 decodes only the newest frame at its own resolution for its display. Both keep a
 session with the tracker and report statistics in their heartbeats.
 
-The sinks (what the user sees) are `PeerHooks`: the CLI prints, the GUI draws.
+The sinks (what the user sees) are `PeerHooks`: the peer tells them what happened as
+events (peer/events.py), and the CLI prints them, the GUI words and draws them. The
+source's reading, pacing and encoding are in peer/source.py.
 """
 
 from __future__ import annotations
@@ -20,29 +22,30 @@ import attrs
 import trio
 
 import protocol as p
+from peer import events as ev
 from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
-from peer.errors import PeerError
+from peer.errors import PeerError, TrackerError
 from peer.gate import AdmissionGate
 from peer.integrity import FrameIntegrity, Verdict
-from peer.media import FrameReader, decode_jpeg, encode_jpeg, fit_within, open_reader, parse_source
-from peer.pacing import PacingSchedule
+from peer.media import decode_jpeg
 from peer.parent import LinkEnded, ParentFollower
 from peer.queues import LatestFrameSlot
 from peer.resolution import plan_decode, resolution_label
+from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
 from protocol.signing import FrameSigner
 
-ROLES = ("source", "viewer")
 CHAT_POST_TIMEOUT_S = 5.0
+STATUS_TIMEOUT_S = 5.0
 
 
 @attrs.frozen
 class PeerConfig:
     """Everything a peer is started with (see `streamnest-peer --help`)."""
 
-    role: str = attrs.field(validator=attrs.validators.in_(ROLES))
+    role: str = attrs.field(validator=attrs.validators.in_(p.STREAMING_ROLES))
     name: str
     tracker: tuple[str, int] = ("127.0.0.1", 9000)
     listen: tuple[str, int] = ("127.0.0.1", 0)
@@ -65,16 +68,14 @@ def _ignore(*_: Any) -> None:
 
 @attrs.define
 class PeerHooks:
-    """What the peer tells its user interface."""
+    """What the peer tells its user interface. Each hook must return at once."""
 
+    # Everything that happened (parent changed, waiting, stream ended, tracker lost...).
+    on_event: Callable[[ev.PeerEvent], None] = _ignore
     on_chat: Callable[[p.ChatMessage], None] = _ignore
-    on_notice: Callable[[str], None] = _ignore
     on_image: Callable[[Any, p.FrameHeader], None] = _ignore
-    on_stream_end: Callable[[str], None] = _ignore
     # Every frame as it arrives (header, arrival Unix ns), before decoding: for probes.
     on_frame_received: Callable[[p.FrameHeader, int], None] = _ignore
-    # The parent changed (None while looking for one): for probes and the GUI.
-    on_parent: Callable[[str | None], None] = _ignore
 
 
 class Peer:
@@ -95,14 +96,14 @@ class Peer:
             epoch=lambda: self.epoch,
             on_dropped=self._child_dropped,
             on_sent=lambda nbytes: self.counters.on_bytes_sent(trio.current_time(), nbytes),
-            on_notice=self.hooks.on_notice,
+            on_event=self.hooks.on_event,
         )
         self.tracker = TrackerLink(
             config.tracker,
             hello=self._hello,
             on_message=self._on_tracker_message,
             stats=self._peer_stats,
-            on_notice=self.hooks.on_notice,
+            on_event=self.hooks.on_event,
             tls=config.tls,
         )
         self.follower = ParentFollower(
@@ -112,7 +113,7 @@ class Peer:
             on_rtt=self.counters.latency.observe_rtt,
             on_stream_ended=self._on_stream_ended,
             report=self.tracker.send,
-            on_notice=self.hooks.on_notice,
+            on_event=self.hooks.on_event,
         )
         self.display: LatestFrameSlot[p.VideoFrame] = LatestFrameSlot()
         self.last_image_size: tuple[int, int] | None = None
@@ -120,7 +121,7 @@ class Peer:
         self.stream_ended = trio.Event()
         self.finished = trio.Event()
         self.receiving = trio.Event()  # set by the first frame a viewer receives
-        self._reader: FrameReader | None = None
+        self._source: FrameSource | None = None
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
         self.chat = ChatBoard(config.name)
@@ -136,10 +137,14 @@ class Peer:
     async def run(self, *, task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED) -> None:
         """Register, then stream or watch until cancelled or `leave()`; PeerError on setup."""
         config = self.config
-        if config.role == "source":
-            spec = parse_source(config.source or "testsrc")
-            self._reader = await trio.to_thread.run_sync(
-                lambda: open_reader(spec, loop=config.loop)
+        if self.signer is not None:
+            self._source = await FrameSource.open(
+                config.source or "testsrc",
+                loop=config.loop,
+                signer=self.signer,
+                quality=config.quality,
+                max_resolution=config.max_resolution,
+                fps=config.fps,
             )
         try:
             with self._scope:
@@ -163,8 +168,8 @@ class Peer:
                             nursery.start_soon(self._decode_newest)
         finally:
             self.finished.set()
-            if self._reader is not None:
-                self._reader.close()
+            if self._source is not None:
+                self._source.close()
 
     async def leave(self, reason: str = "leaving") -> None:
         """Leave cleanly: tell the tracker, let children go, stop every task."""
@@ -192,13 +197,13 @@ class Peer:
         pending = self.chat.expect(text)
         try:
             if not self.tracker.send(p.ChatSend(text=text)):
-                raise PeerError("the tracker is not reachable right now")
+                raise TrackerError("the tracker is not reachable right now")
             with trio.move_on_after(CHAT_POST_TIMEOUT_S):
                 answer = await pending.answers.receive()
                 if isinstance(answer, p.Error):
                     raise ChatRefused(answer.code, answer.message)
                 return answer
-            raise PeerError("the tracker did not answer the chat message in time")
+            raise TrackerError("the tracker did not answer the chat message in time")
         finally:
             self.chat.forget(pending)
 
@@ -208,13 +213,18 @@ class Peer:
         self.counters.resolution = resolution
 
     async def status(self) -> p.StatusReply:
-        """Ask the tracker for a snapshot of the swarm."""
+        """Ask the tracker for a snapshot of the swarm; TrackerError if it does not answer."""
         send, receive = trio.open_memory_channel[p.StatusReply](1)
         self._status_waiters.append(send)
-        if not self.tracker.send(p.StatusRequest()):
-            raise PeerError("the tracker is not reachable right now")
-        with trio.fail_after(5):
-            return await receive.receive()
+        try:
+            if not self.tracker.send(p.StatusRequest()):
+                raise TrackerError("the tracker is not reachable right now")
+            with trio.move_on_after(STATUS_TIMEOUT_S):
+                return await receive.receive()
+            raise TrackerError("the tracker did not answer the status request in time")
+        finally:
+            if send in self._status_waiters:
+                self._status_waiters.remove(send)
 
     def stats(self) -> dict[str, object]:
         """The statistics line of DESIGN.md, plus a few extra counters."""
@@ -229,53 +239,23 @@ class Peer:
     # -- the source --------------------------------------------------------------------
 
     async def _stream(self) -> None:
-        reader = self._reader
-        assert reader is not None
-        fps = self.config.fps or reader.fps
-        schedule = PacingSchedule(fps=fps, start_s=trio.current_time())
-        seq = 0
-        skip = 0
-        while True:
-            await trio.sleep_until(schedule.deadline())
-            frame = await trio.to_thread.run_sync(self._capture, reader, skip, self.epoch, seq + 1)
-            if frame is None:
-                break
-            seq += 1
-            self.hub.forward(frame, arrival_ns=frame.header.capture_ns, path_latency_us=0)
-            for sink in self.frame_sinks:
-                sink(frame)
-            self.counters.on_frame_sent(trio.current_time())
-            self.display.put(frame)
-            skip = schedule.sent(trio.current_time())
-            self.counters.frames_skipped = schedule.skipped
-        self.hooks.on_notice("end of the video: the stream is over")
+        assert self._source is not None
+        await self._source.run(lambda: self.epoch, self._send_frame)
+        self.hooks.on_event(ev.VideoEnded())
         self.hub.send_control(
             p.StreamEnded(source=self.config.name, epoch=self.epoch, reason="end of the video")
         )
         self.stream_ended.set()
         await self.leave("end of the video")
 
-    def _capture(self, reader: FrameReader, skip: int, epoch: int, seq: int) -> p.VideoFrame | None:
-        """The next frame, encoded and signed (in a worker thread); None at the end."""
-        encoded = self._encode_next(reader, skip)
-        if encoded is None:
-            return None
-        jpeg, width, height, capture_ns = encoded
-        header = p.FrameHeader(
-            epoch=epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
-        )
-        assert self.signer is not None
-        return p.VideoFrame(header=header, jpeg=jpeg, signature=self.signer.sign(header, jpeg))
-
-    def _encode_next(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
-        """Read (skipping `skip` frames), scale and encode: (jpeg, width, height, capture ns)."""
-        image = reader.read(skip)
-        if image is None:
-            return None
-        capture_ns = time.time_ns()
-        image = fit_within(image, self.config.max_resolution)
-        height, width = image.shape[:2]
-        return encode_jpeg(image, self.config.quality), width, height, capture_ns
+    def _send_frame(self, frame: p.VideoFrame) -> None:
+        self.hub.forward(frame, arrival_ns=frame.header.capture_ns, path_latency_us=0)
+        for sink in self.frame_sinks:
+            sink(frame)
+        self.counters.on_frame_sent(trio.current_time())
+        self.display.put(frame)
+        assert self._source is not None
+        self.counters.frames_skipped = self._source.frames_skipped
 
     # -- the viewer --------------------------------------------------------------------
 
@@ -286,7 +266,8 @@ class Peer:
             # parent (the follower switches to the backup and reports why).
             if self.integrity.parent_is_tampering:
                 strikes = self.integrity.strikes
-                raise LinkEnded(f"tampered frames: {strikes} failed signature checks")
+                detail = f"{strikes} frames failed the signature check"
+                raise LinkEnded(p.LossReason.TAMPERED, detail)
             return
         header = frame.header
         rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
@@ -312,7 +293,7 @@ class Peer:
             plan = plan_decode(header.width, header.height, self.resolution)
             image = await trio.to_thread.run_sync(decode_jpeg, frame.jpeg, plan)
             if image is None:
-                self.hooks.on_notice(f"frame {header.seq} is not a valid JPEG; skipped")
+                self.hooks.on_event(ev.FrameUndecodable(seq=header.seq))
                 continue
             self.counters.on_frame_displayed(trio.current_time())
             self.last_image_size = (image.shape[1], image.shape[0])
@@ -323,15 +304,17 @@ class Peer:
         self.integrity.parent_changed()
         self.counters.parent = name
         self.counters.depth = depth if name is not None else 0
-        self.hooks.on_parent(name)
+        self.hooks.on_event(ev.ParentChanged(parent=name, depth=self.counters.depth))
 
     def _on_stream_ended(self, ended: p.StreamEnded) -> None:
         self.hub.send_control(ended)
-        self.hooks.on_stream_end(ended.reason or "the stream ended")
+        event = ev.StreamEnded(source=ended.source, reason=ended.reason, from_parent=True)
+        self.hooks.on_event(event)
 
-    def _child_dropped(self, child: str, reason: str) -> None:
-        self.hooks.on_notice(f"dropped child {child} ({reason})")
-        self.tracker.send(p.ChildDropped(child=child, reason=reason))
+    def _child_dropped(self, dropped: ev.ChildDropped) -> None:
+        self.hooks.on_event(dropped)
+        report = p.ChildDropped(child=dropped.child, reason=dropped.reason, detail=dropped.detail)
+        self.tracker.send(report)
 
     # -- the tracker -------------------------------------------------------------------
 
@@ -371,6 +354,7 @@ class Peer:
 
     def _on_tracker_message(self, message: p.Message) -> None:
         hooks = self.hooks
+        event: ev.PeerEvent | None = None
         if isinstance(message, p.Welcome):
             self.hub.add_admission_key(message.admission_key)
             if self.config.role == "source":
@@ -389,19 +373,21 @@ class Peer:
                 hooks.on_chat(line)
         elif isinstance(message, p.StreamStarted):
             if message.source != self.config.name:
-                hooks.on_notice(f"stream started by {message.source}")
+                event = ev.StreamStarted(source=message.source)
         elif isinstance(message, p.StreamEnded):
             if message.source != self.config.name:
-                hooks.on_stream_end(f"{message.source} stopped streaming ({message.reason})")
+                event = ev.StreamEnded(source=message.source, reason=message.reason)
         elif isinstance(message, p.Waiting):
-            hooks.on_notice(f"waiting: {message.reason}")
+            event = ev.Waiting(reason=message.reason)
         elif isinstance(message, p.Error):
             self.chat.refused(message)
-            hooks.on_notice(f"tracker: {message.message}")
+            event = ev.RequestRefused(code=message.code, message=message.message)
         elif isinstance(message, p.Reject | p.Goodbye):
             text = message.message if isinstance(message, p.Reject) else message.reason
-            hooks.on_notice(f"the tracker closed our session: {text}")
+            event = ev.SessionClosed(message=text)
         elif isinstance(message, p.StatusReply):
             waiters, self._status_waiters = self._status_waiters, []
             for waiter in waiters:
                 waiter.send_nowait(message)
+        if event is not None:
+            hooks.on_event(event)

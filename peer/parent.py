@@ -1,43 +1,57 @@
-"""A viewer's link to its parent, and what it does when that parent goes away.
+"""A viewer's link to its parent: the trio layer around `peer.parent_plan.ParentPlan`.
 
-`ParentFollower.run` connects to whichever parent the tracker assigned, presents the
+`ParentFollower.run` connects to whichever parent the plan says, presents the
 admission token, and receives frames, pinging every PING_INTERVAL_S. The link is lost
-on a close, a reset, or PARENT_SILENCE_S without a frame or a pong. Then, without
-asking anyone, it connects to the backup parent the tracker named in advance, and only
-afterwards tells the tracker (`ParentLost` with `switched_to`). If the backup fails
-too, it asks the tracker for a new parent and waits for the Assign. A new Assign for a
-different parent always wins: the tracker's word is final.
+on a close, a reset, bad bytes, or PARENT_SILENCE_S without a frame or a pong; the plan
+then decides between the backup and the tracker. Links run over any `trio.abc.Stream`
+(`connect` opens them; tests pass memory streams) and every time comes from trio's
+clock, so the silence rule runs under MockClock.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
 
 import protocol as p
-from peer.tracker_link import connect_failure
+from peer import events as ev
+from peer.connect import connect_failure
+from peer.parent_plan import ParentPlan
 from peer.wire import extend_deadline, receive_message
-from protocol.names import name_key
 
 PING_INTERVAL_S = 0.5
 PARENT_SILENCE_S = 1.5
 SILENCE_SLACK_S = 0.25  # silence is detected after 1.25 to 1.5 s
 CONNECT_TIMEOUT_S = 1.0
 ACCEPT_TIMEOUT_S = 2.0
+# Assignments wait here while a link is being made; more than this at once is a
+# misbehaving tracker: the newest is dropped (and said).
 ASSIGNMENT_QUEUE = 16
 FROM_PARENT = (p.Accept, p.Reject, p.VideoFrame, p.Ping, p.Pong, p.StreamEnded, p.Goodbye)
 
+Connect = Callable[[str, int], Awaitable[trio.abc.Stream]]
+
+
+async def open_tcp(host: str, port: int) -> trio.abc.Stream:
+    """A TCP connection to a parent (the default `connect`)."""
+    return await trio.open_tcp_stream(host, port)
+
 
 class LinkEnded(Exception):
-    """The link to a parent ended; `refused` if the parent turned us away."""
+    """The link to a parent ended, for `reason` (a wire code), with a detail for people."""
 
-    def __init__(self, reason: str, *, refused: bool = False) -> None:
-        super().__init__(reason)
-        self.refused = refused
+    def __init__(self, reason: p.LossReason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else str(reason))
+        self.reason = reason
+        self.detail = detail
+
+
+def _now_ns() -> int:
+    return int(trio.current_time() * 1e9)
 
 
 @attrs.define(eq=False)
@@ -50,90 +64,94 @@ class ParentFollower:
     on_rtt: Callable[[float], None]
     on_stream_ended: Callable[[p.StreamEnded], None]
     report: Callable[[p.Message], bool]
-    on_notice: Callable[[str], None] = lambda text: None
+    on_event: Callable[[ev.PeerEvent], None] = lambda event: None
+    connect: Connect = open_tcp
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
-    backup: p.ParentOffer | None = None
-    current: p.ParentOffer | None = None
-    switches: int = 0
+    plan: ParentPlan = attrs.field(factory=ParentPlan)
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[p.Assign] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
-    _switch_reason: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
 
+    @property
+    def current(self) -> p.ParentOffer | None:
+        """The parent we receive from now, if any."""
+        return self.plan.current
+
+    @property
+    def switches(self) -> int:
+        """How many times we moved to a backup on our own."""
+        return self.plan.switches
+
     def assign(self, assign: p.Assign) -> None:
         """The tracker placed us (again): follow it."""
-        self.backup = assign.backup
+        self.plan.set_backup(assign.backup)
         try:
             self._send.send_nowait(assign)
         except trio.WouldBlock:
-            self.on_notice("too many assignments queued; ignoring one")
+            self.on_event(ev.AssignmentIgnored())
 
     def set_backup(self, backup: p.ParentOffer | None) -> None:
         """The tracker named a new backup parent."""
-        self.backup = backup
+        self.plan.set_backup(backup)
 
     async def run(self) -> None:
-        """Follow assignments forever; recover from parent loss via the backup."""
+        """Follow assignments forever; recover from parent loss as the plan says."""
         offer: p.ParentOffer | None = None
-        switched_from: str | None = None
         while True:
             if offer is None:
-                offer = (await self._receive.receive()).parent
-                switched_from = None
-            kind, detail = await self._attach(offer, switched_from)
-            if kind == "replaced":
-                assert isinstance(detail, p.ParentOffer)
-                offer, switched_from = detail, None
+                offer = self.plan.follow(await self._receive.receive())
                 continue
-            lost = offer.name
-            self.current = None
+            replaced, ended = await self._attach(offer)
+            if replaced is not None:
+                offer = replaced
+                continue
+            assert ended is not None
+            after = self.plan.lost(ended.reason, ended.detail)
             self.on_parent(None, 0)
-            backup = self.backup
-            usable = backup is not None and name_key(backup.name) != name_key(lost)
-            if switched_from is None and backup is not None and usable:
-                self.on_notice(f"parent {lost} lost ({detail}); switching to backup {backup.name}")
-                offer, switched_from = backup, lost
-                self._switch_reason = str(detail)
-                self.backup = None
-                continue
-            self.on_notice(f"parent {lost} lost ({detail}); asking the tracker for another")
-            self.report(p.ParentLost(parent=switched_from or lost, reason=str(detail)))
-            offer, switched_from = None, None
+            self.on_event(after.event)
+            if after.report is not None:
+                self.report(after.report)
+            offer = after.next_offer
 
-    async def _attach(
-        self, offer: p.ParentOffer, switched_from: str | None
-    ) -> tuple[str, p.ParentOffer | str]:
-        outcome: tuple[str, p.ParentOffer | str] = ("lost", "closed")
+    async def _attach(self, offer: p.ParentOffer) -> tuple[p.ParentOffer | None, LinkEnded | None]:
+        """Run the link to `offer` until it ends (None, why) or the tracker moves us (new, None)."""
+        replaced: p.ParentOffer | None = None
+        ended: LinkEnded | None = None
         async with trio.open_nursery() as nursery:
 
             async def watch_assignments() -> None:
-                nonlocal outcome
+                nonlocal replaced
                 while True:
-                    assign = await self._receive.receive()
-                    if name_key(assign.parent.name) != name_key(offer.name):
-                        outcome = ("replaced", assign.parent)
+                    moved = self.plan.follow(await self._receive.receive())
+                    if moved is not None:
+                        replaced = moved
                         nursery.cancel_scope.cancel()
                         return
 
             nursery.start_soon(watch_assignments)
             try:
-                await self._link(offer, switched_from)
+                await self._link(offer)
             except LinkEnded as exc:
-                outcome = ("lost", str(exc))
+                ended = exc
             nursery.cancel_scope.cancel()
-        return outcome
+        if replaced is None and ended is None:
+            ended = LinkEnded(p.LossReason.CLOSED)
+        return replaced, ended
 
-    async def _link(self, offer: p.ParentOffer, switched_from: str | None) -> None:
+    async def _open(self, offer: p.ParentOffer) -> trio.abc.Stream:
         try:
             with trio.fail_after(CONNECT_TIMEOUT_S):
-                stream = await trio.open_tcp_stream(offer.host, offer.port)
+                return await self.connect(offer.host, offer.port)
         except trio.TooSlowError:
-            raise LinkEnded("cannot connect: timed out") from None
+            raise LinkEnded(p.LossReason.UNREACHABLE, "timed out") from None
         except OSError as exc:
-            raise LinkEnded(f"cannot connect: {connect_failure(exc)}") from None
+            raise LinkEnded(p.LossReason.UNREACHABLE, connect_failure(exc)) from None
+
+    async def _link(self, offer: p.ParentOffer) -> None:
+        stream = await self._open(offer)
         try:
             decoder = p.MessageDecoder(
                 accept=FROM_PARENT, max_frame_payload_bytes=self.max_frame_payload_bytes
@@ -143,20 +161,20 @@ class ParentFollower:
                 with trio.fail_after(ACCEPT_TIMEOUT_S):
                     await stream.send_all(p.encode(join))
                     answer = await receive_message(stream, decoder)
-            except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError) as exc:
-                raise LinkEnded(f"no answer to join: {exc}") from None
+            except trio.TooSlowError:
+                raise LinkEnded(p.LossReason.NO_ANSWER, "no answer to join in time") from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise LinkEnded(p.LossReason.RESET, "reset during join") from None
+            except p.ProtocolError as exc:
+                raise LinkEnded(p.LossReason.BAD_DATA, exc.reason.value) from None
             if isinstance(answer, p.Reject):
-                raise LinkEnded(f"refused: {answer.message}", refused=True)
+                raise LinkEnded(p.LossReason.REFUSED, answer.message)
             if not isinstance(answer, p.Accept):
-                raise LinkEnded("closed during join")
-            self.current = offer
+                raise LinkEnded(p.LossReason.CLOSED, "closed during join")
+            report = self.plan.attached()
             self.on_parent(offer.name, answer.depth + 1)
-            if switched_from is not None:
-                self.switches += 1
-                lost = p.ParentLost(
-                    parent=switched_from, switched_to=offer.name, reason=self._switch_reason
-                )
-                self.report(lost)
+            if report is not None:
+                self.report(report)
             ended: LinkEnded | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ping, stream)
@@ -170,38 +188,39 @@ class ParentFollower:
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _ping(self, stream: trio.SocketStream) -> None:
+    async def _ping(self, stream: trio.abc.Stream) -> None:
         try:
             while True:
-                ping = p.Ping(nonce=next(self._nonce), sent_ns=time.perf_counter_ns())
+                ping = p.Ping(nonce=next(self._nonce), sent_ns=_now_ns())
                 with trio.fail_after(PARENT_SILENCE_S):
                     await stream.send_all(p.encode(ping))
                 await trio.sleep(PING_INTERVAL_S)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             return  # the reader notices the silence
 
-    async def _receive_frames(self, stream: trio.SocketStream, decoder: p.MessageDecoder) -> None:
+    async def _receive_frames(self, stream: trio.abc.Stream, decoder: p.MessageDecoder) -> None:
         with trio.CancelScope() as silence:
             while True:
                 extend_deadline(silence, PARENT_SILENCE_S, SILENCE_SLACK_S)
                 try:
                     message = await receive_message(stream, decoder)
                 except p.ProtocolError as exc:
-                    raise LinkEnded(f"bad data from parent ({exc.reason.value})") from None
+                    raise LinkEnded(p.LossReason.BAD_DATA, exc.reason.value) from None
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    raise LinkEnded("connection reset") from None
+                    raise LinkEnded(p.LossReason.RESET, "connection reset") from None
                 self._handle(message)
-        raise LinkEnded(f"silent for {PARENT_SILENCE_S} s")
+        raise LinkEnded(p.LossReason.SILENT, f"nothing for {PARENT_SILENCE_S} s")
 
     def _handle(self, message: p.Message | None) -> None:
         """Act on one message from the parent; LinkEnded ends the link."""
         if message is None or isinstance(message, p.Goodbye):
-            raise LinkEnded("closed")
+            raise LinkEnded(p.LossReason.CLOSED)
         if isinstance(message, p.VideoFrame):
             self.on_frame(message, time.time_ns())
         elif isinstance(message, p.Pong):
-            self.on_rtt((time.perf_counter_ns() - message.echo_ns) / 1e9)
+            self.on_rtt((_now_ns() - message.echo_ns) / 1e9)
         elif isinstance(message, p.StreamEnded):
             self.on_stream_ended(message)
         elif not isinstance(message, p.Ping):  # parents do not ping; a ping is harmless
-            raise LinkEnded(f"unexpected {type(message).__name__} from parent")
+            detail = f"unexpected {type(message).__name__} from parent"
+            raise LinkEnded(p.LossReason.BAD_DATA, detail)

@@ -23,7 +23,7 @@ class FrameQueue(Generic[T]):
 
     def __init__(self, max_frames: int) -> None:
         self._frames: deque[T] = deque()
-        self._control: deque[bytes] = deque()
+        self._control: deque[bytes | memoryview] = deque()
         self._max_frames = max_frames
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -45,7 +45,7 @@ class FrameQueue(Generic[T]):
         self._lot.unpark()
         return kept_all
 
-    def put_control(self, data: bytes, *, front: bool = False) -> bool:
+    def put_control(self, data: bytes | memoryview, *, front: bool = False) -> bool:
         """Queue a control message ahead of frames; False if the lane is full.
 
         `front=True` puts it before everything (the unsent rest of a frame already begun),
@@ -67,7 +67,7 @@ class FrameQueue(Generic[T]):
         """Nothing queued in either lane."""
         return not self._frames and not self._control
 
-    async def get(self) -> bytes | T:
+    async def get(self) -> bytes | memoryview | T:
         """The next thing to send: control first, then the oldest frame kept."""
         while True:
             if self._control:
@@ -92,19 +92,12 @@ class LatestFrameSlot(Generic[T]):
         self._version = 0
         self._taken = 0
         self._lot = trio.lowlevel.ParkingLot()
-        self.overwritten = 0
 
     def put(self, item: T) -> None:
         """Replace whatever is there with `item`."""
-        if self._version != self._taken:
-            self.overwritten += 1
         self._item = item
         self._version += 1
         self._lot.unpark_all()
-
-    def peek(self) -> T | None:
-        """The newest item, without taking it."""
-        return self._item
 
     async def get_newest(self) -> T:
         """Wait until there is an item not yet taken, and take the newest."""

@@ -21,7 +21,7 @@ import cv2
 import trio
 
 import protocol as p
-from peer.errors import PeerError
+from peer.errors import PeerError, UsageError
 from peer.media import Image, decode_jpeg
 from peer.resolution import plan_decode
 
@@ -41,9 +41,9 @@ def check_record_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in FOURCC_BY_SUFFIX:
         choices = ", ".join(FOURCC_BY_SUFFIX)
-        raise PeerError(f"cannot record to {text!r}: the file must end in {choices}")
+        raise UsageError(f"cannot record to {text!r}: the file must end in {choices}")
     if not path.parent.is_dir():
-        raise PeerError(f"cannot record to {text!r}: no such directory {str(path.parent)!r}")
+        raise UsageError(f"cannot record to {text!r}: no such directory {str(path.parent)!r}")
     return path
 
 

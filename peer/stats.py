@@ -5,8 +5,6 @@ time, only for the sample's timestamp) and feeds events as they happen. Every wi
 keeps one entry per event inside it and drops older ones as it goes, so memory is
 bounded by the event rate times the window length, never by how long the peer runs.
 `PeerCounters.snapshot` returns exactly the keys DESIGN.md lists for `--stats-json`.
-`UploadMonitor` reads the sending side's counters the same way and judges whether the
-upload carries all the children (peer/children.py acts on its verdict).
 """
 
 from __future__ import annotations
@@ -15,6 +13,8 @@ import collections
 import math
 
 import attrs
+
+import protocol as p
 
 FPS_WINDOW_S = 0.5
 BANDWIDTH_WINDOW_S = 2.0
@@ -28,8 +28,6 @@ BITS_PER_BYTE = 8
 BITS_PER_KILOBIT = 1000
 MS_PER_S = 1000.0
 US_PER_MS = 1000.0
-
-ROLES = ("source", "viewer")
 
 
 def _positive_finite(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -150,7 +148,7 @@ class PeerCounters:
     """Everything a peer's statistics line reports, fed by the peer's tasks as events happen."""
 
     name: str
-    role: str = attrs.field(validator=attrs.validators.in_(ROLES))
+    role: str = attrs.field(validator=attrs.validators.in_(p.STREAMING_ROLES))
     resolution: str
     depth: int = 0
     parent: str | None = None
@@ -190,13 +188,13 @@ class PeerCounters:
 
     def rates(self, now_s: float) -> Rates:
         """The windowed rates now, rounded as they are shown."""
-        upload_kbps = _kbps(self.bytes_out.rate(now_s))
+        upload_kbps = kbps(self.bytes_out.rate(now_s))
         if self.role == "source":
             fps = self.sent.rate(now_s)
             bandwidth_kbps = upload_kbps
         else:
             fps = self.displayed.rate(now_s)
-            bandwidth_kbps = _kbps(self.bytes_in.rate(now_s))
+            bandwidth_kbps = kbps(self.bytes_in.rate(now_s))
         return Rates(
             fps=round(fps, 1),
             recv_fps=round(self.received.rate(now_s), 1),
@@ -241,91 +239,6 @@ class Rates:
     loss_pct: float
 
 
-def _kbps(bytes_per_s: float) -> float:
+def kbps(bytes_per_s: float) -> float:
+    """Kilobits per second from bytes per second."""
     return bytes_per_s * BITS_PER_BYTE / BITS_PER_KILOBIT
-
-
-# -- is our upload enough for our children? -------------------------------------------
-
-OVERLOAD_WINDOW_S = 2.0
-# Overloaded: over the window, the children lost more than this share of the frames
-# offered to them all, and at least two of them each lost more than half that share
-# (one slow child alone is its own problem, left to the stall rule).
-OVERLOAD_DROP_SHARE = 0.10
-OVERLOAD_COOLDOWN_S = 5.0  # after letting children go, measure afresh before deciding again
-
-
-@attrs.frozen
-class UploadSample:
-    """Cumulative counters of a peer's sending side, read at `at_s`."""
-
-    at_s: float
-    frames_offered: int  # frames handed to the children hub (each is offered to every child)
-    bytes_offered: int  # their bytes on the wire: what one child's stream costs
-    bytes_sent: int  # bytes written to all children together
-    dropped: dict[str, int]  # frames dropped for each child so far, children in join order
-
-
-@attrs.frozen
-class Shed:
-    """The upload carries `keep` children: let the others go (the newest joined first)."""
-
-    keep: int
-    children: tuple[str, ...]
-    upload_kbps: float
-    stream_kbps: float
-
-
-@attrs.define
-class UploadMonitor:
-    """Decides whether the upload can carry all the children, and how many it can.
-
-    Pure: fed a sample of cumulative counters every so often (`observe`), it compares the
-    newest with the one OVERLOAD_WINDOW_S older, looking at the children there all
-    along. When they lost over OVERLOAD_DROP_SHARE of the frames offered to them, and
-    the losses are shared (two or more children each lost a real part), the bottleneck
-    is our upload: a link too slow for everyone starves them in turn, while one slow
-    child starves alone. Then what the upload actually sent over the window, divided by
-    the stream's rate, is the number of children it carries: keep that many (at least
-    one, at most all but one), let the newest others go, and wait OVERLOAD_COOLDOWN_S
-    plus a new window before judging again.
-    """
-
-    window_s: float = OVERLOAD_WINDOW_S
-    drop_share: float = OVERLOAD_DROP_SHARE
-    cooldown_s: float = OVERLOAD_COOLDOWN_S
-    _samples: collections.deque[UploadSample] = attrs.field(factory=collections.deque)
-    _quiet_until_s: float = -math.inf
-
-    def observe(self, sample: UploadSample) -> Shed | None:
-        """Take a new sample; a Shed decision when the upload is overloaded, else None."""
-        samples = self._samples
-        samples.append(sample)
-        while len(samples) > 2 and samples[1].at_s <= sample.at_s - self.window_s:
-            samples.popleft()
-        oldest = samples[0]
-        span_s = sample.at_s - oldest.at_s
-        offered = sample.frames_offered - oldest.frames_offered
-        if span_s < self.window_s or sample.at_s < self._quiet_until_s or offered <= 0:
-            return None
-        lost = {
-            name: count - oldest.dropped[name]
-            for name, count in sample.dropped.items()
-            if name in oldest.dropped
-        }
-        losing = [name for name, count in lost.items() if count > self.drop_share / 2 * offered]
-        share = sum(lost.values()) / (offered * len(lost)) if lost else 0.0
-        if len(losing) < 2 or share <= self.drop_share:
-            return None
-        stream_rate = (sample.bytes_offered - oldest.bytes_offered) / span_s
-        sent_rate = (sample.bytes_sent - oldest.bytes_sent) / span_s
-        children = list(sample.dropped)
-        keep = max(1, min(len(children) - 1, int(sent_rate // stream_rate)))
-        self._quiet_until_s = sample.at_s + self.cooldown_s
-        samples.clear()
-        return Shed(
-            keep=keep,
-            children=tuple(children[keep:]),
-            upload_kbps=round(_kbps(sent_rate), 1),
-            stream_kbps=round(_kbps(stream_rate), 1),
-        )

@@ -1,24 +1,26 @@
 """The peer's control connection to the tracker, kept alive for as long as the peer runs.
 
-`register` makes the first connection and returns the Welcome, or raises PeerError with
-the tracker's reason. `run` then heartbeats, hands every message to the peer, and when
-the connection breaks (tracker crashed, restarted) reconnects with backoff and
-registers again under the same name, claiming the parent the peer still receives
-from. Video never waits for any of this: relaying goes on while the tracker is away.
+`register` makes the first connection and returns the Welcome, or raises a TrackerError
+(TrackerUnreachable, TrackerRefused with the tracker's code). `run` then heartbeats,
+hands every message to the peer, and when the connection breaks (tracker crashed,
+restarted) reconnects with backoff and registers again under the same name, claiming
+the parent the peer still receives from. Video never waits for any of this: relaying
+goes on while the tracker is away.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
 import protocol as p
-from peer.errors import PeerError
+from peer import events as ev
+from peer.connect import connect_failure
+from peer.errors import TrackerError, TrackerRefused, TrackerUnreachable
 from peer.wire import receive_message
 
 CONNECT_TIMEOUT_S = 5.0
@@ -44,14 +46,12 @@ FROM_TRACKER = (
 )
 
 
-def connect_failure(exc: OSError) -> str:
-    """The most specific reason trio's connect error carries (e.g. Connection refused)."""
-    cause: BaseException | None = exc.__cause__
-    while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-        cause = cause.exceptions[0]
-    if isinstance(cause, OSError) and cause.errno:
-        return os.strerror(cause.errno)
-    return exc.strerror or str(exc)
+Connect = Callable[[str, int], Awaitable[trio.abc.Stream]]
+
+
+async def open_tcp(host: str, port: int) -> trio.abc.Stream:
+    """A TCP connection to the tracker (the default `connect`; tests pass memory streams)."""
+    return await trio.open_tcp_stream(host, port)
 
 
 class TrackerLink:
@@ -64,24 +64,25 @@ class TrackerLink:
         hello: Callable[[], p.Hello],
         on_message: Callable[[p.Message], None],
         stats: Callable[[], p.PeerStats],
-        on_notice: Callable[[str], None] = lambda _: None,
+        on_event: Callable[[ev.PeerEvent], None] = lambda _: None,
         tls: ssl.SSLContext | None = None,
+        connect: Connect = open_tcp,
     ) -> None:
         self.address = address
         self.tls = tls
         self._hello = hello
         self._on_message = on_message
         self._stats = stats
-        self._on_notice = on_notice
+        self._on_event = on_event
+        self._connect = connect
         self._stream: trio.abc.Stream | None = None
         self._decoder = p.MessageDecoder(accept=FROM_TRACKER, max_frame_payload_bytes=0)
         self._outbox_send, self._outbox = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
         self._seq = itertools.count(1)
-        self._sent_at: dict[int, float] = {}
         self.welcome: p.Welcome | None = None
         self.connected = False
-        self.rtt_ms = 0.0
         self._goodbye_sent = trio.Event()
+        self._lost_because = ""
 
     def send(self, message: p.Message) -> bool:
         """Queue a message for the tracker; False if it cannot be sent now."""
@@ -94,17 +95,16 @@ class TrackerLink:
         return True
 
     async def register(self) -> p.Welcome:
-        """Connect and say hello; the Welcome, or PeerError with the reason."""
+        """Connect and say hello; the Welcome, or a TrackerError saying why not."""
         host, port = self.address
         stream: trio.abc.Stream
         try:
             with trio.fail_after(CONNECT_TIMEOUT_S):
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await self._connect(host, port)
         except trio.TooSlowError:
-            raise PeerError(f"cannot reach the tracker at {host}:{port}: timed out") from None
+            raise TrackerUnreachable(self.address, "timed out") from None
         except OSError as exc:
-            reason = connect_failure(exc)
-            raise PeerError(f"cannot reach the tracker at {host}:{port}: {reason}") from None
+            raise TrackerUnreachable(self.address, connect_failure(exc)) from None
         if self.tls is not None:
             stream = trio.SSLStream(stream, self.tls, server_hostname=host)
             try:
@@ -113,7 +113,8 @@ class TrackerLink:
             except (trio.TooSlowError, trio.BrokenResourceError) as exc:
                 await trio.aclose_forcefully(stream)
                 cause = exc.__cause__ or exc
-                raise PeerError(f"TLS with the tracker at {host}:{port} failed: {cause}") from None
+                failed = f"TLS with the tracker at {host}:{port} failed: {cause}"
+                raise TrackerError(failed) from None
         self._decoder = p.MessageDecoder(accept=FROM_TRACKER, max_frame_payload_bytes=0)
         try:
             with trio.fail_after(WELCOME_TIMEOUT_S):
@@ -121,14 +122,14 @@ class TrackerLink:
                 answer = await receive_message(stream, self._decoder)
         except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError) as exc:
             await trio.aclose_forcefully(stream)
-            raise PeerError(f"the tracker at {host}:{port} did not welcome us: {exc}") from None
+            raise TrackerError(f"the tracker at {host}:{port} did not welcome us: {exc}") from None
         if isinstance(answer, p.Reject):
             await trio.aclose_forcefully(stream)
-            raise PeerError(answer.message)
+            raise TrackerRefused(answer.code, answer.message)
         if not isinstance(answer, p.Welcome):
             await trio.aclose_forcefully(stream)
             hint = "" if self.tls else " (if it serves TLS, give --tls-ca)"
-            raise PeerError(f"the tracker at {host}:{port} closed the connection{hint}")
+            raise TrackerError(f"the tracker at {host}:{port} closed the connection{hint}")
         self._stream = stream
         self.welcome = answer
         self.connected = True
@@ -148,7 +149,7 @@ class TrackerLink:
                     self._outbox.receive_nowait()
                 except trio.WouldBlock:
                     break
-            self._on_notice("lost the tracker connection; video continues, reconnecting")
+            self._on_event(ev.TrackerLost(detail=self._lost_because))
 
     async def _reconnect(self) -> None:
         for attempt in itertools.count():
@@ -156,11 +157,11 @@ class TrackerLink:
             await trio.sleep(delay)
             try:
                 welcome = await self.register()
-            except PeerError as exc:
+            except TrackerError as exc:
                 if attempt % 5 == 0:
-                    self._on_notice(f"tracker not back yet ({exc}); retrying")
+                    self._on_event(ev.TrackerRetrying(detail=str(exc)))
                 continue
-            self._on_notice("re-registered with the tracker")
+            self._on_event(ev.TrackerBack())
             self._on_message(welcome)
             return
 
@@ -179,20 +180,21 @@ class TrackerLink:
 
     async def _read(self, stream: trio.abc.Stream, interval_s: float) -> None:
         silence_limit_s = max(interval_s * 4, 3.0)
+        self._lost_because = ""
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             while True:
                 with trio.move_on_after(silence_limit_s) as scope:
                     try:
                         message = await receive_message(stream, self._decoder)
                     except p.ProtocolError as exc:
-                        self._on_notice(f"tracker sent bad data ({exc}); reconnecting")
+                        self._lost_because = f"bad data: {exc}"
                         return
-                if scope.cancelled_caught or message is None:
+                if scope.cancelled_caught:
+                    self._lost_because = f"silent for {silence_limit_s:g} s"
+                    return
+                if message is None:
                     return
                 if isinstance(message, p.HeartbeatAck):
-                    sent = self._sent_at.pop(message.seq, None)
-                    if sent is not None:
-                        self.rtt_ms = (trio.current_time() - sent) * 1000
                     continue
                 self._on_message(message)
                 if isinstance(message, p.Reject | p.Goodbye):
@@ -210,10 +212,7 @@ class TrackerLink:
 
     async def _heartbeat(self, interval_s: float) -> None:
         while True:
-            seq = next(self._seq)
-            self._sent_at = {s: t for s, t in self._sent_at.items() if s > seq - 10}
-            self._sent_at[seq] = trio.current_time()
-            self.send(p.Heartbeat(seq=seq, stats=self._stats()))
+            self.send(p.Heartbeat(seq=next(self._seq), stats=self._stats()))
             await trio.sleep(interval_s)
 
     async def leave(self, reason: str = "leaving") -> None:

@@ -6,6 +6,7 @@ format and a table of every message.
 
 from protocol.control import (
     ROLES,
+    STREAMING_ROLES,
     Assign,
     BackupUpdate,
     ChatHistory,
@@ -63,6 +64,7 @@ __all__ = [
     "NEED_DATA",
     "PROTOCOL_VERSION",
     "ROLES",
+    "STREAMING_ROLES",
     "Accept",
     "Assign",
     "BackupUpdate",

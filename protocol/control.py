@@ -35,7 +35,9 @@ from protocol.limits import (
 )
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
-ROLES = ("source", "viewer", "observer")
+# A source or viewer stays in the swarm; an observer only asks (status, one chat line).
+STREAMING_ROLES = ("source", "viewer")
+ROLES = (*STREAMING_ROLES, "observer")
 U32 = 2**32 - 1
 I64 = 2**63 - 1
 MAX_STATUS_PEERS = 20_000

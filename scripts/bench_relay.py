@@ -95,8 +95,8 @@ def worker(args: argparse.Namespace) -> None:
     import trio
 
     import protocol as p
+    from peer.addresses import parse_address
     from peer.node import Peer, PeerConfig, PeerHooks
-    from peer.wire import parse_address
 
     tracker = parse_address(args.tracker)
     names = args.names.split(",")

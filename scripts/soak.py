@@ -32,8 +32,8 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import protocol as p
-from peer.cli import one_shot
 from peer.errors import PeerError
+from peer.one_shot import one_shot
 from peer.simulation.orchestrator import Child, command, spawn
 from peer.simulation.procstat import rss_mib
 from peer.simulation.stoppable import run_stoppable, stop_processes

@@ -19,12 +19,12 @@ import attrs
 import trio
 
 import protocol as p
-from peer.cli import one_shot
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings
 from peer.gui.session import PeerSession, SessionFailed, user_error
 from peer.gui.viewmodel import AppModel, SessionModel
 from peer.node import PeerConfig
+from peer.one_shot import one_shot
 from protocol.join_key import JOIN_KEY_ENV
 
 SOURCE_FANOUT = 3
@@ -138,7 +138,7 @@ class AppController:
             login.show(error=str(exc))
             return
         if wording.name_taken(reply, name):
-            login.show(error=wording.plain_error(f"name '{name}' is already taken"))
+            login.show(error=wording.name_taken_text(name))
             return
         if role == "source" and reply.source is not None:
             login.show(error=wording.stream_live_text(reply.source))

@@ -15,6 +15,7 @@ from typing import Any
 
 import trio
 
+from peer import errors
 from peer.errors import PeerError
 from peer.gui import wording
 from peer.gui.viewmodel import SessionModel
@@ -32,20 +33,10 @@ class SessionFailed(Exception):
 
 
 def user_error(exc: BaseException) -> str | None:
-    """The plain message of a failure the user can act on, or None for anything else.
-
-    A PeerError or OSError, alone or as the only kinds of failure inside (nested)
-    exception groups; a group that also holds a cancellation or a bug is not one.
-    """
-    if isinstance(exc, PeerError):
-        return wording.plain_error(str(exc))
-    if isinstance(exc, OSError):
-        return wording.plain_error(exc.strerror or str(exc))
-    if isinstance(exc, BaseExceptionGroup):
-        messages = [user_error(inner) for inner in exc.exceptions]
-        if messages and all(message is not None for message in messages):
-            return messages[0]
-    return None
+    """The plain message of a failure the user can act on, or None for anything else
+    (the peer's one policy, peer.errors.user_error, worded for the window)."""
+    error = errors.user_error(exc)
+    return wording.plain_error(error) if error is not None else None
 
 
 class _StartedFlag(trio.TaskStatus[Any]):
@@ -65,13 +56,7 @@ class PeerSession:
 
     def __init__(self, model: SessionModel, config: PeerConfig) -> None:
         self.model = model
-        hooks = PeerHooks(
-            on_chat=model.on_chat,
-            on_notice=model.on_notice,
-            on_image=model.on_image,
-            on_stream_end=model.on_stream_end,
-            on_parent=model.on_parent,
-        )
+        hooks = PeerHooks(on_event=model.on_event, on_chat=model.on_chat, on_image=model.on_image)
         self.peer = Peer(config, hooks)
         self.stopped = trio.Event()
 
@@ -79,7 +64,7 @@ class PeerSession:
         """Register with the tracker and start; SessionFailed with the reason if not."""
         try:
             await nursery.start(self._run)
-        except (PeerError, OSError, BaseExceptionGroup) as exc:
+        except (PeerError, BaseExceptionGroup) as exc:
             message = user_error(exc)
             if message is None:
                 raise

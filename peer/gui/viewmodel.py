@@ -16,7 +16,8 @@ import attrs
 import numpy as np
 
 import protocol as p
-from peer.cli import chat_line
+from peer import events as ev
+from peer.chat_board import chat_line
 from peer.gui import wording
 
 Image = Any  # a numpy array, height x width x 3, uint8 BGR (as the peer decodes it)
@@ -135,9 +136,15 @@ class SessionModel:
         if self.chat.add(message):
             self.version += 1
 
-    def on_notice(self, text: str) -> None:
-        """Something the peer wants the user to know; chat refusals go under the chat."""
-        notice = wording.describe_notice(text)
+    def on_event(self, event: ev.PeerEvent) -> None:
+        """Something happened to the peer; chat refusals go under the chat."""
+        if isinstance(event, ev.ParentChanged):
+            self.on_parent(event.parent)
+            return
+        if isinstance(event, ev.StreamEnded):
+            self.on_stream_end(wording.stream_end_reason(event))
+            return
+        notice = wording.describe_event(event)
         if notice is None:
             return
         if notice.chat_error:

@@ -1,34 +1,28 @@
 """What the desktop app says, in plain words: statistics, notices, errors, viewer lists.
 
-Pure functions from the peer's numbers and messages to text; the peer's own notices
-(short, for a terminal) are turned into sentences someone who never saw a terminal
-understands.
+Pure functions from the peer's numbers, events and errors to text: sentences someone
+who never saw a terminal understands. Nothing here parses the peer's English: events
+(peer/events.py) and errors (peer/errors.py) carry codes, and the wording is a function
+of them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 import protocol as p
-from peer.wire import parse_address
+from peer import events as ev
+from peer.addresses import parse_address
+from peer.errors import PeerError, TrackerRefused, TrackerUnreachable
 from protocol.limits import MAX_CHAT_CHARS
 from protocol.names import name_key, name_problem
 
 StatLine = tuple[str, str]  # (label, value)
 NO_VALUE = "-"
-# Notices about the inner workings of relaying, for a terminal, not a banner: a parent
-# switch is told through on_parent instead, the rest are the peer's own business.
-QUIET_NOTICES = (
-    "parent ",
-    "refused child ",
-    "child ",
-    "dropped child ",
-    "frame ",
-    "too many assignments",
-)
 
 
 class LoginProblem(ValueError):
@@ -67,26 +61,38 @@ def name_taken(reply: p.StatusReply, name: str) -> bool:
     return any(name_key(info.name) == name_key(name) for info in reply.peers)
 
 
-def plain_error(message: str) -> str:
+def plain_error(error: PeerError) -> str:
     """A peer error (one line for a terminal) as a sentence for the window."""
-    text = message.strip()
-    if text.startswith("cannot reach the tracker at "):
-        where, _, reason = text.removeprefix("cannot reach the tracker at ").partition(": ")
+    if isinstance(error, TrackerUnreachable):
+        host, port = error.address
         return (
-            f"Cannot reach the tracker at {where} ({reason.lower() or 'no answer'}). "
+            f"Cannot reach the tracker at {host}:{port} ({error.reason.lower() or 'no answer'}). "
             "Check the address, and that the tracker is running."
         )
-    if text.startswith("name ") and text.endswith("is already taken"):
-        return f"The {text}. Choose another user name."
-    if text.startswith("stream already live (source: "):
-        return stream_live_text(text.removeprefix("stream already live (source: ").rstrip(")"))
+    if isinstance(error, TrackerRefused):
+        if error.code is p.RejectCode.NAME_TAKEN:
+            return f"The {error}. Choose another user name."
+        if error.code is p.RejectCode.STREAM_LIVE:
+            return stream_live_text(None)
+    return sentence(str(error))
+
+
+def name_taken_text(name: str) -> str:
+    """Why the login screen cannot use `name`."""
+    return f"The name {name!r} is already taken. Choose another user name."
+
+
+def sentence(text: str) -> str:
+    """`text` with a capital letter and a full stop."""
+    text = text.strip()
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def stream_live_text(source: str) -> str:
-    """Why a second streamer cannot start."""
+def stream_live_text(source: str | None) -> str:
+    """Why a second streamer cannot start (naming the streamer when we know who it is)."""
+    who = f": {source} is streaming" if source else ""
     return (
-        f"A stream is already live: {source} is streaming, and there can be only one "
+        f"A stream is already live{who}, and there can be only one "
         "stream at a time. Join it instead, or start yours when it ends."
     )
 
@@ -110,36 +116,85 @@ class Notice:
     chat_error: bool = False  # shown under the chat entry, not in the banner
 
 
-def describe_notice(text: str) -> Notice | None:
-    """Turn a peer's notice into what the window says (None: not worth showing)."""
-    if text.startswith("tracker: "):
-        detail = text.removeprefix("tracker: ")
-        return Notice(f"Not sent: {detail}.", warning=True, chat_error=True)
-    if text.startswith("waiting: "):
-        reason = text.removeprefix("waiting: ")
-        if reason == "no stream is live yet":
-            return Notice("No stream is live yet. It will appear here as soon as one starts.")
-        if reason == "the stream ended":
-            return Notice("The stream ended. Waiting for the next one to start...", warning=True)
-        return Notice(f"Waiting: {reason}.")
-    if text.startswith("stream started by "):
-        return Notice(f"{text.removeprefix('stream started by ')} started streaming.")
-    if text.startswith("end of the video"):
-        return Notice("The video ended, so the stream is over.", warning=True)
-    if text.startswith("lost the tracker connection"):
-        return Notice(
-            "Lost the connection to the tracker; the video continues while it reconnects.",
-            warning=True,
-        )
-    if text == "re-registered with the tracker":
-        return Notice("Connected to the tracker again.")
-    if text.startswith("tracker not back yet"):
-        return Notice("The tracker is still unreachable; retrying...", warning=True)
-    if text.startswith("the tracker closed our session"):
-        return Notice(plain_error(text), warning=True)
-    if text.startswith(QUIET_NOTICES):
-        return None
-    return Notice(plain_error(text))
+WAITING_NOTICES = {
+    p.WaitReason.NO_STREAM: Notice(
+        "No stream is live yet. It will appear here as soon as one starts."
+    ),
+    p.WaitReason.STREAM_ENDED: Notice(
+        "The stream ended. Waiting for the next one to start...", warning=True
+    ),
+    p.WaitReason.NO_FREE_SLOT: Notice(
+        "Waiting: no free place in the tree yet; you will be placed when one opens."
+    ),
+}
+
+
+@functools.singledispatch
+def describe_event(event: ev.PeerEvent) -> Notice | None:
+    """What the window says about a peer event (None: not worth showing).
+
+    Parent changes are told by the view-model, which knows what came before; losses,
+    refused or dropped children and skipped frames are the peer's own business.
+    """
+    return None
+
+
+@describe_event.register
+def _(event: ev.RequestRefused) -> Notice:
+    return Notice(f"Not sent: {event.message}.", warning=True, chat_error=True)
+
+
+@describe_event.register
+def _(event: ev.Waiting) -> Notice:
+    return WAITING_NOTICES[event.reason]
+
+
+@describe_event.register
+def _(event: ev.StreamStarted) -> Notice:
+    return Notice(f"{event.source} started streaming.")
+
+
+@describe_event.register
+def _(event: ev.VideoEnded) -> Notice:
+    return Notice("The video ended, so the stream is over.", warning=True)
+
+
+@describe_event.register
+def _(event: ev.TrackerLost) -> Notice:
+    return Notice(
+        "Lost the connection to the tracker; the video continues while it reconnects.",
+        warning=True,
+    )
+
+
+@describe_event.register
+def _(event: ev.TrackerBack) -> Notice:
+    return Notice("Connected to the tracker again.")
+
+
+@describe_event.register
+def _(event: ev.TrackerRetrying) -> Notice:
+    return Notice("The tracker is still unreachable; retrying...", warning=True)
+
+
+@describe_event.register
+def _(event: ev.SessionClosed) -> Notice:
+    return Notice(f"The tracker closed our session: {sentence(event.message)}", warning=True)
+
+
+@describe_event.register
+def _(event: ev.UploadShed) -> Notice:
+    kept = f"{event.keep} viewer{'s' if event.keep != 1 else ''}"
+    return Notice(
+        f"Your upload ({rate_text(event.upload_kbps)}) carries {kept}; "
+        "the others are moved to other relays.",
+        warning=True,
+    )
+
+
+def stream_end_reason(event: ev.StreamEnded) -> str:
+    """Why the stream ended, for the banner."""
+    return f"{event.source} stopped streaming ({event.reason or 'the stream ended'})"
 
 
 def rate_text(kbps: float) -> str:

@@ -26,9 +26,9 @@ import attrs
 import trio
 
 import protocol as p
-from peer.cli import one_shot
 from peer.errors import PeerError
 from peer.media import parse_source
+from peer.one_shot import one_shot
 from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn

@@ -25,8 +25,8 @@ import attrs
 import trio
 
 import protocol as p
+from peer.addresses import parse_address
 from peer.node import Peer, PeerConfig, PeerHooks
-from peer.wire import parse_address
 
 # Keep every Nth latency sample for the report's distributions (memory stays small).
 LATENCY_SAMPLE_EVERY = 3

@@ -33,9 +33,9 @@ from baselines.workload import (
     say_ready,
     viewers_report,
 )
+from peer.addresses import parse_address
 from peer.media import FrameReader
 from peer.node import Peer, PeerConfig, PeerHooks
-from peer.wire import parse_address
 
 FANOUT = 3  # the source's direct children
 MAX_CHILDREN = 3  # relay slots of every viewer

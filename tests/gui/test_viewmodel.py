@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 import protocol as p
+from peer import events as ev
+from peer.errors import TrackerRefused, TrackerUnreachable, UsageError
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings, settings_path
 from peer.gui.viewmodel import CHAT_LINES_KEPT, ChatLog, LatestImage, SessionModel, ppm_bytes
 from protocol.limits import MAX_CHAT_CHARS
+from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
 
 def chat(id: int, sender: str = "alice", text: str = "hi") -> p.ChatMessage:
@@ -77,7 +80,12 @@ def test_the_chat_keeps_a_bounded_number_of_lines() -> None:
 def test_chat_refusals_from_the_tracker_show_under_the_chat_not_in_the_banner() -> None:
     model = viewer()
     model.say("Watching the stream.")
-    model.on_notice("tracker: too many chat messages; at most 5 per second (bursts of 10)")
+    model.on_event(
+        ev.RequestRefused(
+            code=ErrorCode.CHAT_RATE_LIMITED,
+            message="too many chat messages; at most 5 per second (bursts of 10)",
+        )
+    )
     assert model.chat_error.startswith("Not sent: too many chat messages")
     assert model.banner == "Watching the stream."
     model.on_chat(chat(7, "alice"))
@@ -86,27 +94,27 @@ def test_chat_refusals_from_the_tracker_show_under_the_chat_not_in_the_banner() 
 
 def test_a_viewer_with_no_stream_is_told_so_in_plain_words() -> None:
     model = viewer()
-    model.on_notice("waiting: no stream is live yet")
+    model.on_event(ev.Waiting(reason=WaitReason.NO_STREAM))
     assert "No stream is live yet" in model.banner
     assert not model.warning
 
 
 def test_the_banner_says_when_the_parent_is_lost_changes_or_the_stream_ends() -> None:
     model = viewer()
-    model.on_parent("cam")
+    model.on_event(ev.ParentChanged(parent="cam", depth=1))
     assert model.state == "live" and "cam" in model.banner
-    model.on_parent(None)
+    model.on_event(ev.ParentChanged(parent=None, depth=0))
     assert "Lost the connection to cam" in model.banner and model.warning
-    model.on_parent("bob")
+    model.on_event(ev.ParentChanged(parent="bob", depth=2))
     assert "now receiving from bob" in model.banner
-    model.on_parent(None)
-    model.on_parent("bob")
+    model.on_event(ev.ParentChanged(parent=None, depth=0))
+    model.on_event(ev.ParentChanged(parent="bob", depth=2))
     assert model.banner == "Reconnected to bob."
-    model.on_stream_end("cam stopped streaming (stopped streaming)")
+    model.on_event(ev.StreamEnded(source="cam", reason="stopped streaming"))
     assert model.state == "ended"
     assert model.banner.startswith("The stream has ended (cam stopped streaming")
-    model.on_parent(None)
-    model.on_notice("parent bob lost (closed); asking the tracker for another")
+    model.on_event(ev.ParentChanged(parent=None, depth=0))
+    model.on_event(ev.ParentLost(parent="bob", reason=LossReason.CLOSED))
     assert model.banner.startswith("The stream has ended"), "the end is what matters"
 
 
@@ -124,7 +132,7 @@ def test_a_viewer_whose_video_stops_is_told_instead_of_a_frozen_picture() -> Non
 def test_every_change_moves_the_version_the_window_redraws_on() -> None:
     model = viewer()
     versions = [model.version]
-    model.on_notice("stream started by cam")
+    model.on_event(ev.StreamStarted(source="cam"))
     versions.append(model.version)
     model.on_image(np.zeros((480, 854, 3), np.uint8), header())
     versions.append(model.version)
@@ -215,13 +223,41 @@ def test_a_good_login_gives_the_name_and_address() -> None:
 
 
 def test_peer_errors_become_sentences() -> None:
-    refused = "cannot reach the tracker at 127.0.0.1:9000: Connection refused"
+    refused = TrackerUnreachable(("127.0.0.1", 9000), "Connection refused")
     assert wording.plain_error(refused) == (
         "Cannot reach the tracker at 127.0.0.1:9000 (connection refused). "
         "Check the address, and that the tracker is running."
     )
-    assert "Choose another user name" in wording.plain_error("name 'bob' is already taken")
-    assert "cam is streaming" in wording.plain_error("stream already live (source: cam)")
+    taken = TrackerRefused(RejectCode.NAME_TAKEN, "name 'bob' is already taken")
+    assert "Choose another user name" in wording.plain_error(taken)
+    live = TrackerRefused(RejectCode.STREAM_LIVE, "stream already live (source: cam)")
+    assert "only one stream at a time" in wording.plain_error(live)
+    assert wording.plain_error(UsageError("no such video file: x.mp4")) == (
+        "No such video file: x.mp4."
+    )
+
+
+def test_every_peer_event_the_window_cares_about_has_words_and_the_rest_stay_quiet() -> None:
+    shown = [ev.Waiting(reason=reason) for reason in WaitReason] + [
+        ev.StreamStarted(source="cam"),
+        ev.VideoEnded(),
+        ev.TrackerLost(),
+        ev.TrackerBack(),
+        ev.TrackerRetrying(detail="refused"),
+        ev.SessionClosed(message="bye"),
+        ev.UploadShed(keep=1, upload_kbps=900.0, stream_kbps=800.0, children=("b",)),
+    ]
+    for event in shown:
+        notice = wording.describe_event(event)
+        assert notice is not None and notice.text, event
+    quiet = [
+        ev.ParentLost(parent="a", reason=LossReason.SILENT, backup="b"),
+        ev.ChildRefused(child="x", code=RejectCode.BAD_TOKEN),
+        ev.ChildDropped(child="x", reason=DropReason.STALLED),
+        ev.FrameUndecodable(seq=3),
+        ev.AssignmentIgnored(),
+    ]
+    assert [wording.describe_event(event) for event in quiet] == [None] * len(quiet)
 
 
 def test_a_chat_line_over_the_limit_is_caught_before_sending() -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 import trio
 
-from peer.cli import one_shot
 from peer.gui.guest import run_in_tk
 from peer.gui.streamer import StreamerScreen
 from peer.gui.viewer import ViewerScreen
 from peer.gui.window import App
+from peer.one_shot import one_shot
 from protocol import StatusReply, StatusRequest
 from tests.peer.conftest import write_video
 from tests.polling import eventually

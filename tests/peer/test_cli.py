@@ -403,7 +403,7 @@ async def test_a_file_source_ends_the_stream_by_itself_and_frees_the_lock(
     assert trio.current_time() - started >= 1.5, "30 frames at 15 fps take 2 s"
     assert "cam: end of the video: the stream is over" in source.stderr
     await viewer.wait_for_stats(lambda s: s["frames_received"] > 0)  # it did watch
-    await viewer.wait_for(r"^v1: end of the video$")  # told down the tree
+    await viewer.wait_for(r"^v1: the stream is over: end of the video$")  # told down the tree
     await viewer.wait_for(r"^v1: cam stopped streaming")  # and by the tracker
 
     await swarm.join("source", PATTERN, name="cam2")  # the lock is free again

@@ -69,7 +69,7 @@ def backups_settled(tracker: Tracker, peers: list[Peer]) -> bool:
         return False
     for peer in peers:
         offer = room.members[peer.config.name].backup_offer
-        if peer.follower.backup != offer:
+        if peer.follower.plan.backup != offer:
             return False
     return True
 
@@ -82,7 +82,7 @@ async def test_an_orphan_lands_on_the_backup_it_was_given_in_advance(
     await eventually(lambda: backups_settled(tracker, peers), within_s=5, what="backups")
     victim = next(p for p in peers if p.counters.depth == 1 and children_of(peers, p))
     orphans = children_of(peers, victim)
-    backups = {o.config.name: o.follower.backup for o in orphans}
+    backups = {o.config.name: o.follower.plan.backup for o in orphans}
     assert all(b is not None for b in backups.values()), "the tracker named backups in advance"
     victim.kill()
     # Whether the orphan noticed first (and switched on its own) or the tracker did (and

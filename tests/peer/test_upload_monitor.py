@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.stats import UploadMonitor, UploadSample
+from peer.upload_monitor import UploadMonitor, UploadSample
 
 FPS = 30
 FRAME_BYTES = 5_000  # one child's stream: 150 kB/s

@@ -5,7 +5,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from peer.wire import extend_deadline, parse_address
+from peer.addresses import parse_address
+from peer.wire import extend_deadline
 
 
 async def test_a_silent_link_times_out_after_the_limit(

@@ -93,8 +93,8 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         source=st.none() | names,
         epoch=u32s,
     ),
-    p.Reject: st.builds(p.Reject, code=st.text(min_size=1, max_size=64), message=texts),
-    p.Error: st.builds(p.Error, code=st.text(min_size=1, max_size=64), message=texts),
+    p.Reject: st.builds(p.Reject, code=st.sampled_from(p.RejectCode), message=texts),
+    p.Error: st.builds(p.Error, code=st.sampled_from(p.ErrorCode), message=texts),
     p.Goodbye: st.builds(p.Goodbye, reason=texts),
     p.Assign: st.builds(
         p.Assign,
@@ -106,12 +106,18 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     ),
     p.BackupUpdate: st.builds(p.BackupUpdate, backup=st.none() | offers),
     p.ParentLost: st.builds(
-        p.ParentLost, parent=names, switched_to=st.none() | names, reason=texts
+        p.ParentLost,
+        parent=names,
+        reason=st.sampled_from(p.LossReason),
+        switched_to=st.none() | names,
+        detail=texts,
     ),
-    p.ChildDropped: st.builds(p.ChildDropped, child=names, reason=texts),
+    p.ChildDropped: st.builds(
+        p.ChildDropped, child=names, reason=st.sampled_from(p.DropReason), detail=texts
+    ),
     p.StreamStarted: st.builds(p.StreamStarted, source=names, epoch=u32s),
     p.StreamEnded: st.builds(p.StreamEnded, source=names, epoch=u32s, reason=texts),
-    p.Waiting: st.builds(p.Waiting, reason=texts),
+    p.Waiting: st.builds(p.Waiting, reason=st.sampled_from(p.WaitReason)),
     p.Heartbeat: st.builds(p.Heartbeat, seq=counts, stats=stats),
     p.HeartbeatAck: st.builds(p.HeartbeatAck, seq=counts, server_time_ns=counts),
     p.StatusRequest: st.just(p.StatusRequest()),

@@ -24,6 +24,11 @@ stats = p.PeerStats(
     children=2,
     resolution="480p",
 )
+# Envelopes: magic, version 3, type, flags, reserved, body length.
+ENV_ERROR = bytes.fromhex("534e0304000000000032")
+ENV_PARENT_LOST = bytes.fromhex("534e031200000000004f")
+ENV_CHILD_DROPPED = bytes.fromhex("534e031300000000002e")
+ENV_WAITING = bytes.fromhex("534e0316000000000019")
 chat = p.ChatMessage(id=7, sender="alice", time_ns=1_700_000_000_000_000_000, text="hi, all")
 
 GOLDEN: list[tuple[p.Message, bytes]] = [
@@ -37,7 +42,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             resolution="720p",
         ),
-        bytes.fromhex("534e02010000000000b8")
+        bytes.fromhex("534e03010000000000b8")
         + b'{"protocol_version":1,"name":"alice","role":"viewer","listen_host":"127.0.0.1","listen_port":40000,"max_children":3,"resolution":"720p","parent":null,"join_key":null,"stream_key":null}',
     ),
     (
@@ -49,7 +54,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             stream_key="ab" * 32,
         ),
-        bytes.fromhex("534e02010000000000f6")
+        bytes.fromhex("534e03010000000000f6")
         + b'{"protocol_version":1,"name":"cam","role":"source","listen_host":"127.0.0.1","listen_port":40001,"max_children":3,"resolution":"source","parent":null,"join_key":null,"stream_key":"abababababababababababababababababababababababababababababababab"}',
     ),
     (
@@ -61,58 +66,60 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             source="cam",
             epoch=4,
         ),
-        bytes.fromhex("534e0202000000000071")
+        bytes.fromhex("534e0302000000000071")
         + b'{"protocol_version":1,"name":"alice","heartbeat_interval_ms":1000,"admission_key":"k3y","source":"cam","epoch":4}',
     ),
     (
-        p.Reject(code="name_taken", message="name 'alice' is taken"),
-        bytes.fromhex("534e0203000000000037")
+        p.Reject(code=p.RejectCode.NAME_TAKEN, message="name 'alice' is taken"),
+        bytes.fromhex("534e0303000000000037")
         + b'{"code":"name_taken","message":"name \'alice\' is taken"}',
     ),
     (
-        p.Error(code="chat_rate", message="slow down"),
-        bytes.fromhex("534e020400000000002a") + b'{"code":"chat_rate","message":"slow down"}',
+        p.Error(code=p.ErrorCode.CHAT_RATE_LIMITED, message="slow down"),
+        ENV_ERROR + b'{"code":"chat_rate_limited","message":"slow down"}',
     ),
     (
         p.Goodbye(reason="quit"),
-        bytes.fromhex("534e0205000000000011") + b'{"reason":"quit"}',
+        bytes.fromhex("534e0305000000000011") + b'{"reason":"quit"}',
     ),
     (
         p.Assign(parent=offer, depth=2, epoch=4, backup=None, stream_key="cd" * 32),
-        bytes.fromhex("534e02100000000000bf")
+        bytes.fromhex("534e03100000000000bf")
         + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null,"stream_key":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}',
     ),
     (
         p.BackupUpdate(backup=offer),
-        bytes.fromhex("534e021100000000004d")
+        bytes.fromhex("534e031100000000004d")
         + b'{"backup":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"}}',
     ),
     (
-        p.ParentLost(parent="relay-1", switched_to="relay-2", reason="closed"),
-        bytes.fromhex("534e021200000000003e")
-        + b'{"parent":"relay-1","switched_to":"relay-2","reason":"closed"}',
+        p.ParentLost(
+            parent="relay-1", reason=p.LossReason.SILENT, switched_to="relay-2", detail="1.5 s"
+        ),
+        ENV_PARENT_LOST
+        + b'{"parent":"relay-1","reason":"silent","switched_to":"relay-2","detail":"1.5 s"}',
     ),
     (
-        p.ChildDropped(child="bob", reason="stalled"),
-        bytes.fromhex("534e0213000000000022") + b'{"child":"bob","reason":"stalled"}',
+        p.ChildDropped(child="bob", reason=p.DropReason.STALLED),
+        ENV_CHILD_DROPPED + b'{"child":"bob","reason":"stalled","detail":""}',
     ),
     (
         p.StreamStarted(source="cam", epoch=4),
-        bytes.fromhex("534e021400000000001a") + b'{"source":"cam","epoch":4}',
+        bytes.fromhex("534e031400000000001a") + b'{"source":"cam","epoch":4}',
     ),
     (
         p.StreamEnded(source="cam", epoch=4, reason="end of file"),
-        bytes.fromhex("534e0215000000000031")
+        bytes.fromhex("534e0315000000000031")
         + b'{"source":"cam","epoch":4,"reason":"end of file"}',
     ),
     (
-        p.Waiting(reason="no stream is live"),
-        bytes.fromhex("534e021600000000001e") + b'{"reason":"no stream is live"}',
+        p.Waiting(reason=p.WaitReason.NO_FREE_SLOT),
+        ENV_WAITING + b'{"reason":"no_free_slot"}',
     ),
     (
         p.Heartbeat(seq=12, stats=stats),
         bytes.fromhex(
-            "534e0220000000000065"  # envelope: 101 bytes of binary body
+            "534e0320000000000065"  # envelope: 101 bytes of binary body
             "000000000000000c"  # seq 12
             "403d800000000000"  # fps 29.5
             "403e000000000000"  # recv_fps 30.0
@@ -131,11 +138,11 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.HeartbeatAck(seq=12, server_time_ns=1_700_000_000_000_000_000),
-        bytes.fromhex("534e0221000000000010000000000000000c17979cfe362a0000"),
+        bytes.fromhex("534e0321000000000010000000000000000c17979cfe362a0000"),
     ),
     (
         p.StatusRequest(),
-        bytes.fromhex("534e0222000000000002") + b"{}",
+        bytes.fromhex("534e0322000000000002") + b"{}",
     ),
     (
         p.StatusReply(
@@ -155,39 +162,39 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_depth=1,
             source_fanout=3,
         ),
-        bytes.fromhex("534e02230000000000c4")
+        bytes.fromhex("534e03230000000000c4")
         + b'{"source":"cam","epoch":4,"peers":[{"name":"cam","role":"source","parent":null,"depth":0,"children":["alice"],"max_children":3,"resolution":"source","stats":null}],"max_depth":1,"source_fanout":3}',
     ),
     (
         p.ChatSend(text="hi, all"),
-        bytes.fromhex("534e0230000000000012") + b'{"text":"hi, all"}',
+        bytes.fromhex("534e0330000000000012") + b'{"text":"hi, all"}',
     ),
     (
         chat,
-        bytes.fromhex("534e0231000000000048")
+        bytes.fromhex("534e0331000000000048")
         + b'{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}',
     ),
     (
         p.ChatHistory(messages=[chat]),
-        bytes.fromhex("534e0232000000000057")
+        bytes.fromhex("534e0332000000000057")
         + b'{"messages":[{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}]}',
     ),
     (
         p.Join(protocol_version=1, name="bob", token="tok-b"),
-        bytes.fromhex("534e0240000000000033")
+        bytes.fromhex("534e0340000000000033")
         + b'{"protocol_version":1,"name":"bob","token":"tok-b"}',
     ),
     (
         p.Accept(parent="alice", depth=3, epoch=4),
-        bytes.fromhex("534e0241000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
+        bytes.fromhex("534e0341000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
     ),
     (
         p.Ping(nonce=5, sent_ns=123456789),
-        bytes.fromhex("534e024200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
+        bytes.fromhex("534e034200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
     ),
     (
         p.Pong(nonce=5, echo_ns=123456789),
-        bytes.fromhex("534e024300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
+        bytes.fromhex("534e034300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
     ),
     (
         p.VideoFrame(
@@ -203,7 +210,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             jpeg=b"\xff\xd8\xff\xe0JPEG\xff\xd9",
         ),
         bytes.fromhex(
-            "534e02500000000000280000000400000000000003e817979cfe362a0000050002d00002000005dcffd8ffe04a504547ffd9"
+            "534e03500000000000280000000400000000000003e817979cfe362a0000050002d00002000005dcffd8ffe04a504547ffd9"
         ),
     ),
     (
@@ -213,7 +220,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             signature=bytes(range(64)),
         ),
         bytes.fromhex(
-            "534e02500100000000620000000400000000000003e9000000000000000102800168000000000000000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3fffd8ffd9"
+            "534e03500100000000620000000400000000000003e9000000000000000102800168000000000000000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3fffd8ffd9"
         ),
     ),
 ]

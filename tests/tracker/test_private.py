@@ -12,8 +12,7 @@ import pytest
 import trio
 import trustme
 
-from peer.__main__ import user_error
-from peer.errors import PeerError
+from peer.errors import PeerError, user_error
 from peer.node import Peer, PeerConfig
 from protocol.join_key import choose_join_key, join_key_matches, join_key_problem
 from tests.polling import eventually

@@ -1,0 +1,125 @@
+"""The peer's events as short lines for a terminal (the command line's stderr).
+
+One function per concern: `describe(event)` for events, `waiting_text` for the
+tracker's wait codes. The desktop app words the same events for people who never saw
+a terminal (peer/gui/wording.py).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import protocol as p
+from peer import events as ev
+
+WAITING_TEXT = {
+    p.WaitReason.NO_STREAM: "no stream is live yet",
+    p.WaitReason.STREAM_ENDED: "the stream ended",
+    p.WaitReason.NO_FREE_SLOT: "no free slot in the tree yet; you will be placed when one opens",
+}
+
+
+def waiting_text(reason: p.WaitReason) -> str:
+    """Why we wait, in a few words."""
+    return WAITING_TEXT[reason]
+
+
+def _with_detail(code: str, detail: str) -> str:
+    return f"{code}: {detail}" if detail else code
+
+
+@functools.singledispatch
+def describe(event: ev.PeerEvent) -> str:
+    """One terminal line for `event` (without the peer's name in front)."""
+    raise TypeError(f"no wording for {type(event).__name__}")
+
+
+@describe.register
+def _(event: ev.ParentChanged) -> str:
+    if event.parent is None:
+        return "no parent; looking for one"
+    return f"receiving from {event.parent} at depth {event.depth}"
+
+
+@describe.register
+def _(event: ev.ParentLost) -> str:
+    why = _with_detail(event.reason, event.detail)
+    if event.backup is not None:
+        return f"parent {event.parent} lost ({why}); switching to backup {event.backup}"
+    return f"parent {event.parent} lost ({why}); asking the tracker for another"
+
+
+@describe.register
+def _(event: ev.AssignmentIgnored) -> str:
+    return "too many assignments queued; ignoring one"
+
+
+@describe.register
+def _(event: ev.Waiting) -> str:
+    return f"waiting: {waiting_text(event.reason)}"
+
+
+@describe.register
+def _(event: ev.StreamStarted) -> str:
+    return f"stream started by {event.source}"
+
+
+@describe.register
+def _(event: ev.StreamEnded) -> str:
+    if event.from_parent:
+        return f"the stream is over: {event.reason or 'the source stopped'}"
+    return f"{event.source} stopped streaming ({event.reason or 'the stream ended'})"
+
+
+@describe.register
+def _(event: ev.VideoEnded) -> str:
+    return "end of the video: the stream is over"
+
+
+@describe.register
+def _(event: ev.FrameUndecodable) -> str:
+    return f"frame {event.seq} is not a valid picture; skipped"
+
+
+@describe.register
+def _(event: ev.ChildRefused) -> str:
+    return f"refused child {event.child}: {event.message or event.code}"
+
+
+@describe.register
+def _(event: ev.ChildDropped) -> str:
+    return f"dropped child {event.child} ({_with_detail(event.reason, event.detail)})"
+
+
+@describe.register
+def _(event: ev.UploadShed) -> str:
+    return (
+        f"upload carries {event.keep} children ({event.upload_kbps:.0f} kb/s sent, "
+        f"{event.stream_kbps:.0f} kb/s each); letting {', '.join(event.children)} go"
+    )
+
+
+@describe.register
+def _(event: ev.TrackerLost) -> str:
+    because = f" ({event.detail})" if event.detail else ""
+    return f"lost the tracker connection{because}; video continues, reconnecting"
+
+
+@describe.register
+def _(event: ev.TrackerRetrying) -> str:
+    return f"tracker not back yet ({event.detail}); retrying"
+
+
+@describe.register
+def _(event: ev.TrackerBack) -> str:
+    return "re-registered with the tracker"
+
+
+@describe.register
+def _(event: ev.SessionClosed) -> str:
+    return f"the tracker closed our session: {event.message}"
+
+
+@describe.register
+def _(event: ev.RequestRefused) -> str:
+    return f"tracker: {event.message}"

@@ -1,0 +1,97 @@
+"""Is our upload enough for our children? The decision, pure (peer/children.py acts on it).
+
+`UploadMonitor` reads cumulative counters of the sending side every so often and judges
+whether the upload carries all the children, and if not, how many it does.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import attrs
+
+from peer.stats import kbps
+
+OVERLOAD_WINDOW_S = 2.0
+# Overloaded: over the window, the children lost more than this share of the frames
+# offered to them all, and at least two of them each lost more than half that share
+# (one slow child alone is its own problem, left to the stall rule).
+OVERLOAD_DROP_SHARE = 0.10
+OVERLOAD_COOLDOWN_S = 5.0  # after letting children go, measure afresh before deciding again
+
+
+@attrs.frozen
+class UploadSample:
+    """Cumulative counters of a peer's sending side, read at `at_s`."""
+
+    at_s: float
+    frames_offered: int  # frames handed to the children hub (each is offered to every child)
+    bytes_offered: int  # their bytes on the wire: what one child's stream costs
+    bytes_sent: int  # bytes written to all children together
+    dropped: dict[str, int]  # frames dropped for each child so far, children in join order
+
+
+@attrs.frozen
+class Shed:
+    """The upload carries `keep` children: let the others go (the newest joined first)."""
+
+    keep: int
+    children: tuple[str, ...]
+    upload_kbps: float
+    stream_kbps: float
+
+
+@attrs.define
+class UploadMonitor:
+    """Decides whether the upload can carry all the children, and how many it can.
+
+    Pure: fed a sample of cumulative counters every so often (`observe`), it compares the
+    newest with the one OVERLOAD_WINDOW_S older, looking at the children there all
+    along. When they lost over OVERLOAD_DROP_SHARE of the frames offered to them, and
+    the losses are shared (two or more children each lost a real part), the bottleneck
+    is our upload: a link too slow for everyone starves them in turn, while one slow
+    child starves alone. Then what the upload actually sent over the window, divided by
+    the stream's rate, is the number of children it carries: keep that many (at least
+    one, at most all but one), let the newest others go, and wait OVERLOAD_COOLDOWN_S
+    plus a new window before judging again.
+    """
+
+    window_s: float = OVERLOAD_WINDOW_S
+    drop_share: float = OVERLOAD_DROP_SHARE
+    cooldown_s: float = OVERLOAD_COOLDOWN_S
+    _samples: collections.deque[UploadSample] = attrs.field(factory=collections.deque)
+    _quiet_until_s: float = -math.inf
+
+    def observe(self, sample: UploadSample) -> Shed | None:
+        """Take a new sample; a Shed decision when the upload is overloaded, else None."""
+        samples = self._samples
+        samples.append(sample)
+        while len(samples) > 2 and samples[1].at_s <= sample.at_s - self.window_s:
+            samples.popleft()
+        oldest = samples[0]
+        span_s = sample.at_s - oldest.at_s
+        offered = sample.frames_offered - oldest.frames_offered
+        if span_s < self.window_s or sample.at_s < self._quiet_until_s or offered <= 0:
+            return None
+        lost = {
+            name: count - oldest.dropped[name]
+            for name, count in sample.dropped.items()
+            if name in oldest.dropped
+        }
+        losing = [name for name, count in lost.items() if count > self.drop_share / 2 * offered]
+        share = sum(lost.values()) / (offered * len(lost)) if lost else 0.0
+        if len(losing) < 2 or share <= self.drop_share:
+            return None
+        stream_rate = (sample.bytes_offered - oldest.bytes_offered) / span_s
+        sent_rate = (sample.bytes_sent - oldest.bytes_sent) / span_s
+        children = list(sample.dropped)
+        keep = max(1, min(len(children) - 1, int(sent_rate // stream_rate)))
+        self._quiet_until_s = sample.at_s + self.cooldown_s
+        samples.clear()
+        return Shed(
+            keep=keep,
+            children=tuple(children[keep:]),
+            upload_kbps=round(kbps(sent_rate), 1),
+            stream_kbps=round(kbps(stream_rate), 1),
+        )
