@@ -81,7 +81,15 @@ class PeerHooks:
 class Peer:
     """A running source or viewer."""
 
-    def __init__(self, config: PeerConfig, hooks: PeerHooks | None = None) -> None:
+    def __init__(
+        self,
+        config: PeerConfig,
+        hooks: PeerHooks | None = None,
+        *,
+        frame_source: FrameSource | None = None,
+    ) -> None:
+        """A peer as `config` says; a source streams `frame_source` if given, else opens
+        `config.source` when it runs."""
         self.config = config
         self.hooks = hooks or PeerHooks()
         self.resolution = config.resolution
@@ -121,12 +129,14 @@ class Peer:
         self.stream_ended = trio.Event()
         self.finished = trio.Event()
         self.receiving = trio.Event()  # set by the first frame a viewer receives
-        self._source: FrameSource | None = None
+        self._source = frame_source
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
         self.chat = ChatBoard(config.name)
         # The source signs every frame; viewers check every frame before using it.
-        self.signer = FrameSigner() if config.role == "source" else None
+        self.signer: FrameSigner | None = None
+        if config.role == "source":
+            self.signer = frame_source.signer if frame_source else FrameSigner()
         self.integrity = FrameIntegrity()
         # Called with every frame this peer sends (source) or receives (viewer), before any
         # decode: the HTTP tap and the recorder. Each must return at once.
@@ -137,7 +147,7 @@ class Peer:
     async def run(self, *, task_status: trio.TaskStatus[Peer] = trio.TASK_STATUS_IGNORED) -> None:
         """Register, then stream or watch until cancelled or `leave()`; PeerError on setup."""
         config = self.config
-        if self.signer is not None:
+        if self.signer is not None and self._source is None:
             self._source = await FrameSource.open(
                 config.source or "testsrc",
                 loop=config.loop,

@@ -69,14 +69,24 @@ class FrameSource:
 
     def capture(self, skip: int, epoch: int, seq: int) -> p.VideoFrame | None:
         """The next frame, encoded and signed (blocking: a worker thread); None at the end."""
+        encoded = self.encode_next(skip)
+        if encoded is None:
+            return None
+        jpeg, width, height, capture_ns = encoded
+        header = p.FrameHeader(
+            epoch=epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
+        )
+        return p.VideoFrame(header=header, jpeg=jpeg, signature=self.signer.sign(header, jpeg))
+
+    def encode_next(self, skip: int) -> tuple[bytes, int, int, int] | None:
+        """Read (skipping `skip` frames), scale and encode: (jpeg, width, height, capture ns).
+
+        Blocking. A benchmark overrides it to stream frames encoded beforehand.
+        """
         image = self.reader.read(skip)
         if image is None:
             return None
         capture_ns = time.time_ns()
         image = fit_within(image, self.max_resolution)
         height, width = image.shape[:2]
-        jpeg = encode_jpeg(image, self.quality)
-        header = p.FrameHeader(
-            epoch=epoch, seq=seq, capture_ns=capture_ns, width=width, height=height
-        )
-        return p.VideoFrame(header=header, jpeg=jpeg, signature=self.signer.sign(header, jpeg))
+        return encode_jpeg(image, self.quality), width, height, capture_ns

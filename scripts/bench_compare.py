@@ -56,8 +56,11 @@ from baselines import probes
 from baselines.report import check_targets, print_table
 from baselines.streamnest_peers import FANOUT, JOIN_TIMEOUT_S, MAX_CHILDREN
 from baselines.workload import FPS, HEIGHT, JPEG_QUALITY, WIDTH, Window, encode_frames
-from bench_relay import percentile, read_line, start_tracker
+from bench_relay import read_line, start_tracker
 from process_group import processes
+
+from peer.simulation.procstat import cpu_seconds
+from peer.simulation.report import quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -202,7 +205,7 @@ class Sample:
     @classmethod
     def take(cls, pids: list[int], source_pids: list[int]) -> Sample:
         """Read the counters now."""
-        cpu = {pid: probes.cpu_seconds(pid) for pid in pids}
+        cpu = {pid: cpu_seconds(pid) for pid in pids}
         return cls(time.monotonic(), cpu, probes.tcp_bytes_acked(source_pids))
 
 
@@ -264,11 +267,11 @@ def metrics(
         "source_egress_mb_per_s": egress / 1e6,
         "source_egress_streams": egress / run.setting.stream_bytes_per_s,
         "delivered_ratio": delivered / (sent * run.viewers) if sent else 0.0,
-        "latency_p50_ms": percentile(latencies, 0.5) if latencies else None,
-        "latency_p99_ms": percentile(latencies, 0.99) if latencies else None,
+        "latency_p50_ms": quantile(latencies, 0.5) if latencies else None,
+        "latency_p99_ms": quantile(latencies, 0.99) if latencies else None,
         "total_cpu_pct": sum(cpu_pct.values()),
         "cpu_pct_by_role": {run.roles.get(pid, str(pid)): pct for pid, pct in cpu_pct.items()},
-        "latency_p50_ms_by_depth": {d: percentile(v, 0.5) for d, v in sorted(by_depth.items())},
+        "latency_p50_ms_by_depth": {d: quantile(v, 0.5) for d, v in sorted(by_depth.items())},
         "viewers_by_depth": dict(sorted(Counter(depths).items())),
         "measured_s": elapsed_s,
         "source_pids": deployment.source_pids,

@@ -34,17 +34,12 @@ from typing import Any
 
 from process_group import processes, spawn
 
+from peer.simulation.report import quantile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 STARTUP_TIMEOUT_S = 30.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The `fraction` quantile of `values` (nearest rank)."""
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # -- worker: runs peers in this process and reports what they saw ---------------------
@@ -223,18 +218,18 @@ def chain(args: argparse.Namespace) -> dict[str, Any]:
         lower_ms = {int(k): v for k, v in lower["latency_ms"].items()}
         added = [lower_ms[s] - upper_ms[s] for s in lower_ms if s in upper_ms]
         per_hop += added
-        rows.append((lower["depth"], len(added), percentile(added, 0.5), percentile(added, 0.99)))
+        rows.append((lower["depth"], len(added), quantile(added, 0.5), quantile(added, 0.99)))
     first = by_depth[0]
     end_to_end = list(by_depth[-1]["latency_ms"].values())
     return {
         "hops": args.hops,
         "depths": [r["depth"] for r in by_depth],
-        "first_hop_ms_p50": percentile(list(first["latency_ms"].values()), 0.5),
+        "first_hop_ms_p50": quantile(list(first["latency_ms"].values()), 0.5),
         "per_hop": rows,
-        "per_hop_ms_p50": percentile(per_hop, 0.5),
-        "per_hop_ms_p99": percentile(per_hop, 0.99),
-        "end_to_end_ms_p50": percentile(end_to_end, 0.5),
-        "end_to_end_ms_p99": percentile(end_to_end, 0.99),
+        "per_hop_ms_p50": quantile(per_hop, 0.5),
+        "per_hop_ms_p99": quantile(per_hop, 0.99),
+        "end_to_end_ms_p50": quantile(end_to_end, 0.5),
+        "end_to_end_ms_p99": quantile(end_to_end, 0.99),
         "frames_lost": sum(r["frames_lost"] for r in by_depth),
         "samples": len(per_hop),
     }

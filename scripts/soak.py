@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import protocol as p
 from peer.errors import PeerError
 from peer.one_shot import one_shot
 from peer.simulation.orchestrator import Child, command, spawn
-from peer.simulation.procstat import rss_mib
+from peer.simulation.procstat import open_fds, rss_mib
 from peer.simulation.stoppable import run_stoppable, stop_processes
 
 STARTUP_TIMEOUT_S = 30.0
@@ -58,11 +57,7 @@ class Sample:
 
 def sample(pid: int, at_s: float) -> Sample:
     """RSS and open descriptors of `pid` now."""
-    try:
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        fds = -1
-    return Sample(at_s=at_s, rss_mib=rss_mib(pid), fds=fds)
+    return Sample(at_s=at_s, rss_mib=rss_mib(pid), fds=open_fds(pid))
 
 
 @attrs.define

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import psutil
 
 
 def alive(pid: int) -> bool:
     """Whether `pid` is a running process (a zombie awaiting its parent does not count)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False

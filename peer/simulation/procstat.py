@@ -1,33 +1,37 @@
-"""CPU, memory and I/O of a process, read from /proc (Linux)."""
+"""CPU, memory and I/O of a process (psutil), and TCP byte counts (`ss`)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+import psutil
+
+BYTES_PER_MIB = 1024 * 1024
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (0 if it is gone)."""
+    """User + system CPU time the process has used so far, all threads (0 if it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+    return float(times.user + times.system)
 
 
 def rss_mib(pid: int) -> float:
     """Resident memory in MiB (0 if the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        return float(psutil.Process(pid).memory_info().rss) / BYTES_PER_MIB
+    except psutil.Error:
+        return 0.0
+
+
+def open_fds(pid: int) -> int:
+    """Open file descriptors of the process (-1 if it is gone)."""
+    try:
+        return int(psutil.Process(pid).num_fds())
+    except psutil.Error:
+        return -1
 
 
 def tcp_bytes(port: int) -> int | None:

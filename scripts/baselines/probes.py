@@ -1,8 +1,8 @@
-"""What the kernel says about the benchmark's processes: CPU time and TCP bytes sent.
+"""What the kernel says about the benchmark's processes: TCP bytes sent.
 
 Read from outside, so every system is measured the same way whatever it is written in
-(zmq sends from its own C threads, which no Python counter sees). CPU is utime + stime
-of /proc/PID/stat (all threads of the process, in clock ticks). TCP bytes are the
+(zmq sends from its own C threads, which no Python counter sees); CPU time comes from
+psutil the same way (peer/simulation/procstat.py, all threads). TCP bytes are the
 `bytes_acked` counter of every established socket the process owns, as `ss -tinp`
 reports it (tcp_info; loopback acknowledges everything at once), so the difference of
 two samples is what the process sent in between. A socket opened in between counts
@@ -11,29 +11,15 @@ from zero; one closed in between is lost, which a steady stream never does.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterable
 
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 SS_TIMEOUT_S = 10.0
 _PID = re.compile(r"pid=(\d+),")
 _BYTES_ACKED = re.compile(r"\bbytes_acked:(\d+)")
 
 SocketKey = tuple[str, str]  # (local address, peer address)
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, s) process `pid` has used so far; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            text = file.read()
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / CLOCK_TICKS_PER_S
 
 
 def tcp_bytes_acked(pids: Iterable[int]) -> dict[SocketKey, int]:

@@ -34,24 +34,27 @@ from baselines.workload import (
     viewers_report,
 )
 from peer.addresses import parse_address
-from peer.media import FrameReader
+from peer.media import TestPattern
 from peer.node import Peer, PeerConfig, PeerHooks
+from peer.source import FrameSource
+from protocol.signing import FrameSigner
 
 FANOUT = 3  # the source's direct children
 MAX_CHILDREN = 3  # relay slots of every viewer
 JOIN_TIMEOUT_S = 30.0  # for one viewer to receive its first frame
 
 
-class PreEncodedSource(Peer):
-    """A StreamNest source whose camera is the benchmark's pre-encoded frames."""
+class PreEncodedFrames(FrameSource):
+    """A StreamNest source's video whose camera is the benchmark's pre-encoded frames."""
 
-    def __init__(self, config: PeerConfig, frames: list[bytes], log: SendLog) -> None:
-        super().__init__(config)
+    def __init__(self, frames: list[bytes], log: SendLog) -> None:
+        super().__init__(TestPattern(WIDTH, HEIGHT, FPS), FrameSigner(), fps=FPS)
         self.frames = frames
         self.log = log
         self.index = -1
 
-    def _encode_next(self, reader: FrameReader, skip: int) -> tuple[bytes, int, int, int] | None:
+    def encode_next(self, skip: int) -> tuple[bytes, int, int, int] | None:
+        """The next pre-encoded frame (skipping `skip`), stamped with the time now."""
         self.index += 1 + skip
         capture_ns = time.time_ns()
         self.log.record(capture_ns)
@@ -66,7 +69,6 @@ def source(args: argparse.Namespace) -> None:
         name="source",
         tracker=parse_address(args.tracker),
         max_children=FANOUT,
-        source=f"testsrc:{WIDTH}x{HEIGHT}@{FPS:g}",  # opened, never read: frames replace it
         fps=FPS,
         quality=JPEG_QUALITY,
     )
@@ -76,7 +78,8 @@ def source(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            await nursery.start(PreEncodedSource(config, load_frames(args.frames), log).run)
+            video = PreEncodedFrames(load_frames(args.frames), log)
+            await nursery.start(Peer(config, frame_source=video).run)
             say_ready()
             await trio.to_thread.run_sync(report_on_window, set_window, log.report)
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from peer.simulation.report import DISTRIBUTION_KEYS, REPORT_SCHEMA
 from tests.processes import alive
 
@@ -49,12 +51,8 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct child processes of `pid` (Linux)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
-    return found
+    """Direct child processes of `pid`."""
+    return [child.pid for child in psutil.Process(pid).children()]
 
 
 def test_ctrl_c_stops_every_process_of_a_simulation() -> None:

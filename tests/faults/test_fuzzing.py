@@ -11,7 +11,6 @@ leftover connections, and their memory grew by no more than a few MiB.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 
 import attrs
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import protocol as p
-from peer.simulation.procstat import rss_mib
+from peer.simulation.procstat import open_fds, rss_mib
 from tests.faults import fuzzing as fz
 from tests.faults.programs import Program, Programs, listen_address
 from tests.faults.rates import received_rates, source_rate
@@ -64,7 +63,7 @@ class Footprint:
     @classmethod
     def of(cls, program: Program) -> Footprint:
         """Measure `program` now."""
-        return cls(rss_mib(program.pid), len(os.listdir(f"/proc/{program.pid}/fd")))
+        return cls(rss_mib(program.pid), open_fds(program.pid))
 
 
 @pytest.fixture
