@@ -39,6 +39,7 @@ class VideoView(ttk.Frame):
         )
         self.label.grid(row=0, column=0, sticky="nsew")
         self._drawn_version = 0
+        self.frames_drawn = 0  # since the view was made
 
     def draw(self, latest: LatestImage) -> bool:
         """Draw the newest frame if it is not drawn yet; whether anything was drawn."""
@@ -51,6 +52,7 @@ class VideoView(ttk.Frame):
             self.label.configure(image=self.photo, text="")
         else:
             self.photo.configure(data=data, format="PPM")  # the photo takes the new size
+        self.frames_drawn += 1
         return True
 
     def shown_size(self) -> tuple[int, int] | None:
