@@ -17,7 +17,7 @@ import trio
 
 from peer.errors import PeerError
 from peer.gui import wording
-from peer.gui.viewmodel import SessionModel
+from peer.gui.viewmodel import SessionModel, ppm_picture
 from peer.node import Peer, PeerConfig, PeerHooks
 
 STATS_INTERVAL_S = 1.0
@@ -69,6 +69,7 @@ class PeerSession:
             on_chat=model.on_chat,
             on_notice=model.on_notice,
             on_image=model.on_image,
+            prepare_image=ppm_picture,  # in the decode worker, not on the Tk thread
             on_stream_end=model.on_stream_end,
             on_parent=model.on_parent,
         )
