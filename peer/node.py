@@ -31,7 +31,7 @@ from peer.integrity import FrameIntegrity, Verdict
 from peer.media import decode_jpeg
 from peer.parent import LinkEnded, ParentFollower
 from peer.queues import LatestFrameSlot
-from peer.resolution import plan_decode, resolution_label
+from peer.resolution import DecodePlan, plan_decode, resolution_label
 from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
@@ -74,6 +74,9 @@ class PeerHooks:
     on_event: Callable[[ev.PeerEvent], None] = _ignore
     on_chat: Callable[[p.ChatMessage], None] = _ignore
     on_image: Callable[[Any, p.FrameHeader], None] = _ignore
+    # Run in the decode worker thread on each decoded image; its result is what on_image
+    # receives (None: the image itself).
+    prepare_image: Callable[[Any], Any] | None = None
     # Every frame as it arrives (header, arrival Unix ns), before decoding: for probes.
     on_frame_received: Callable[[p.FrameHeader, int], None] = _ignore
 
@@ -301,14 +304,23 @@ class Peer:
             frame = await self.display.get_newest()
             header = frame.header
             plan = plan_decode(header.width, header.height, self.resolution)
-            image = await trio.to_thread.run_sync(decode_jpeg, frame.jpeg, plan)
-            if image is None:
+            decoded = await trio.to_thread.run_sync(self._decode_for_display, frame.jpeg, plan)
+            if decoded is None:
                 self.hooks.on_event(ev.FrameUndecodable(seq=header.seq))
                 continue
+            image, shown = decoded
             self.counters.on_frame_displayed(trio.current_time())
             self.last_image_size = (image.shape[1], image.shape[0])
             self.counters.resolution = resolution_label(image.shape[1], image.shape[0])
-            self.hooks.on_image(image, header)
+            self.hooks.on_image(shown, header)
+
+    def _decode_for_display(self, jpeg: memoryview, plan: DecodePlan) -> tuple[Any, Any] | None:
+        """Decode, then prepare_image (in one worker thread hop): (image, what to show)."""
+        image = decode_jpeg(jpeg, plan)
+        if image is None:
+            return None
+        prepare = self.hooks.prepare_image
+        return image, image if prepare is None else prepare(image)
 
     def _on_parent(self, name: str | None, depth: int) -> None:
         self.integrity.parent_changed()

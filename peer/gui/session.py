@@ -18,7 +18,7 @@ import trio
 from peer import errors
 from peer.errors import PeerError
 from peer.gui import wording
-from peer.gui.viewmodel import SessionModel
+from peer.gui.viewmodel import SessionModel, ppm_picture
 from peer.node import Peer, PeerConfig, PeerHooks
 
 STATS_INTERVAL_S = 1.0
@@ -56,7 +56,12 @@ class PeerSession:
 
     def __init__(self, model: SessionModel, config: PeerConfig) -> None:
         self.model = model
-        hooks = PeerHooks(on_event=model.on_event, on_chat=model.on_chat, on_image=model.on_image)
+        hooks = PeerHooks(
+            on_event=model.on_event,
+            on_chat=model.on_chat,
+            on_image=model.on_image,
+            prepare_image=ppm_picture,  # in the decode worker, not on the Tk thread
+        )
         self.peer = Peer(config, hooks)
         self.stopped = trio.Event()
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import cv2
 import numpy as np
 
 import protocol as p
@@ -32,29 +33,53 @@ SCREENS = ("login", "streamer", "viewer")
 SESSION_STATES = ("idle", "starting", "live", "ended")
 
 
-def ppm_bytes(image: Image) -> bytes:
-    """A binary PPM (P6) of a BGR image, which Tk's PhotoImage reads without Pillow."""
+@attrs.frozen
+class Picture:
+    """A frame ready for Tk's PhotoImage: binary PPM (P6) bytes, and its size."""
+
+    ppm: bytes
+    width: int
+    height: int
+
+
+def ppm_picture(image: Image) -> Picture:
+    """The picture of a decoded BGR frame, made in the decode worker (`prepare_image`).
+
+    OpenCV swaps the channels to RGB straight into the buffer behind the PPM header: about
+    2 ms for 1080p here, where the numpy reversal it replaces took 9-13 ms on the Tk thread.
+    """
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
         raise ValueError(f"expected a height x width x 3 uint8 image, not {array.shape}")
     height, width = array.shape[:2]
-    rgb = np.ascontiguousarray(array[..., ::-1])
-    return b"P6 %d %d 255\n" % (width, height) + rgb.tobytes()
+    header = b"P6 %d %d 255\n" % (width, height)
+    buffer = np.empty(len(header) + array.size, dtype=np.uint8)
+    buffer[: len(header)] = np.frombuffer(header, dtype=np.uint8)
+    rgb = buffer[len(header) :].reshape(height, width, 3)
+    cv2.cvtColor(array, cv2.COLOR_BGR2RGB, dst=rgb)
+    return Picture(ppm=buffer.tobytes(), width=width, height=height)
 
 
 @attrs.define
 class LatestImage:
-    """The newest decoded frame and a counter of how many were put: never a queue."""
+    """The newest picture to draw and a counter of how many were put: never a queue."""
 
-    image: Image | None = None
-    width: int = 0
-    height: int = 0
+    picture: Picture | None = None
     version: int = 0
 
-    def put(self, image: Image) -> None:
-        """Replace whatever was here (a frame not drawn yet is simply never drawn)."""
-        self.image = image
-        self.height, self.width = image.shape[:2]
+    @property
+    def width(self) -> int:
+        """The newest picture's width (0 before the first)."""
+        return self.picture.width if self.picture is not None else 0
+
+    @property
+    def height(self) -> int:
+        """The newest picture's height (0 before the first)."""
+        return self.picture.height if self.picture is not None else 0
+
+    def put(self, picture: Picture) -> None:
+        """Replace whatever was here (a picture not drawn yet is simply never drawn)."""
+        self.picture = picture
         self.version += 1
 
 
@@ -153,9 +178,9 @@ class SessionModel:
         else:
             self.say(notice.text, warning=notice.warning)
 
-    def on_image(self, image: Image, header: p.FrameHeader) -> None:
-        """A decoded frame (the newest; the viewer's video or the streamer's preview)."""
-        self.image.put(image)
+    def on_image(self, picture: Picture, header: p.FrameHeader) -> None:
+        """The newest frame, as `ppm_picture` made it (the viewer's video or the preview)."""
+        self.image.put(picture)
         size = (header.width, header.height)
         if size != self.stream_size:
             self.stream_size = size

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from tkinter import ttk
 
 from peer.gui import wording
-from peer.gui.viewmodel import ChatLog, LatestImage, ppm_bytes
+from peer.gui.viewmodel import ChatLog, LatestImage
 
 PAD_PX = 6
 VIDEO_BACKGROUND = "#101010"
@@ -26,7 +26,11 @@ STAT_VALUE_WIDTH_CHARS = 25
 
 
 class VideoView(ttk.Frame):
-    """The newest frame, drawn through a Tk PhotoImage from PPM bytes (no Pillow)."""
+    """The newest frame, drawn through a Tk PhotoImage from PPM bytes (no Pillow).
+
+    The bytes come ready from the decode worker: the Tk thread, which also runs the
+    peer's relaying, only hands them to the PhotoImage.
+    """
 
     def __init__(self, master: tk.Misc, *, min_size: tuple[int, int], placeholder: str) -> None:
         super().__init__(master)
@@ -39,18 +43,20 @@ class VideoView(ttk.Frame):
         )
         self.label.grid(row=0, column=0, sticky="nsew")
         self._drawn_version = 0
+        self.frames_drawn = 0  # since the view was made
 
     def draw(self, latest: LatestImage) -> bool:
         """Draw the newest frame if it is not drawn yet; whether anything was drawn."""
-        if latest.version == self._drawn_version or latest.image is None:
+        if latest.version == self._drawn_version or latest.picture is None:
             return False
         self._drawn_version = latest.version
-        data = ppm_bytes(latest.image)
+        data = latest.picture.ppm
         if self.photo is None:
             self.photo = tk.PhotoImage(master=self, data=data, format="PPM")
             self.label.configure(image=self.photo, text="")
         else:
             self.photo.configure(data=data, format="PPM")  # the photo takes the new size
+        self.frames_drawn += 1
         return True
 
     def shown_size(self) -> tuple[int, int] | None:

@@ -12,7 +12,7 @@ from peer import events as ev
 from peer.errors import TrackerRefused, TrackerUnreachable, UsageError
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings, settings_path
-from peer.gui.viewmodel import CHAT_LINES_KEPT, ChatLog, LatestImage, SessionModel, ppm_bytes
+from peer.gui.viewmodel import CHAT_LINES_KEPT, ChatLog, LatestImage, SessionModel, ppm_picture
 from protocol.limits import MAX_CHAT_CHARS
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
@@ -33,32 +33,36 @@ def test_a_frame_becomes_ppm_bytes_tk_can_read_in_rgb_order() -> None:
     image = np.zeros((2, 3, 3), dtype=np.uint8)
     image[0, 0] = (255, 0, 0)  # blue, in OpenCV's BGR order
     image[1, 2] = (0, 0, 255)  # red
-    data = ppm_bytes(image)
-    assert data.startswith(b"P6 3 2 255\n")
-    pixels = np.frombuffer(data[len(b"P6 3 2 255\n") :], dtype=np.uint8).reshape(2, 3, 3)
+    picture = ppm_picture(image)
+    assert (picture.width, picture.height) == (3, 2)
+    assert picture.ppm.startswith(b"P6 3 2 255\n")
+    pixels = np.frombuffer(picture.ppm[len(b"P6 3 2 255\n") :], dtype=np.uint8).reshape(2, 3, 3)
     assert tuple(pixels[0, 0]) == (0, 0, 255)
     assert tuple(pixels[1, 2]) == (255, 0, 0)
+    assert not pixels[0, 1:].any() and not pixels[1, :2].any()
 
 
 def test_a_cropped_view_of_a_frame_is_converted_too() -> None:
-    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)[1:3, ::2]
-    data = ppm_bytes(image)
-    assert data.startswith(b"P6 3 2 255\n")
-    assert len(data) == len(b"P6 3 2 255\n") + 2 * 3 * 3
+    frame = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    picture = ppm_picture(frame[1:3, ::2])
+    assert picture.ppm.startswith(b"P6 3 2 255\n")
+    assert len(picture.ppm) == len(b"P6 3 2 255\n") + 2 * 3 * 3
+    assert picture.ppm.endswith(bytes(frame[2, 4, ::-1]))
 
 
 def test_anything_but_a_colour_frame_is_refused() -> None:
     with pytest.raises(ValueError):
-        ppm_bytes(np.zeros((4, 4), dtype=np.uint8))
+        ppm_picture(np.zeros((4, 4), dtype=np.uint8))
 
 
 def test_only_the_newest_frame_is_kept() -> None:
     latest = LatestImage()
+    assert (latest.width, latest.height) == (0, 0)
     for value in range(5):
-        latest.put(np.full((4, 8, 3), value, dtype=np.uint8))
+        latest.put(ppm_picture(np.full((4, 8, 3), value, dtype=np.uint8)))
     assert latest.version == 5
     assert (latest.width, latest.height) == (8, 4)
-    assert latest.image is not None and latest.image[0, 0, 0] == 4
+    assert latest.picture is not None and latest.picture.ppm.endswith(b"\x04")
 
 
 def test_chat_history_sent_again_after_a_reconnect_is_not_shown_twice() -> None:
@@ -134,7 +138,7 @@ def test_every_change_moves_the_version_the_window_redraws_on() -> None:
     versions = [model.version]
     model.on_event(ev.StreamStarted(source="cam"))
     versions.append(model.version)
-    model.on_image(np.zeros((480, 854, 3), np.uint8), header())
+    model.on_image(ppm_picture(np.zeros((480, 854, 3), np.uint8)), header())
     versions.append(model.version)
     model.set_stats({"fps": 30.0})
     versions.append(model.version)

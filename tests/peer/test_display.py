@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import protocol as p
@@ -52,3 +53,23 @@ async def test_the_source_can_cap_the_stream_resolution(start_peer: PeerStarter)
     viewer = await start_peer("viewer", "v", resolution="source", max_children=0)
     await eventually(lambda: viewer.last_image_size is not None, within_s=15, what="a frame")
     assert viewer.last_image_size == (854, 480)
+
+
+async def test_a_display_can_prepare_each_picture_in_the_decode_worker(
+    start_peer: PeerStarter,
+) -> None:
+    prepared_on: list[int] = []
+    shown: list[tuple[str, int, int]] = []
+
+    def prepare(image: Any) -> tuple[str, int, int]:
+        prepared_on.append(threading.get_ident())
+        return "ready to draw", image.shape[1], image.shape[0]
+
+    hooks = PeerHooks(prepare_image=prepare, on_image=lambda picture, _: shown.append(picture))
+    await start_peer("source", "cam", source="testsrc:1280x720@15", max_children=2)
+    viewer = await start_peer("viewer", "v", hooks=hooks, resolution="360p", max_children=0)
+    await eventually(lambda: len(shown) >= 2, within_s=15, what="prepared pictures")
+    assert shown[-1] == ("ready to draw", 640, 360)
+    assert threading.get_ident() not in prepared_on, "never on the event loop's thread"
+    assert viewer.last_image_size == (640, 360)
+    assert viewer.stats()["resolution"] == "360p"
