@@ -93,7 +93,7 @@ class ChatLog:
             bucket = self._buckets[key] = TokenBucket.full(self.rate_per_s, self.burst, now_s)
         if not bucket.allow(now_s):
             return p.Error(
-                code="chat_rate_limited",
+                code=p.ErrorCode.CHAT_RATE_LIMITED,
                 message=(
                     f"too many chat messages; at most {self.rate_per_s:g} per second "
                     f"(bursts of {self.burst})"
@@ -101,10 +101,10 @@ class ChatLog:
             )
         cleaned = clean_chat_text(text)
         if not cleaned:
-            return p.Error(code="chat_empty", message="chat message is empty")
+            return p.Error(code=p.ErrorCode.CHAT_EMPTY, message="chat message is empty")
         if len(cleaned) > MAX_CHAT_CHARS:
             return p.Error(
-                code="chat_too_long",
+                code=p.ErrorCode.CHAT_TOO_LONG,
                 message=(
                     f"chat message is {len(cleaned)} characters; the limit is {MAX_CHAT_CHARS}"
                 ),

@@ -24,13 +24,9 @@ RECOVERY_WINDOW_S = 5.0
 # parent for this long.
 AVOID_PARENT_S = 10.0
 TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
-# ChildDropped reason of a parent whose measured upload cannot carry all its children:
-# its capacity drops to the children it keeps.
-OVERLOADED_REASON = "overloaded"
 # Viewers reporting frames from a parent that fail the source's signature: after this
 # many different reporters the parent gets no children any more (see docs/security.md).
 TAMPER_REPORTS_TO_DISTRUST = 2
-TAMPER_REASON_PREFIX = "tampered"
 
 
 @attrs.define
@@ -116,9 +112,7 @@ class Room:
             and member.claimed_parent is None
         ):
             reason = (
-                "no stream is live yet"
-                if self.tree.source is None
-                else "no free slot in the tree yet; you will be placed when one opens"
+                p.WaitReason.NO_STREAM if self.tree.source is None else p.WaitReason.NO_FREE_SLOT
             )
             actions.append(Send(key, p.Waiting(reason=reason)))
         return None, actions
@@ -141,7 +135,7 @@ class Room:
             ended = p.StreamEnded(source=member.name, epoch=self.epoch, reason=reason)
             actions.append(Broadcast(ended))
             for orphan in orphans:
-                actions.append(Send(orphan, p.Waiting(reason="the stream ended")))
+                actions.append(Send(orphan, p.Waiting(reason=p.WaitReason.STREAM_ENDED)))
         else:
             actions += self._rescue(orphans, now_s)
         actions += self._settle(now_s)
@@ -201,7 +195,7 @@ class Room:
         re-placed), or [] when the report changes nothing yet.
         """
         offender = name_key(lost.parent)
-        if not lost.reason.startswith(TAMPER_REASON_PREFIX) or offender not in self.tree:
+        if lost.reason is not p.LossReason.TAMPERED or offender not in self.tree:
             return []
         if self.tree[offender].is_source:
             return []  # the source signs its own frames; a bad one means a broken link
@@ -228,7 +222,9 @@ class Room:
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
         """A parent cut a child off (stalled, misbehaving, overloaded); place it elsewhere."""
         child = name_key(dropped.child)
-        if dropped.reason == OVERLOADED_REASON and key in self.tree:
+        # A parent whose measured upload cannot carry all its children: its capacity
+        # drops to the children it keeps.
+        if dropped.reason is p.DropReason.OVERLOADED and key in self.tree:
             self._shrink_capacity(key, child)
         if child not in self.tree or self.tree[child].parent != key:
             return []
@@ -310,18 +306,24 @@ class Room:
     def _refusal(self, hello: p.Hello) -> p.Reject | None:
         if hello.protocol_version != p.PROTOCOL_VERSION:
             return p.Reject(
-                code="unsupported_version",
+                code=p.RejectCode.UNSUPPORTED_VERSION,
                 message=f"this tracker speaks protocol version {p.PROTOCOL_VERSION}, "
                 f"the peer speaks {hello.protocol_version}",
             )
         problem = name_problem(hello.name)
         if problem is not None:
-            return p.Reject(code="invalid_name", message=f"invalid name {hello.name!r}: {problem}")
+            return p.Reject(
+                code=p.RejectCode.INVALID_NAME, message=f"invalid name {hello.name!r}: {problem}"
+            )
         if name_key(hello.name) in self.members:
-            return p.Reject(code="name_taken", message=f"name {hello.name!r} is already taken")
+            return p.Reject(
+                code=p.RejectCode.NAME_TAKEN, message=f"name {hello.name!r} is already taken"
+            )
         source = self.source_name()
         if hello.role == "source" and source is not None:
-            return p.Reject(code="stream_live", message=f"stream already live (source: {source})")
+            return p.Reject(
+                code=p.RejectCode.STREAM_LIVE, message=f"stream already live (source: {source})"
+            )
         return None
 
     def _welcome(self, member: Member) -> p.Welcome:
@@ -401,7 +403,7 @@ class Room:
         actions: list[Action] = [self._assign(key, now_s) for key in moved]
         for key in roots:
             if key not in moved and self.tree[key].depth is None and self.tree.source:
-                actions.append(Send(key, p.Waiting(reason="no free slot in the tree yet")))
+                actions.append(Send(key, p.Waiting(reason=p.WaitReason.NO_FREE_SLOT)))
         return actions
 
     def _settle(self, now_s: float) -> list[Action]:

@@ -185,15 +185,19 @@ class Tracker:
         address = _peer_address(stream)
         limit = self.config.max_peers
         if self.connections >= limit:
-            await _refuse_now(stream, "full", f"tracker is full ({limit} peers)")
+            await _refuse_now(stream, p.RejectCode.FULL, f"tracker is full ({limit} peers)")
             return
         # Connections that have not said Hello yet cost memory and a task each, and are
         # what a flood or a slowloris makes: they are capped per address and in all.
         if self.unregistered >= self.config.max_unregistered:
-            await _refuse_now(stream, "busy", "too many connections are registering; retry")
+            await _refuse_now(
+                stream, p.RejectCode.BUSY, "too many connections are registering; retry"
+            )
             return
         if self.unregistered_by_address.get(address, 0) >= self.config.max_unregistered_per_ip:
-            await _refuse_now(stream, "busy", f"too many unregistered connections from {address}")
+            await _refuse_now(
+                stream, p.RejectCode.BUSY, f"too many unregistered connections from {address}"
+            )
             return
         self.connections += 1
         self._count_unregistered(address, +1)
@@ -258,7 +262,7 @@ class Tracker:
                     return
                 registered()
             if session.key is None:
-                self._refuse(session, "hello_timeout", "no Hello within the time limit")
+                self._refuse(session, p.RejectCode.HELLO_TIMEOUT, "no Hello within the time limit")
                 return
             idle_limit_s = self.config.heartbeat_interval_s * (self.config.missed_heartbeats + 1)
             # Silent for too long: the session ends (tick() declares the peer dead too).
@@ -279,18 +283,18 @@ class Tracker:
                     if message is None or not self._dispatch(session, message):
                         return
         except p.ProtocolError as exc:
-            self._refuse(session, "protocol_error", str(exc))
+            self._refuse(session, p.RejectCode.PROTOCOL_ERROR, str(exc))
 
     def _register(self, session: Session, first: p.Message | None) -> bool:
         if first is None:
             return False
         if not isinstance(first, p.Hello):
-            self._refuse(session, "expected_hello", "the first message must be Hello")
+            self._refuse(session, p.RejectCode.EXPECTED_HELLO, "the first message must be Hello")
             return False
         expected = self.config.join_key
         if expected is not None and not join_key_matches(expected, first.join_key):
             reason = "wrong join key" if first.join_key else "no join key given"
-            self._refuse(session, "join_key", f"this stream is private: {reason}")
+            self._refuse(session, p.RejectCode.JOIN_KEY, f"this stream is private: {reason}")
             return False
         now = trio.current_time()
         refusal, actions = self.room.hello(first, now)
@@ -330,7 +334,7 @@ class Tracker:
             session.leave_reason = message.reason or "left"
             return False
         else:
-            self._refuse(session, "unexpected", f"{type(message).__name__} after Hello")
+            self._refuse(session, p.RejectCode.UNEXPECTED, f"{type(message).__name__} after Hello")
             return False
         return True
 
@@ -343,9 +347,11 @@ class Tracker:
         try:
             self._store_send.send_nowait(result)
         except trio.WouldBlock:
-            session.deliver(p.encode(p.Error(code="chat_busy", message="chat is busy, retry")))
+            session.deliver(
+                p.encode(p.Error(code=p.ErrorCode.CHAT_BUSY, message="chat is busy, retry"))
+            )
 
-    def _refuse(self, session: Session, code: str, message: str) -> None:
+    def _refuse(self, session: Session, code: p.RejectCode, message: str) -> None:
         session.deliver(p.encode(p.Reject(code=code, message=message)))
 
     def _forget(self, session: Session, reason: str) -> None:
@@ -409,7 +415,7 @@ def _peer_address(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream])
         return "?"
 
 
-async def _refuse_now(stream: trio.abc.Stream, code: str, message: str) -> None:
+async def _refuse_now(stream: trio.abc.Stream, code: p.RejectCode, message: str) -> None:
     """Tell a connection we will not serve it (within a second), and close it."""
     with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
         await stream.send_all(p.encode(p.Reject(code=code, message=message)))

@@ -68,7 +68,7 @@ def test_500_characters_are_accepted_and_501_are_refused_with_the_count(log: Cha
 
     assert len(at_limit.text) == 500
     assert over == p.Error(
-        code="chat_too_long", message="chat message is 501 characters; the limit is 500"
+        code=p.ErrorCode.CHAT_TOO_LONG, message="chat message is 501 characters; the limit is 500"
     )
     assert log.history() == [at_limit]
 
@@ -83,7 +83,7 @@ def test_the_limit_counts_characters_after_cleaning(log: ChatLog) -> None:
 def test_an_empty_or_invisible_message_is_refused(log: ChatLog, text: str) -> None:
     error = refused(log.post("alice", text, now_s=0.0, now_ns=T0_NS))
 
-    assert error == p.Error(code="chat_empty", message="chat message is empty")
+    assert error == p.Error(code=p.ErrorCode.CHAT_EMPTY, message="chat message is empty")
     assert log.history() == []
 
 
@@ -93,7 +93,7 @@ def test_a_spammer_is_told_to_slow_down_and_can_post_again_a_second_later(log: C
 
     error = refused(log.post("spammer", "buy now!!!", now_s=100.0, now_ns=T0_NS))
     assert error == p.Error(
-        code="chat_rate_limited",
+        code=p.ErrorCode.CHAT_RATE_LIMITED,
         message="too many chat messages; at most 5 per second (bursts of 10)",
     )
 
@@ -118,10 +118,12 @@ def test_names_that_differ_only_in_case_share_one_allowance(log: ChatLog) -> Non
 
 def test_invalid_lines_also_count_against_the_rate_limit(log: ChatLog) -> None:
     for _ in range(CHAT_BURST):
-        assert refused(log.post("alice", "", now_s=0.0, now_ns=T0_NS)).code == "chat_empty"
+        assert (
+            refused(log.post("alice", "", now_s=0.0, now_ns=T0_NS)).code is p.ErrorCode.CHAT_EMPTY
+        )
 
     error = refused(log.post("alice", "a real message", now_s=0.0, now_ns=T0_NS))
-    assert error.code == "chat_rate_limited"
+    assert error.code is p.ErrorCode.CHAT_RATE_LIMITED
 
 
 def test_refused_lines_do_not_use_up_ids(log: ChatLog) -> None:
@@ -236,7 +238,7 @@ def test_any_sequence_of_posts_keeps_one_order_bounded_history_and_the_rate_limi
         for _ in range(repeat):
             result = log.post(sender, text, now_s=now_s, now_ns=T0_NS + step)
             if isinstance(result, p.Error):
-                assert result.code in {"chat_empty", "chat_too_long", "chat_rate_limited"}
+                assert result.code in set(p.ErrorCode) - {p.ErrorCode.CHAT_BUSY}
                 continue
             assert 1 <= len(result.text) <= MAX_CHAT_CHARS
             all_accepted.append(result)

@@ -24,5 +24,5 @@ async def test_a_chat_message_cannot_be_injected_as_if_from_the_tracker(
     mallory = await joined(address, "mallory")
     forged = p.ChatMessage(id=1, sender="alice", time_ns=0, text="hi")
     await mallory.send(forged)  # peers may not send tracker-to-peer messages at all
-    assert (await mallory.expect(p.Reject)).code == "protocol_error"
+    assert (await mallory.expect(p.Reject)).code is p.RejectCode.PROTOCOL_ERROR
     assert await mallory.closed()

@@ -58,9 +58,9 @@ async def test_too_long_or_empty_chat_gets_an_error_not_a_disconnect(
     ann = await joined(address, "ann")
     await ann.send(p.ChatSend(text="x" * 501))
     error = await ann.expect(p.Error)
-    assert error.code == "chat_too_long"
+    assert error.code is p.ErrorCode.CHAT_TOO_LONG
     await ann.send(p.ChatSend(text=" \x00 "))
-    assert (await ann.expect(p.Error)).code == "chat_empty"
+    assert (await ann.expect(p.Error)).code is p.ErrorCode.CHAT_EMPTY
     await ann.send(p.ChatSend(text="x" * 500))
     assert len((await ann.expect(p.ChatMessage)).text) == 500
 
@@ -77,7 +77,7 @@ async def test_a_flood_is_rate_limited_and_the_connection_stays(
         if isinstance(message, p.ChatMessage):
             accepted += 1
         else:
-            assert isinstance(message, p.Error) and message.code == "chat_rate_limited"
+            assert isinstance(message, p.Error) and message.code is p.ErrorCode.CHAT_RATE_LIMITED
             refused += 1
     assert refused > 0
     assert 10 <= accepted <= 15  # a burst of 10, plus what refilled while we sent

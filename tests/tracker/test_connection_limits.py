@@ -32,7 +32,7 @@ async def test_half_open_connections_are_capped_per_address_and_in_all(
     await eventually(lambda: tracker.unregistered == 5, within_s=5, what="five pending")
     extra = await connect_from("127.0.0.9", address)
     refusal = await extra.expect(p.Reject)
-    assert refusal.code == "busy" and "127.0.0.9" in refusal.message
+    assert refusal.code is p.RejectCode.BUSY and "127.0.0.9" in refusal.message
     # Another address is still served, and registering frees its slot at once.
     friend = await connect_from("127.0.0.2", address)
     await friend.send(p.Hello(protocol_version=p.PROTOCOL_VERSION, name="friend", role="viewer"))
@@ -43,7 +43,7 @@ async def test_half_open_connections_are_capped_per_address_and_in_all(
         flood.append(await connect_from(f"127.0.1.{index}", address))
     await eventually(lambda: tracker.unregistered == 12, within_s=5, what="twelve pending")
     late = await connect_from("127.0.2.1", address)
-    assert (await late.expect(p.Reject)).code == "busy"
+    assert (await late.expect(p.Reject)).code is p.RejectCode.BUSY
     # Closing the flood frees every slot.
     for client in flood:
         await client.stream.aclose()

@@ -61,7 +61,7 @@ async def test_protocol_violations_are_refused_and_closed(
     client = await Client.connect(address)
     await client.send_raw(data)
     reject = await refused_with(client)
-    assert reject.code == "protocol_error"
+    assert reject.code is p.RejectCode.PROTOCOL_ERROR
     assert reason in reject.message, label
     await assert_tracker_still_serves(address, "next")
     await bystander.send(p.Heartbeat(seq=1))
@@ -71,13 +71,13 @@ async def test_protocol_violations_are_refused_and_closed(
 async def test_a_message_before_hello_is_refused(address: tuple[str, int]) -> None:
     client = await Client.connect(address)
     await client.send(p.ChatSend(text="who am I?"))
-    assert (await refused_with(client)).code == "expected_hello"
+    assert (await refused_with(client)).code is p.RejectCode.EXPECTED_HELLO
 
 
 async def test_a_second_hello_is_refused(address: tuple[str, int]) -> None:
     client = await joined(address, "ann")
     await client.send(p.Hello(protocol_version=p.PROTOCOL_VERSION, name="bob", role="viewer"))
-    assert (await refused_with(client)).code == "unexpected"
+    assert (await refused_with(client)).code is p.RejectCode.UNEXPECTED
     await assert_tracker_still_serves(address, "bob")
 
 
@@ -86,7 +86,7 @@ async def test_a_connection_that_never_says_hello_is_closed(address: tuple[str, 
     await client.send_raw(b"SN")  # half a header, then silence
     with trio.fail_after(5):  # the hello timeout is 0.5 s in this configuration
         reject = await refused_with(client)
-    assert reject.code == "hello_timeout"
+    assert reject.code is p.RejectCode.HELLO_TIMEOUT
 
 
 async def test_a_peer_cannot_speak_as_another(address: tuple[str, int]) -> None:
@@ -99,7 +99,7 @@ async def test_a_peer_cannot_speak_as_another(address: tuple[str, int]) -> None:
     # Claiming another's name in a new session is refused.
     impostor = await Client.connect(address)
     answer = await impostor.hello("ANN")
-    assert isinstance(answer, p.Reject) and answer.code == "name_taken"
+    assert isinstance(answer, p.Reject) and answer.code is p.RejectCode.NAME_TAKEN
 
 
 async def test_connections_past_the_cap_are_refused_clearly(nursery: trio.Nursery) -> None:
@@ -110,7 +110,7 @@ async def test_connections_past_the_cap_are_refused_clearly(nursery: trio.Nurser
     second = await joined(tracker.address, "two")
     third = await Client.connect(tracker.address)
     reject = await refused_with(third)
-    assert reject.code == "full"
+    assert reject.code is p.RejectCode.FULL
     await first.aclose()
     with trio.fail_after(5):
         while True:  # the slot frees once the tracker has seen the close

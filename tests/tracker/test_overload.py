@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import protocol as p
 from tests.tracker.test_room import join, sent
-from tracker.room import OVERLOADED_REASON, Room
+from tracker.room import Room
 
 
 def overloaded_relay() -> Room:
@@ -20,7 +20,9 @@ def overloaded_relay() -> Room:
 
 def test_a_child_let_go_for_overload_lowers_its_parents_capacity() -> None:
     room = overloaded_relay()
-    actions = room.child_dropped("relay", p.ChildDropped(child="c", reason=OVERLOADED_REASON), 1.0)
+    actions = room.child_dropped(
+        "relay", p.ChildDropped(child="c", reason=p.DropReason.OVERLOADED), 1.0
+    )
     assert room.tree["relay"].capacity == 2
     assert room.members["relay"].max_children == 2
     (assign,) = sent(actions, "c", p.Assign)
@@ -34,22 +36,22 @@ def test_a_child_let_go_for_overload_lowers_its_parents_capacity() -> None:
 
 def test_capacity_drops_even_when_the_child_reported_the_loss_first() -> None:
     room = overloaded_relay()
-    room.parent_lost("c", p.ParentLost(parent="relay", reason="closed"), 1.0)
+    room.parent_lost("c", p.ParentLost(parent="relay", reason=p.LossReason.CLOSED), 1.0)
     new_parent = room.tree["c"].parent
     assert new_parent in ("a", "b")
-    room.child_dropped("relay", p.ChildDropped(child="c", reason=OVERLOADED_REASON), 1.1)
+    room.child_dropped("relay", p.ChildDropped(child="c", reason=p.DropReason.OVERLOADED), 1.1)
     assert room.tree["relay"].capacity == 2
     assert room.tree["c"].parent == new_parent
 
 
 def test_other_reasons_leave_the_capacity_alone() -> None:
     room = overloaded_relay()
-    room.child_dropped("relay", p.ChildDropped(child="c", reason="stalled"), 1.0)
+    room.child_dropped("relay", p.ChildDropped(child="c", reason=p.DropReason.STALLED), 1.0)
     assert room.tree["relay"].capacity == 3
 
 
 def test_a_peer_cannot_lower_anyone_elses_capacity() -> None:
     room = overloaded_relay()
-    room.child_dropped("a", p.ChildDropped(child="b", reason=OVERLOADED_REASON), 1.0)
+    room.child_dropped("a", p.ChildDropped(child="b", reason=p.DropReason.OVERLOADED), 1.0)
     assert room.tree["relay"].capacity == 3
     assert room.tree["b"].parent == "relay"

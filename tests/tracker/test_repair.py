@@ -56,7 +56,9 @@ async def test_a_viewer_reporting_a_switch_is_reconciled(address: tuple[str, int
     assign = await child.expect(p.Assign)
     backup = assign.backup
     assert backup is not None and backup.name != assign.parent.name
-    await child.send(p.ParentLost(parent=assign.parent.name, switched_to=backup.name))
+    await child.send(
+        p.ParentLost(parent=assign.parent.name, reason=p.LossReason.CLOSED, switched_to=backup.name)
+    )
     observer = await joined(address, "ops", "observer")
     await observer.send(p.StatusRequest())
     status = await observer.expect(p.StatusReply)
@@ -76,7 +78,7 @@ async def test_a_child_dropped_by_its_parent_is_placed_elsewhere(
     leaf = await joined(address, "leaf", capacity=0)
     assert (await leaf.expect(p.Assign)).parent.name == "relay"
     await other.aclose()  # frees a slot at the source
-    await relay.send(p.ChildDropped(child="leaf", reason="stalled"))
+    await relay.send(p.ChildDropped(child="leaf", reason=p.DropReason.STALLED))
     moved = await leaf.expect_that(p.Assign, lambda m: m.parent.name != "relay")
     assert moved.parent.name == "cam"
     assert cam.welcome is not None

@@ -99,7 +99,7 @@ def test_the_lock_is_released_when_the_source_misses_heartbeats() -> None:
     room = Room(recovery_window_s=0)
     join(room, "cam", role="source")
     reject, _ = room.hello(hello("cam2", role="source"), 1.0)
-    assert reject is not None and reject.code == "stream_live"
+    assert reject is not None and reject.code is p.RejectCode.STREAM_LIVE
     room.tick(10.0)
     reject, _ = room.hello(hello("cam2", role="source"), 10.0)
     assert reject is None
@@ -137,7 +137,9 @@ def test_a_source_restarting_under_the_same_name_takes_its_viewers_back_at_once(
     join(room, "v")
     room.leave("cam", 1.0)
     # The viewer reports its lost parent after the tracker already knows it left.
-    room.parent_lost("v", p.ParentLost(parent="cam", switched_to=None, reason="closed"), 1.1)
+    room.parent_lost(
+        "v", p.ParentLost(parent="cam", switched_to=None, reason=p.LossReason.CLOSED), 1.1
+    )
     actions = join(room, "cam", now=1.5, role="source")
     assert room.tree["v"].parent == "cam"
     assert sent(actions, "v", p.Assign)
@@ -149,5 +151,7 @@ def test_a_parent_a_viewer_cannot_reach_is_avoided_while_it_stays() -> None:
     join(room, "relay")
     join(room, "v")
     assert room.tree["v"].parent == "relay"
-    room.parent_lost("v", p.ParentLost(parent="relay", switched_to=None, reason="refused"), 1.0)
+    room.parent_lost(
+        "v", p.ParentLost(parent="relay", switched_to=None, reason=p.LossReason.REFUSED), 1.0
+    )
     assert room.tree["v"].parent != "relay"

@@ -106,7 +106,7 @@ class SwarmMachine(RuleBasedStateMachine):
         self.step()
         reject, actions = self.room.hello(hello(name, "viewer", self.capacity), self.now)
         if name in self.room.members and reject is not None:
-            assert reject.code in ("name_taken", "stream_live")
+            assert reject.code in (p.RejectCode.NAME_TAKEN, p.RejectCode.STREAM_LIVE)
         if reject is None:
             self.believed_parent[name] = None
             self.believed_backup[name] = None
@@ -150,7 +150,9 @@ class SwarmMachine(RuleBasedStateMachine):
         switched = backup.name if use_backup and backup is not None else None
         if switched is not None:
             self.believed_parent[key] = switched.casefold()
-        lost = p.ParentLost(parent=self.room.members[parent].name, switched_to=switched)
+        lost = p.ParentLost(
+            parent=self.room.members[parent].name, reason=p.LossReason.RESET, switched_to=switched
+        )
         self.apply(self.room.parent_lost(key, lost, self.now))
 
     @precondition(lambda self: self.attached_viewers())
@@ -161,7 +163,7 @@ class SwarmMachine(RuleBasedStateMachine):
         parent = self.room.tree[key].parent
         assert parent is not None
         self.avoidance_used = True
-        dropped = p.ChildDropped(child=self.room.members[key].name, reason="stalled")
+        dropped = p.ChildDropped(child=self.room.members[key].name, reason=p.DropReason.STALLED)
         self.apply(self.room.child_dropped(parent, dropped, self.now))
 
     @precondition(lambda self: self.room.members)

@@ -21,7 +21,12 @@ def source_hello(name: str = "cam", capacity: int = 1) -> p.Hello:
 
 
 def tampered(parent: str, switched_to: str | None = None) -> p.ParentLost:
-    return p.ParentLost(parent=parent, switched_to=switched_to, reason="tampered frames: 3")
+    return p.ParentLost(
+        parent=parent,
+        switched_to=switched_to,
+        reason=p.LossReason.TAMPERED,
+        detail="3 frames failed the signature",
+    )
 
 
 def test_every_assign_carries_the_sources_key_until_it_leaves() -> None:
