@@ -17,7 +17,7 @@ import trio.testing
 import protocol as p
 from protocol.admission import TOKEN_LIFETIME_S, token_expiry_s
 from tests.tracker.swarm import Peer, Swarm, heartbeat
-from tracker.room import TOKEN_CHECK_INTERVAL_S
+from tracker.backups import TOKEN_CHECK_INTERVAL_S
 from tracker.service import TrackerConfig
 from tracker.session import OUTBOX_FULL, OUTBOX_MESSAGES, WRITE_TIMED_OUT, WRITE_TIMEOUT_S
 
