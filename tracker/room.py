@@ -49,6 +49,7 @@ class Room:
     stream_key: str | None = None  # the live source's public key, handed out in every Assign
 
     def __attrs_post_init__(self) -> None:
+        """Give the backup rules the same members and tree."""
         self.backups = Backups(self.tree, self.members)
 
     @property

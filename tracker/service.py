@@ -75,6 +75,7 @@ class Tracker:
     """A running tracker: the Room, the chat log and store, and the live sessions."""
 
     def __init__(self, config: TrackerConfig) -> None:
+        """A tracker with `config`, not serving yet (see `serve`)."""
         self.config = config
         self.room = Room(
             heartbeat_interval_s=config.heartbeat_interval_s,

@@ -30,6 +30,7 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
     """A listener whose connections are memory stream pairs made by `connect`."""
 
     def __init__(self) -> None:
+        """A listener with no connection waiting."""
         self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](0)
 
     async def connect(self, *, lockstep: bool = False) -> trio.abc.Stream:
