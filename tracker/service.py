@@ -29,6 +29,7 @@ from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
+from tracker.errors import TrackerError
 from tracker.room import Room
 from tracker.session import Session, peer_address, refuse_now
 
@@ -98,17 +99,25 @@ class Tracker:
     async def serve(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Listen on TCP (TLS if configured) until cancelled; `started` gets (host, port)."""
-        plain = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        """Listen on TCP (TLS if configured) until cancelled; `started` gets (host, port).
+
+        Raises TrackerError when it cannot listen there or open the chat database.
+        """
+        host, port = self.config.host, self.config.port
+        try:
+            plain = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise TrackerError(f"cannot listen on {host}:{port}: {reason}") from exc
         listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(plain)
         if self.config.tls is not None:
             listeners = [trio.SSLListener(lis, self.config.tls) for lis in plain]
-        host, port = plain[0].socket.getsockname()[:2]
+        bound = plain[0].socket.getsockname()[:2]  # the real port when port was 0
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.serve_listeners, listeners)
-                self.address = (host, port)
-                task_status.started((host, port))
+                self.address = (bound[0], bound[1])
+                task_status.started(self.address)
         finally:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
@@ -123,7 +132,8 @@ class Tracker:
 
         Opens the chat store, restores history and epoch, and runs the Room's clock and
         the store's writer; `started` once connections are being accepted. While this
-        runs, `serve_stream` may serve connections from elsewhere too.
+        runs, `serve_stream` may serve connections from elsewhere too. Raises
+        TrackerError (StoreError) when the chat database cannot be opened.
         """
         self._store = await self._store_call(ChatStore, self.config.db)
         try:
