@@ -54,16 +54,19 @@ class Session:
     send_done: trio.Event = attrs.field(factory=trio.Event)
     leave_reason: str = "connection closed"
     queued: int = 0  # messages in the outbox (cheaper to count than to ask the channel)
-    # The socket's file descriptor when the stream is a plain trio.SocketStream, for the
-    # fast write; None for any other stream.
-    fd: int | None = None
+    # The socket when the stream is a plain trio.SocketStream, for the fast write; None
+    # for any other stream. (Its fileno() is asked each time: -1 once closed, never a
+    # number the system reused for another connection.)
+    socket: trio.socket.SocketType | None = None
 
     @classmethod
     def open(cls, stream: trio.abc.Stream) -> Session:
         """A session for `stream` with an empty outbox of OUTBOX_MESSAGES messages."""
         outbox, pending = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
-        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
-        return cls(outbox=outbox, pending=pending, scope=trio.CancelScope(), stream=stream, fd=fd)
+        sock = stream.socket if isinstance(stream, trio.SocketStream) else None
+        return cls(
+            outbox=outbox, pending=pending, scope=trio.CancelScope(), stream=stream, socket=sock
+        )
 
     async def send_exclusive(self, data: bytes) -> None:
         """Send on the stream, taking turns between the writer and the reader."""
@@ -80,7 +83,7 @@ class Session:
 
     def can_answer_now(self) -> bool:
         """Nothing queued and nobody sending on a plain socket: an answer may skip the outbox."""
-        return self.fd is not None and not self.sending and self.queued == 0
+        return self.socket is not None and not self.sending and self.queued == 0
 
     def write_now(self, data: bytes) -> None:
         """Write without waiting, when `can_answer_now()` said so.
@@ -88,9 +91,9 @@ class Session:
         One non-blocking system call; what the socket does not take, or an error, goes to
         the writer through the outbox, which is empty, so the order is kept.
         """
-        assert self.fd is not None, "write_now is for plain sockets (see can_answer_now)"
+        assert self.socket is not None, "write_now is for plain sockets (see can_answer_now)"
         try:
-            sent = os.write(self.fd, data)
+            sent = os.write(self.socket.fileno(), data)
         except OSError:
             sent = 0
         if sent < len(data):
