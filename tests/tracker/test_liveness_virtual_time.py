@@ -175,9 +175,7 @@ async def test_a_connection_that_never_says_hello_is_refused_at_the_hello_timeou
 # -- backups -------------------------------------------------------------------------
 
 
-async def two_relays_and_a_child(
-    swarm: Swarm, nursery: trio.Nursery
-) -> tuple[Peer, p.Assign, dict[str, Peer]]:
+async def two_relays_and_a_child(swarm: Swarm) -> tuple[Peer, p.Assign, dict[str, Peer]]:
     """cam (fanout 2) -> relays a and b (1 slot each); child under one, the other its backup."""
     peers = {"cam": await swarm.join("cam", "source", capacity=2)}
     for name in ("a", "b"):
@@ -192,7 +190,7 @@ async def two_relays_and_a_child(
 async def test_the_children_of_a_dead_relay_are_moved_to_their_backup_when_it_is_declared_dead(
     swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    child, first, peers = await two_relays_and_a_child(swarm, nursery)
+    child, first, peers = await two_relays_and_a_child(swarm)
     assert first.backup is not None
     parent, backup = peers[first.parent.name], peers[first.backup.name]
     for peer in (peers["cam"], backup, child):
@@ -213,7 +211,7 @@ async def test_the_children_of_a_dead_relay_are_moved_to_their_backup_when_it_is
 async def test_a_child_that_switched_to_its_backup_is_not_moved_again_and_gets_a_new_backup(
     swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    child, first, peers = await two_relays_and_a_child(swarm, nursery)
+    child, first, peers = await two_relays_and_a_child(swarm)
     assert first.backup is not None
     for peer in peers.values():
         keep_beating(nursery, peer)
@@ -238,7 +236,7 @@ async def test_a_child_that_switched_to_its_backup_is_not_moved_again_and_gets_a
 async def test_backup_tokens_are_renewed_at_half_their_lifetime(
     swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    child, first, peers = await two_relays_and_a_child(swarm, nursery)
+    child, first, peers = await two_relays_and_a_child(swarm)
     assert first.backup is not None
     for peer in [*peers.values(), child]:
         keep_beating(nursery, peer)
@@ -288,6 +286,7 @@ async def test_a_source_that_stops_reading_is_cut_off_after_the_write_timeout(
     cam = await swarm.join("cam", "source", capacity=1, lockstep=True)
     viewer = await swarm.join("v", capacity=0)
     keep_beating(nursery, viewer)
+    await cam.next(p.ChatHistory)  # the last of what registering brings
     cam.stop_reading()  # and a lockstep stream buffers nothing
     # It keeps heartbeating, so it is alive; its first ack (at 1.0) is never taken.
     keep_beating(nursery, cam, first_s=1.0)
