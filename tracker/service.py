@@ -132,7 +132,8 @@ class Tracker:
 
         Opens the chat store, restores history and epoch, and runs the Room's clock and
         the store's writer; `started` once connections are being accepted. While this
-        runs, `serve_stream` may serve connections from elsewhere too. Raises
+        runs, `serve_stream` may serve connections from elsewhere too (with no
+        listeners at all, it serves only those). Raises
         TrackerError (StoreError) when the chat database cannot be opened.
         """
         self._store = await self._store_call(ChatStore, self.config.db)
@@ -144,7 +145,8 @@ class Tracker:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop, now)
                 nursery.start_soon(self._store_loop)
-                await nursery.start(trio.serve_listeners, self._accepted, listeners)
+                if listeners:  # with none, the tracker runs for serve_stream alone
+                    await nursery.start(trio.serve_listeners, self._accepted, listeners)
                 task_status.started()
         finally:
             store, self._store = self._store, None
