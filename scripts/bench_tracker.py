@@ -6,7 +6,7 @@ Starts a real tracker (`python -m tracker --port 0`) as a subprocess and registe
 then viewers, so the tracker builds its relay tree and picks backups as it would for
 real. Every peer then sends a Heartbeat once per interval (1 s by default), the peers'
 send times spread evenly over the interval. After --warmup seconds it measures for
---duration seconds: the tracker's CPU time (from /proc, as % of one core) and the time
+--duration seconds: the tracker's CPU time (psutil, as % of one core) and the time
 from sending each heartbeat to receiving its HeartbeatAck. The tracker is always
 stopped at the end, also on Ctrl-C or an error.
 
@@ -19,7 +19,7 @@ not assert), 1 if the benchmark itself broke (registration refused, tracker died
     python scripts/bench_tracker.py [--peers 2000] [--duration 20] [--warmup 3]
                                     [--json report.json]
 
-Linux only: it reads /proc/PID/stat and /proc/PID/status.
+CPU and memory counters come from psutil (the `bench` extra).
 """
 
 from __future__ import annotations
@@ -33,18 +33,19 @@ import random
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import attrs
+import psutil
 import trio
 
 import protocol as p
 
 ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 TRACKER_START_TIMEOUT_S = 10.0
 # Stopping takes seconds with thousands of peers: each leaving peer costs the tracker work.
 TRACKER_STOP_TIMEOUT_S = 15.0
@@ -177,33 +178,30 @@ class CpuSample:
 def sample_cpu(pid: int) -> CpuSample:
     """Read the CPU counters of process `pid`, of this process and of the machine now."""
     try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            stat = stat_file.read()
-        with open("/proc/stat") as machine_file:
-            machine = machine_file.readline().split()
-    except OSError as exc:
-        raise BenchError(f"cannot read CPU times from /proc: {exc}") from exc
-    # Split after the command name, which may hold spaces; fields[0] is field 3 (state),
-    # so utime and stime (fields 14 and 15) are fields[11] and fields[12].
-    fields = stat.rpartition(")")[2].split()
-    # "cpu user nice system idle iowait irq softirq ...": busy is all but idle and iowait.
-    busy_ticks = sum(int(machine[i]) for i in (1, 2, 3, 6, 7))
+        tracker = psutil.Process(pid).cpu_times()
+    except psutil.Error as exc:
+        raise BenchError(f"cannot read the tracker's CPU times: {exc}") from exc
+    machine = psutil.cpu_times()
+    # Busy is all but idle and iowait (steal and guest are left out: guest time is
+    # already counted in user).
+    busy_s = sum(
+        getattr(machine, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq")
+    )
     return CpuSample(
         wall_s=time.perf_counter(),
-        tracker_user_s=int(fields[11]) / CLOCK_TICKS_PER_S,
-        tracker_system_s=int(fields[12]) / CLOCK_TICKS_PER_S,
+        tracker_user_s=tracker.user,
+        tracker_system_s=tracker.system,
         own_s=time.process_time(),
-        machine_busy_s=busy_ticks / CLOCK_TICKS_PER_S,
+        machine_busy_s=busy_s,
     )
 
 
 def rss_mib(pid: int) -> float:
-    """Resident memory of process `pid` in MiB, from VmRSS in /proc/PID/status."""
-    with open(f"/proc/{pid}/status") as status_file:
-        for line in status_file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024  # the value is in kB
-    raise BenchError("no VmRSS in the tracker's /proc status")
+    """Resident memory of process `pid` in MiB."""
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error as exc:
+        raise BenchError(f"cannot read the tracker's memory: {exc}") from exc
 
 
 async def read_listen_address(stdout: trio.abc.ReceiveStream) -> tuple[str, int]:
@@ -411,14 +409,20 @@ async def register_all(
 # -- the run -------------------------------------------------------------------------
 
 
-def percentile_ms(sorted_s: list[float], fraction: float, total: int) -> float | None:
-    """Nearest-rank percentile in ms of `total` durations, of which `sorted_s` arrived.
+def percentile_ms(arrived_s: list[float], percent: int, total: int) -> float | None:
+    """The `percent`-th percentile in ms of `total` durations, of which `arrived_s` arrived.
 
-    The missing ones (heartbeats never acked) count as infinitely late: None when the
-    percentile falls among them.
+    statistics.quantiles, inclusive method (100 is the maximum). The missing durations
+    (heartbeats never acked) count as infinitely late: None when the percentile falls
+    among them.
     """
-    rank = max(0, math.ceil(fraction * total) - 1)
-    return sorted_s[rank] * 1000 if rank < len(sorted_s) else None
+    if not arrived_s or percent / 100 * (total - 1) > len(arrived_s) - 1:
+        return None
+    if percent == 100 or total == 1:
+        return max(arrived_s) * 1000
+    # Stand-ins for the missing ones sort after every arrival, past the percentile.
+    padded = arrived_s + [max(arrived_s)] * (total - len(arrived_s))
+    return statistics.quantiles(padded, n=100, method="inclusive")[percent - 1] * 1000
 
 
 async def load_tracker(
@@ -471,16 +475,16 @@ def build_report(
     system_pct = pct(end.tracker_system_s - start.tracker_system_s)
     own_pct = pct(end.own_s - start.own_s)
     machine_pct = pct(end.machine_busy_s - start.machine_busy_s)
-    latencies = sorted(recorder.latencies_s)
-    welcomes = sorted(peer.welcome_s for peer in recorder.registered)
+    latencies = recorder.latencies_s
+    welcomes = [peer.welcome_s for peer in recorder.registered]
     depths = [peer.depth for peer in recorder.registered if peer.depth is not None]
     sent = recorder.sent
-    ack_p99_ms = percentile_ms(latencies, 0.99, sent)
+    ack_p99_ms = percentile_ms(latencies, 99, sent)
     return Report(
         peers=len(recorder.registered),
         registration_s=registration_s,
-        welcome_p50_ms=percentile_ms(welcomes, 0.50, len(welcomes)),
-        welcome_p99_ms=percentile_ms(welcomes, 0.99, len(welcomes)),
+        welcome_p50_ms=percentile_ms(welcomes, 50, len(welcomes)),
+        welcome_p99_ms=percentile_ms(welcomes, 99, len(welcomes)),
         registration_tracker_cpu_pct=100 * registration_cpu_s / registration_s,
         placed=sum(1 for depth in depths if depth > 0),
         max_depth=max(depths, default=0),
@@ -490,10 +494,10 @@ def build_report(
         heartbeats_acked=len(latencies),
         peers_lost=len(recorder.lost),
         first_loss=next((f"{name}: {why}" for name, why in recorder.lost.items()), None),
-        ack_p50_ms=percentile_ms(latencies, 0.50, sent),
-        ack_p95_ms=percentile_ms(latencies, 0.95, sent),
+        ack_p50_ms=percentile_ms(latencies, 50, sent),
+        ack_p95_ms=percentile_ms(latencies, 95, sent),
         ack_p99_ms=ack_p99_ms,
-        ack_max_ms=percentile_ms(latencies, 1.0, sent),
+        ack_max_ms=percentile_ms(latencies, 100, sent),
         tracker_cpu_pct=user_pct + system_pct,
         tracker_user_pct=user_pct,
         tracker_system_pct=system_pct,

@@ -12,7 +12,7 @@ from pathlib import Path
 import trio
 
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key, join_key_problem
-from tracker.chat_store import StoreError
+from tracker.errors import TrackerError
 from tracker.service import Tracker, TrackerConfig
 
 
@@ -74,10 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class ConfigError(Exception):
-    """A setting the user gave that cannot work (printed as one line)."""
-
-
 def join_key(args: argparse.Namespace) -> str | None:
     """The join key from --join-key, --join-key-file or the environment (or None)."""
     text = None
@@ -85,24 +81,24 @@ def join_key(args: argparse.Namespace) -> str | None:
         try:
             text = Path(args.join_key_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the join key file: {exc}") from None
+            raise TrackerError(f"cannot read the join key file: {exc}") from None
     key = choose_join_key(args.join_key, text, os.environ)
     if key is not None and (problem := join_key_problem(key)) is not None:
-        raise ConfigError(problem)
+        raise TrackerError(problem)
     return key
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """A server TLS context from --tls-cert/--tls-key, or None for plain TCP."""
-    if not args.tls_cert and not args.tls_key:
+    if not args.tls_cert:
         return None
-    if not (args.tls_cert and args.tls_key):
-        raise ConfigError("--tls-cert and --tls-key go together")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(args.tls_cert, args.tls_key)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load the TLS certificate: {exc}") from None
+        raise TrackerError(
+            f"cannot load the TLS certificate {args.tls_cert} (key {args.tls_key}): {exc}"
+        ) from None
     return context
 
 
@@ -143,15 +139,9 @@ async def run(config: TrackerConfig) -> None:
                 break
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `streamnest-tracker` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        key, tls = join_key(args), tls_context(args)
-    except ConfigError as exc:
-        print(f"streamnest-tracker: {exc}", file=sys.stderr)
-        return 2
-    config = TrackerConfig(
+def config_from(args: argparse.Namespace) -> TrackerConfig:
+    """The service's settings from the command line (reads key and TLS files)."""
+    return TrackerConfig(
         host=args.host,
         port=args.port,
         db=args.db,
@@ -160,32 +150,40 @@ def main(argv: list[str] | None = None) -> int:
         missed_heartbeats=args.missed_heartbeats,
         max_unregistered=args.max_unregistered,
         max_unregistered_per_ip=args.max_unregistered_per_ip,
-        join_key=key,
-        tls=tls,
+        join_key=join_key(args),
+        tls=tls_context(args),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `streamnest-tracker` console script.
+
+    Exit status: 0 after a clean stop, 1 for a TrackerError (one line on stderr), 2 for
+    a command-line mistake (argparse's usage message).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    failures: list[TrackerError] = []
     try:
-        trio.run(run, config)
-    except (StoreError, OSError, BaseExceptionGroup) as exc:
-        cause = user_error(exc)
-        if cause is None:
-            raise
-        if isinstance(cause, OSError):
-            reason = cause.strerror or str(cause)
-            message = f"cannot listen on {args.host}:{args.port}: {reason}"
+        trio.run(run, config_from(args))
+    except* TrackerError as group:
+        failures = list(leaves(group))
+    for failure in failures:
+        print(f"streamnest-tracker: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def leaves(group: BaseExceptionGroup[TrackerError]) -> list[TrackerError]:
+    """The TrackerErrors in `group`, however deeply nurseries nested them."""
+    found: list[TrackerError] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found += leaves(exc)
         else:
-            message = str(cause)
-        print(f"streamnest-tracker: {message}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def user_error(exc: BaseException) -> StoreError | OSError | None:
-    """The failure a user caused (bad --db, port taken), unwrapped from exception groups."""
-    if isinstance(exc, StoreError | OSError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return user_error(exc.exceptions[0])
-    return None
+            found.append(exc)
+    return found
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Synchronous on purpose: the tracker calls these through `trio.to_thread.run_sync
 a `CapacityLimiter(1)`, so one thread at a time uses the connection (hence
 `check_same_thread=False`). Every write commits before it returns, and a file database
 runs in WAL mode with `synchronous=FULL`: a chat line the tracker has acknowledged
-survives a crash or a power cut. Opening problems raise `StoreError`; later failures
-are `sqlite3.Error` and propagate as they are.
+survives a crash or a power cut. Opening problems raise `StoreError` (a TrackerError:
+the user gave a path that does not work); later failures are `sqlite3.Error` and
+propagate as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 import protocol as p
+from tracker.errors import TrackerError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat (
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-class StoreError(Exception):
+class StoreError(TrackerError):
     """The chat database cannot be opened or holds something that is not a chat line."""
 
 

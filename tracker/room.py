@@ -2,7 +2,11 @@
 
 Pure: every method takes the time as an argument and returns the actions to take
 (`Send`, `Broadcast`, `Close`); the trio layer in tracker/service.py only reads
-sockets, calls these, and carries the actions out. Chat lives in tracker/chat.py.
+sockets, calls these, and carries the actions out. The Room is the one entry point;
+it delegates to the pieces that hold one idea each: the tree and its placement rules
+(tracker/tree.py), backup parents and their tokens (tracker/backups.py), which
+parents a child must not get (tracker/trust.py), and the status snapshot
+(tracker/status.py). Chat lives in tracker/chat.py.
 """
 
 from __future__ import annotations
@@ -10,43 +14,20 @@ from __future__ import annotations
 import attrs
 
 import protocol as p
-from protocol.admission import TOKEN_LIFETIME_S, mint_token, new_admission_key
+from protocol.admission import new_admission_key
 from protocol.names import name_key, name_problem
 from tracker.actions import Action, Broadcast, Close, Send
-from tracker.tree import Node, Tree
+from tracker.backups import Backups, parent_offer
+from tracker.members import Member
+from tracker.status import status_reply
+from tracker.tree import Tree
+from tracker.trust import Trust
 
 HEARTBEAT_INTERVAL_S = 1.0
 MISSED_HEARTBEATS = 3
 # After a (re)start, peers that say they are still attached to a parent keep that link
 # if the parent re-registers within this window.
 RECOVERY_WINDOW_S = 5.0
-# A child dropped by a parent, or whose link to it broke, is not put back under that
-# parent for this long.
-AVOID_PARENT_S = 10.0
-TOKEN_CHECK_INTERVAL_S = 10.0  # backup tokens live TOKEN_LIFETIME_S and renew at half
-# Viewers reporting frames from a parent that fail the source's signature: after this
-# many different reporters the parent gets no children any more (see docs/security.md).
-TAMPER_REPORTS_TO_DISTRUST = 2
-
-
-@attrs.define
-class Member:
-    """A registered peer's session as the tracker sees it."""
-
-    key: str
-    name: str
-    role: str
-    host: str
-    port: int
-    max_children: int
-    resolution: str
-    admission_key: str
-    last_seen_s: float
-    stats: p.PeerStats | None = None
-    backup: str | None = None
-    backup_offer: p.ParentOffer | None = None
-    backup_minted_s: float = 0.0
-    claimed_parent: str | None = None
 
 
 @attrs.define
@@ -61,15 +42,30 @@ class Room:
     epoch: int = 0
     members: dict[str, Member] = attrs.field(factory=dict)
     tree: Tree = attrs.field(factory=Tree)
-    backups_checked_at: int = -1  # tree version when backups were last checked
+    trust: Trust = attrs.field(factory=Trust)
+    backups: Backups = attrs.field(init=False)  # shares members and tree
     _settled_version: int = -1  # tree version when tick() last placed waiting viewers
     _recovery_over: bool = False
-    _next_token_check_s: float = 0.0
-    _avoid: dict[str, dict[str, float]] = attrs.field(factory=dict)  # child -> parent -> until
     stream_key: str | None = None  # the live source's public key, handed out in every Assign
-    # Who reported tampered frames from whom, and the peers trusted with no children.
-    tamper_reports: dict[str, set[str]] = attrs.field(factory=dict)
-    distrusted: set[str] = attrs.field(factory=set)
+
+    def __attrs_post_init__(self) -> None:
+        """Give the backup rules the same members and tree."""
+        self.backups = Backups(self.tree, self.members)
+
+    @property
+    def backups_checked_at(self) -> int:
+        """Tree version when backups were last checked (-1: check at the next tick)."""
+        return self.backups.checked_at
+
+    @property
+    def tamper_reports(self) -> dict[str, set[str]]:
+        """Who reported tampered frames from whom (offender -> reporters)."""
+        return self.trust.tamper_reports
+
+    @property
+    def distrusted(self) -> set[str]:
+        """Peers trusted with no children (caught tampering by enough reporters)."""
+        return self.trust.distrusted
 
     # -- events ------------------------------------------------------------------------
 
@@ -99,7 +95,7 @@ class Room:
             self.tree.add(key, hello.name, is_source=True, capacity=hello.max_children)
             actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
         elif hello.role == "viewer":
-            capacity = 0 if key in self.distrusted else hello.max_children
+            capacity = 0 if key in self.trust.distrusted else hello.max_children
             self.tree.add(key, hello.name, is_source=False, capacity=capacity)
             if hello.parent is not None and self._recovering(now_s):
                 member.claimed_parent = name_key(hello.parent)
@@ -185,7 +181,7 @@ class Room:
         self.tree.detach(key)
         lost_key = name_key(lost.parent)
         if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
-            self._avoid_parent(key, lost_key, now_s)
+            self.trust.avoid(key, lost_key, now_s)
         return self._place([key], now_s) + self._settle(now_s)
 
     def _tamper_report(self, key: str, lost: p.ParentLost, now_s: float) -> list[Action]:
@@ -199,24 +195,15 @@ class Room:
             return []
         if self.tree[offender].is_source:
             return []  # the source signs its own frames; a bad one means a broken link
-        self._avoid_parent(key, offender, now_s)
-        reporters = self.tamper_reports.setdefault(offender, set())
-        reporters.add(key)
-        if len(reporters) < TAMPER_REPORTS_TO_DISTRUST or offender in self.distrusted:
+        if not self.trust.report_tamper(key, offender, now_s):
             return []
-        self.distrusted.add(offender)
-        node = self.tree[offender]
-        orphans = list(node.children)
+        orphans = list(self.tree[offender].children)
         for child in orphans:
             self.tree.detach(child)
+            self.trust.avoid(child, offender, now_s)
         self.tree.set_capacity(offender, 0)
         self.members[offender].max_children = 0
-        for child in orphans:
-            self._avoid_parent(child, offender, now_s)
-        for member in self.members.values():
-            if member.backup == offender:
-                member.backup = None
-                member.backup_offer = None
+        self.backups.withdraw(offender)
         return self._place(orphans, now_s) + self.refresh_backups(now_s) + self._settle(now_s)
 
     def child_dropped(self, key: str, dropped: p.ChildDropped, now_s: float) -> list[Action]:
@@ -229,7 +216,7 @@ class Room:
         if child not in self.tree or self.tree[child].parent != key:
             return []
         self.tree.detach(child)
-        self._avoid_parent(child, key, now_s)
+        self.trust.avoid(child, key, now_s)
         return self._place([child], now_s) + self._settle(now_s)
 
     def _shrink_capacity(self, key: str, dropped_child: str) -> None:
@@ -247,20 +234,12 @@ class Room:
         for key in [k for k, m in self.members.items() if m.last_seen_s < deadline]:
             actions.append(Close(key, "missed heartbeats"))
             actions += self.leave(key, now_s, reason="missed heartbeats")
-        settle = self.tree.version != self._settled_version or bool(self._avoid)
+        settle = self.tree.version != self._settled_version or self.trust.avoiding()
         if not self._recovery_over and not self._recovering(now_s):
             self._recovery_over = settle = True
             for member in self.members.values():
                 member.claimed_parent = None
-        if now_s >= self._next_token_check_s:
-            self._next_token_check_s = now_s + TOKEN_CHECK_INTERVAL_S
-            wall_s = now_s + self.wall_offset_s
-            for member in self.members.values():
-                if member.backup_offer is not None and (
-                    wall_s - member.backup_minted_s > TOKEN_LIFETIME_S / 2
-                ):
-                    member.backup = None  # forces a fresh token below
-                    self.backups_checked_at = -1
+        self.backups.expire_old_tokens(now_s, self._wall_s(now_s))  # renewed just below
         if settle:  # scanning for waiting viewers is O(N): only when something changed
             actions += self._settle(now_s)
             self._settled_version = self.tree.version
@@ -271,30 +250,7 @@ class Room:
 
     def status(self) -> p.StatusReply:
         """A snapshot of the swarm for `streamnest-peer status`."""
-        peers = []
-        for member in self.members.values():
-            node = self.tree.nodes.get(member.key)
-            parent = node.parent if node is not None else None
-            peers.append(
-                p.PeerInfo(
-                    name=member.name,
-                    role=member.role,
-                    parent=self.members[parent].name if parent in self.members else None,
-                    depth=(node.depth or 0) if node is not None else 0,
-                    children=[self.tree[c].name for c in node.children] if node else [],
-                    max_children=member.max_children,
-                    resolution=member.resolution,
-                    stats=member.stats,
-                )
-            )
-        source = self.tree.source
-        return p.StatusReply(
-            source=self.members[source].name if source is not None else None,
-            epoch=self.epoch,
-            peers=peers,
-            max_depth=self.tree.max_depth(),
-            source_fanout=self.tree[source].capacity if source is not None else 0,
-        )
+        return status_reply(self.members, self.tree, self.epoch)
 
     def source_name(self) -> str | None:
         """Name of the live streamer, if any."""
@@ -383,20 +339,9 @@ class Room:
                 homeless.append(orphan)
         return actions + self._place(homeless, now_s)
 
-    def _avoid_parent(self, child: str, parent: str, now_s: float) -> None:
-        self._avoid.setdefault(child, {})[parent] = now_s + AVOID_PARENT_S
-
     def avoided(self, now_s: float) -> dict[str, set[str]]:
         """Parents each child must not get now (expired entries are forgotten)."""
-        result: dict[str, set[str]] = {}
-        for child, parents in list(self._avoid.items()):
-            live = {k: until for k, until in parents.items() if until > now_s}
-            if live and child in self.members:
-                self._avoid[child] = live
-                result[child] = set(live)
-            else:
-                del self._avoid[child]
-        return result
+        return self.trust.avoided(now_s, self.members)
 
     def _place(self, roots: list[str], now_s: float) -> list[Action]:
         moved = self.tree.place(roots, avoid=self.avoided(now_s))
@@ -424,15 +369,9 @@ class Room:
                 actions += [self._assign(key, now_s) for key in moved]
         return actions
 
-    def _offer(self, parent: str, child: str, now_s: float) -> p.ParentOffer:
-        up = self.members[parent]
-        token = mint_token(
-            up.admission_key,
-            parent=up.name,
-            child=self.members[child].name,
-            now_s=now_s + self.wall_offset_s,
-        )
-        return p.ParentOffer(name=up.name, host=up.host, port=up.port, token=token)
+    def _wall_s(self, now_s: float) -> float:
+        """Unix time at monotonic `now_s` (tokens carry Unix time)."""
+        return now_s + self.wall_offset_s
 
     def _assign(self, key: str, now_s: float, *, reuse_backup_token: bool = False) -> Send:
         node = self.tree[key]
@@ -440,8 +379,8 @@ class Room:
         assert node.parent is not None and node.depth is not None
         offer = member.backup_offer if reuse_backup_token else None
         if offer is None or name_key(offer.name) != node.parent:
-            offer = self._offer(node.parent, key, now_s)
-        self._choose_backup(member, now_s)
+            offer = parent_offer(self.members[node.parent], member, self._wall_s(now_s))
+        self.backups.choose(member, self._wall_s(now_s))
         assign = p.Assign(
             parent=offer,
             depth=node.depth,
@@ -451,48 +390,6 @@ class Room:
         )
         return Send(key, assign)
 
-    def _choose_backup(
-        self, member: Member, now_s: float, candidates: list[Node] | None = None
-    ) -> bool:
-        """Pick a backup for `member`; True if it changed."""
-        choice = self.tree.choose_backup(member.key, candidates)
-        if choice == member.backup and member.backup_offer is not None:
-            return False
-        if choice is None and member.backup is None and member.backup_offer is None:
-            return False
-        member.backup = choice
-        member.backup_offer = self._offer(choice, member.key, now_s) if choice else None
-        member.backup_minted_s = now_s + self.wall_offset_s
-        return True
-
-    def _backup_valid(self, member: Member) -> bool:
-        node = self.tree.nodes.get(member.key)
-        backup = member.backup
-        if node is None or node.parent is None or node.depth is None:
-            return backup is None
-        if backup is None or backup not in self.tree:
-            return False
-        candidate = self.tree[backup]
-        return (
-            candidate.depth is not None
-            and candidate.spare > 0
-            and backup != node.parent
-            and not self.tree.in_subtree(backup, node.parent)
-            and self.tree.fits(member.key, backup)
-        )
-
     def refresh_backups(self, now_s: float) -> list[Action]:
         """Name a new backup for every viewer whose backup is gone or no longer usable."""
-        actions: list[Action] = []
-        if self.backups_checked_at == self.tree.version:
-            return actions
-        self.backups_checked_at = self.tree.version
-        candidates = None
-        for member in self.members.values():
-            if member.role != "viewer" or self._backup_valid(member):
-                continue
-            if candidates is None:
-                candidates = self.tree.open_slots()
-            if self._choose_backup(member, now_s, candidates):
-                actions.append(Send(member.key, p.BackupUpdate(backup=member.backup_offer)))
-        return actions
+        return self.backups.refresh(self._wall_s(now_s))

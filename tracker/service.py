@@ -1,20 +1,23 @@
 """The tracker's trio layer: accept connections, feed the Room, carry out its actions.
 
-One task pair per connection: a reader (decode, call the Room, dispatch actions) and a
-writer draining a bounded outbox. The outbox policy for control messages is "never
-drop, never wait": a peer whose outbox fills (it stopped reading) is disconnected, so
-it cannot slow anyone else. Every read has a timeout; the first message must be a
-Hello within HELLO_TIMEOUT_S. All decisions are in tracker/room.py and tracker/chat.py.
+One task pair per connection (tracker/session.py): a reader that decodes, calls the
+Room and dispatches its actions, and a writer draining a bounded outbox. Every read
+has a timeout; the first message must be a Hello within HELLO_TIMEOUT_S. All decisions
+are in tracker/room.py and tracker/chat.py.
+
+Connections are any `trio.abc.Stream`: `serve` listens on TCP (or TLS),
+`serve_listeners` serves any trio listeners (tests use one whose connections are
+`trio.testing.memory_stream_pair` ends, so liveness runs under a MockClock), and
+`serve_stream` serves one connection opened elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -26,14 +29,12 @@ from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
+from tracker.errors import TrackerError
 from tracker.room import Room
+from tracker.session import Session, peer_address, refuse_now
 
 HELLO_TIMEOUT_S = 5.0
-WRITE_TIMEOUT_S = 5.0
 TICK_INTERVAL_S = 0.2
-RECEIVE_BYTES = 64 * 1024
-OUTBOX_MESSAGES = 256
-WRITE_BATCH_BYTES = 64 * 1024
 STORE_QUEUE_ITEMS = 64
 # Messages a peer may send the tracker; anything else (video frames included) is refused.
 PEER_TO_TRACKER = (
@@ -45,6 +46,7 @@ PEER_TO_TRACKER = (
     p.ChildDropped,
     p.Goodbye,
 )
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -53,7 +55,7 @@ class TrackerConfig:
 
     host: str = "127.0.0.1"
     port: int = 9000
-    db: str | None = None
+    db: str | None = None  # SQLite file for chat history; None keeps it in memory
     max_peers: int = 10_000
     heartbeat_interval_s: float = 1.0
     missed_heartbeats: int = 3
@@ -63,68 +65,18 @@ class TrackerConfig:
     max_unregistered_per_ip: int = 128  # ... and from one address
     join_key: str | None = None  # a private stream: every Hello must carry this key
     tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
-
-
-@attrs.define(eq=False)
-class Session:
-    """One connection: its outbox and the scope that ends it."""
-
-    outbox: trio.MemorySendChannel[bytes]
-    scope: trio.CancelScope
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
-    key: str | None = None
-    # Who is in stream.send_all right now (the writer, or the reader answering directly).
-    sending: bool = False
-    send_done: trio.Event = attrs.field(factory=trio.Event)
-    leave_reason: str = "connection closed"
-    queued: int = 0  # messages in the outbox (cheaper to count than to ask the channel)
-
-    async def send_exclusive(self, data: bytes) -> None:
-        """Send on the stream, taking turns between the writer and the reader."""
-        while self.sending:
-            await self.send_done.wait()
-        self.sending = True
-        try:
-            await self.stream.send_all(data)
-        finally:
-            self.sending = False
-            if self.send_done.statistics().tasks_waiting:
-                self.send_done.set()
-                self.send_done = trio.Event()
-
-    def write_now(self, data: bytes) -> None:
-        """Write without waiting, when nothing is queued or being sent (see can_answer_now).
-
-        One non-blocking system call; what the socket does not take, or an error, goes to
-        the writer through the outbox, which is empty, so the order is kept.
-        """
-        try:
-            assert isinstance(self.stream, trio.SocketStream)
-            sent = os.write(self.stream.socket.fileno(), data)
-        except OSError:
-            sent = 0
-        if sent < len(data):
-            self.deliver(data[sent:])
-
-    def can_answer_now(self) -> bool:
-        """Nothing queued and nobody sending on a plain socket: an answer may skip the outbox."""
-        return not self.sending and self.queued == 0 and isinstance(self.stream, trio.SocketStream)
-
-    def deliver(self, data: bytes) -> None:
-        """Queue bytes for the writer; a peer that stopped reading is cut off."""
-        try:
-            self.outbox.send_nowait(data)
-            self.queued += 1
-        except trio.WouldBlock:
-            self.scope.cancel()
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+    # How often the Room's periodic duties run (liveness, backups). Ticks fall on a grid
+    # of this step from the start, so a peer silent for heartbeat_interval_s x
+    # missed_heartbeats is declared dead at the first tick after that, at most one
+    # step later.
+    tick_interval_s: float = TICK_INTERVAL_S
 
 
 class Tracker:
     """A running tracker: the Room, the chat log and store, and the live sessions."""
 
     def __init__(self, config: TrackerConfig) -> None:
+        """A tracker with `config`, not serving yet (see `serve`)."""
         self.config = config
         self.room = Room(
             heartbeat_interval_s=config.heartbeat_interval_s,
@@ -137,7 +89,8 @@ class Tracker:
         self.unregistered = 0
         self.unregistered_by_address: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
-        self._store: ChatStore | None = None
+        self._store: ChatStore | None = None  # open while serving
+        self._store_limiter = trio.CapacityLimiter(1)  # one thread at a time uses SQLite
         # Chat lines and epoch numbers go to storage, in order, through one task.
         self._store_send, self._store_receive = trio.open_memory_channel[p.ChatMessage | int](
             STORE_QUEUE_ITEMS
@@ -146,70 +99,121 @@ class Tracker:
     async def serve(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Listen and serve until cancelled; `started` gets the bound (host, port)."""
-        self._store = await trio.to_thread.run_sync(ChatStore, self.config.db)
+        """Listen on TCP (TLS if configured) until cancelled; `started` gets (host, port).
+
+        Raises TrackerError when it cannot listen there or open the chat database.
+        """
+        host, port = self.config.host, self.config.port
+        try:
+            plain = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise TrackerError(f"cannot listen on {host}:{port}: {reason}") from exc
+        listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(plain)
+        if self.config.tls is not None:
+            listeners = [trio.SSLListener(lis, self.config.tls) for lis in plain]
+        bound = plain[0].socket.getsockname()[:2]  # the real port when port was 0
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.serve_listeners, listeners)
+                self.address = (bound[0], bound[1])
+                task_status.started(self.address)
+        finally:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+
+    async def serve_listeners(
+        self,
+        listeners: Sequence[trio.abc.Listener[Any]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve every connection the listeners accept (any trio stream) until cancelled.
+
+        Opens the chat store, restores history and epoch, and runs the Room's clock and
+        the store's writer; `started` once connections are being accepted. While this
+        runs, `serve_stream` may serve connections from elsewhere too (with no
+        listeners at all, it serves only those). Raises
+        TrackerError (StoreError) when the chat database cannot be opened.
+        """
+        self._store = await self._store_call(ChatStore, self.config.db)
         try:
             await self._restore()
-            plain = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
-            listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(plain)
-            if self.config.tls is not None:
-                listeners = [trio.SSLListener(lis, self.config.tls) for lis in plain]
             now = trio.current_time()
             self.room.started_s = now
             self.room.wall_offset_s = time.time() - now
-            host, port = plain[0].socket.getsockname()[:2]
-            self.address = (host, port)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._tick_loop)
+                nursery.start_soon(self._tick_loop, now)
                 nursery.start_soon(self._store_loop)
-                await nursery.start(trio.serve_listeners, self._handle, listeners)
-                task_status.started((host, port))
+                if listeners:  # with none, the tracker runs for serve_stream alone
+                    await nursery.start(trio.serve_listeners, self._accepted, listeners)
+                task_status.started()
         finally:
             store, self._store = self._store, None
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(store.close)
+                await self._store_call(store.close)
+
+    async def _store_call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a ChatStore call: in a worker thread for a file, inline for memory.
+
+        A file database commits with synchronous=FULL, which can wait on the disk; the
+        memory database costs microseconds, less than a thread hop, and staying in the
+        trio thread keeps virtual-time tests free of real waits.
+        """
+        if self.config.db is None:
+            await trio.lowlevel.checkpoint()
+            return function(*args)
+        return await trio.to_thread.run_sync(function, *args, limiter=self._store_limiter)
 
     async def _restore(self) -> None:
         assert self._store is not None
         store = self._store
-        history = await trio.to_thread.run_sync(store.recent, CHAT_HISTORY_LENGTH)
-        self.chat.restore(history)
-        epoch = await trio.to_thread.run_sync(store.get_meta, "epoch")
+        self.chat.restore(await self._store_call(store.recent, CHAT_HISTORY_LENGTH))
+        epoch = await self._store_call(store.get_meta, "epoch")
         if epoch is not None and epoch.isdigit():
             self.room.epoch = int(epoch) % 2**32
 
     # -- connections -------------------------------------------------------------------
 
-    async def _handle(self, stream: trio.abc.Stream) -> None:
-        assert isinstance(stream, trio.SocketStream | trio.SSLStream)
-        address = _peer_address(stream)
+    async def _accepted(self, stream: trio.abc.Stream) -> None:
+        await self.serve_stream(stream, peer_address(stream))
+
+    async def serve_stream(self, stream: trio.abc.Stream, address: str) -> None:
+        """Serve one open connection from `address` until it ends, then close it.
+
+        `address` is what the per-address cap on unregistered connections counts. The
+        tracker must be serving (`serve` or `serve_listeners` running): they run the
+        clock that declares silent peers dead and the chat store.
+        """
+        if self._store is None:
+            await trio.aclose_forcefully(stream)
+            raise RuntimeError("serve_stream needs Tracker.serve or serve_listeners running")
         limit = self.config.max_peers
         if self.connections >= limit:
-            await _refuse_now(stream, p.RejectCode.FULL, f"tracker is full ({limit} peers)")
+            await refuse_now(stream, p.RejectCode.FULL, f"tracker is full ({limit} peers)")
             return
         # Connections that have not said Hello yet cost memory and a task each, and are
         # what a flood or a slowloris makes: they are capped per address and in all.
         if self.unregistered >= self.config.max_unregistered:
-            await _refuse_now(
+            await refuse_now(
                 stream, p.RejectCode.BUSY, "too many connections are registering; retry"
             )
             return
         if self.unregistered_by_address.get(address, 0) >= self.config.max_unregistered_per_ip:
-            await _refuse_now(
+            await refuse_now(
                 stream, p.RejectCode.BUSY, f"too many unregistered connections from {address}"
             )
             return
         self.connections += 1
         self._count_unregistered(address, +1)
-        outbox, pending = trio.open_memory_channel[bytes](OUTBOX_MESSAGES)
-        session = Session(outbox=outbox, scope=trio.CancelScope(), stream=stream)
+        session = Session.open(stream)
         try:
             async with trio.open_nursery() as nursery:
                 session.scope = nursery.cancel_scope
-                nursery.start_soon(self._write, session, pending)
+                nursery.start_soon(session.write_loop)
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._read(stream, session, lambda: self._count_unregistered(address, -1))
-                outbox.close()  # the writer flushes what is queued (a Reject...) and ends
+                    await self._read(session, lambda: self._count_unregistered(address, -1))
+                session.outbox.close()  # the writer flushes what is queued (a Reject...)
         finally:
             self.connections -= 1
             if session.key is None:
@@ -225,39 +229,11 @@ class Tracker:
         else:
             self.unregistered_by_address.pop(address, None)
 
-    async def _write(self, session: Session, pending: trio.MemoryReceiveChannel[bytes]) -> None:
-        # One scope for the whole session, its deadline armed only while sending: cheaper
-        # than a new fail_after per message, which showed in profiles at 2,000 peers.
-        with trio.CancelScope() as guard:
-            try:
-                async for data in pending:
-                    batch = [data]
-                    size = len(data)
-                    while size < WRITE_BATCH_BYTES:
-                        try:
-                            more = pending.receive_nowait()
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                        batch.append(more)
-                        size += len(more)
-                    session.queued -= len(batch)
-                    guard.deadline = trio.current_time() + WRITE_TIMEOUT_S
-                    await session.send_exclusive(data if len(batch) == 1 else b"".join(batch))
-                    guard.deadline = math.inf
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        session.scope.cancel()  # closed outbox, gone peer, or too slow: the session is over
-
-    async def _read(
-        self,
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-        session: Session,
-        registered: Callable[[], None],
-    ) -> None:
+    async def _read(self, session: Session, registered: Callable[[], None]) -> None:
         decoder = p.MessageDecoder(accept=PEER_TO_TRACKER, max_frame_payload_bytes=0)
         try:
             with trio.move_on_after(self.config.hello_timeout_s):
-                first = await receive_message(stream, decoder)
+                first = await session.receive(decoder)
                 if not self._register(session, first):
                     return
                 registered()
@@ -274,7 +250,7 @@ class Tracker:
                     now = trio.current_time()
                     if idle.deadline - now < idle_limit_s:
                         idle.deadline = now + 2 * idle_limit_s
-                    message = await receive_message(stream, decoder)
+                    message = await session.receive(decoder)
                     if isinstance(message, p.Heartbeat) and session.can_answer_now():
                         # The hot path (every peer, every second): answer from this task,
                         # sparing the writer a wake-up.
@@ -388,9 +364,13 @@ class Tracker:
         with contextlib.suppress(trio.WouldBlock):
             self._store_send.send_nowait(epoch)
 
-    async def _tick_loop(self) -> None:
+    async def _tick_loop(self, start_s: float) -> None:
+        """Run the Room's periodic duties on a fixed grid from `start_s` (no drift)."""
+        step_s = self.config.tick_interval_s
+        ticks = 0
         while True:
-            await trio.sleep(TICK_INTERVAL_S)
+            ticks = max(ticks + 1, int((trio.current_time() - start_s) / step_s))
+            await trio.sleep_until(start_s + ticks * step_s)
             self._do(self.room.tick(trio.current_time()))
 
     async def _store_loop(self) -> None:
@@ -399,56 +379,7 @@ class Tracker:
             store = self._store
             assert store is not None
             if isinstance(item, int):
-                await trio.to_thread.run_sync(store.set_meta, "epoch", str(item))
+                await self._store_call(store.set_meta, "epoch", str(item))
                 continue
-            await trio.to_thread.run_sync(store.append, item)
+            await self._store_call(store.append, item)
             self._do([Broadcast(item)])
-
-
-def _peer_address(stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> str:
-    sock = (
-        stream.socket if isinstance(stream, trio.SocketStream) else stream.transport_stream.socket
-    )
-    try:
-        return str(sock.getpeername()[0])
-    except OSError:
-        return "?"
-
-
-async def _refuse_now(stream: trio.abc.Stream, code: p.RejectCode, message: str) -> None:
-    """Tell a connection we will not serve it (within a second), and close it."""
-    with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
-        await stream.send_all(p.encode(p.Reject(code=code, message=message)))
-    await trio.aclose_forcefully(stream)
-
-
-async def receive_message(
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream], decoder: p.MessageDecoder
-) -> p.Message | None:
-    """The next message from a peer, or None when it closed cleanly.
-
-    Peers send one small message at a time, so on a plain socket this waits for the
-    socket to be readable, then reads once. trio's receive_some tries to read first,
-    which for a peer's once-a-second heartbeat fails nearly every time and costs a
-    system call; at thousands of peers that showed in profiles. TLS goes through
-    SSLStream.receive_some.
-    """
-    while True:
-        message = decoder.next_message()
-        if message is p.CLOSED:
-            return None
-        if message is not p.NEED_DATA:
-            assert not isinstance(message, p.Sentinel)
-            return message
-        if not isinstance(stream, trio.SocketStream):
-            decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
-            continue
-        sock = stream.socket
-        await trio.lowlevel.wait_readable(sock)
-        try:
-            data = os.read(sock.fileno(), RECEIVE_BYTES)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            raise trio.BrokenResourceError(str(exc)) from exc
-        decoder.receive_data(data)

@@ -70,9 +70,11 @@ class Tree:
     _viewer_capacity: int = 0
 
     def __contains__(self, key: str) -> bool:
+        """Whether `key` has a node."""
         return key in self.nodes
 
     def __getitem__(self, key: str) -> Node:
+        """The node of `key`."""
         return self.nodes[key]
 
     def add(self, key: str, name: str, *, is_source: bool, capacity: int) -> Node:
@@ -215,10 +217,6 @@ class Tree:
         """Whether the subtree of `child` stays within the depth limit under `parent`."""
         depth = self.nodes[parent].depth
         return depth is not None and depth + 1 + self.height(child) <= self.depth_limit()
-
-    def viewer_count(self) -> int:
-        """Viewers in the tree, attached or not."""
-        return self._viewers
 
     def depth_limit(self) -> int:
         """Deepest level a moved subtree may reach before it is split up."""

@@ -1,4 +1,5 @@
-"""A minimal tracker client for tests: real TCP, the real protocol, every wait bounded."""
+"""A minimal tracker client for tests: any trio stream (TCP or memory), the real protocol,
+every wait bounded."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ WAIT_S = 10.0
 class Client:
     """One connection to a tracker, speaking the protocol by hand."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.decoder = p.MessageDecoder()
         self.inbox: list[p.Message] = []

@@ -9,8 +9,12 @@ import sys
 import time
 
 import pytest
+import trio
 
 import protocol as p
+from tracker.__main__ import leaves
+from tracker.errors import TrackerError
+from tracker.service import Tracker, TrackerConfig
 
 
 def start_tracker(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -73,22 +77,50 @@ def test_a_peer_can_register_with_the_real_program() -> None:
         process.wait(timeout=10)
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["--db", "/nonexistent-dir/chat.db"], "cannot open chat database"),
-        (["--max-peers", "0"], "must be at least 1"),
-    ],
-)
-def test_user_errors_are_one_line_without_a_traceback(args: list[str], expected: str) -> None:
-    result = subprocess.run(
+def run_tracker(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the tracker to its end (these runs fail at once)."""
+    return subprocess.run(
         [sys.executable, "-m", "tracker", "--port", "0", *args],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode != 0
-    assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--db", "/nonexistent-dir/chat.db"], "cannot open chat database /nonexistent-dir"),
+        (["--host", "192.0.2.1"], "cannot listen on 192.0.2.1:0: "),  # not this machine's
+        (
+            ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
+            "cannot load the TLS",
+        ),
+        (["--join-key-file", "/nonexistent-key"], "cannot read the join key file"),
+    ],
+)
+def test_what_the_user_got_wrong_is_one_line_and_exit_1(args: list[str], expected: str) -> None:
+    result = run_tracker(*args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"streamnest-tracker: {expected}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--max-peers", "0"], "must be at least 1"),
+        (["--tls-cert", "/some.pem"], "--tls-cert and --tls-key go together"),
+        (["--port", "70000"], "not a port number"),
+    ],
+)
+def test_a_command_line_mistake_is_a_usage_message_and_exit_2(
+    args: list[str], expected: str
+) -> None:
+    result = run_tracker(*args)
+    assert result.returncode == 2
+    assert expected in result.stderr and "usage: streamnest-tracker" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -110,3 +142,29 @@ def test_a_port_in_use_is_reported_plainly() -> None:
     finally:
         first.terminate()
         first.wait(timeout=10)
+
+
+async def tracker_errors(tracker: Tracker) -> list[str]:
+    """The TrackerErrors `tracker.serve()` fails with, caught the way the CLI catches them."""
+    caught: list[TrackerError] = []
+    try:
+        await tracker.serve()
+    except* TrackerError as group:
+        caught = leaves(group)
+    return [str(exc) for exc in caught]
+
+
+async def test_the_service_raises_a_tracker_error_for_a_port_in_use() -> None:
+    first = Tracker(TrackerConfig(port=0))
+    async with trio.open_nursery() as nursery:
+        host, port = await nursery.start(first.serve)
+        second = Tracker(TrackerConfig(host=host, port=port))
+        (message,) = await tracker_errors(second)
+        assert message.startswith(f"cannot listen on {host}:{port}: ")
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_service_raises_a_tracker_error_for_a_chat_database_it_cannot_open() -> None:
+    tracker = Tracker(TrackerConfig(port=0, db="/nonexistent-dir/chat.db"))
+    (message,) = await tracker_errors(tracker)
+    assert message.startswith("cannot open chat database /nonexistent-dir/chat.db: ")

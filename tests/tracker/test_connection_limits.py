@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 import protocol as p
 from tests.polling import eventually
@@ -49,3 +50,28 @@ async def test_half_open_connections_are_capped_per_address_and_in_all(
         await client.stream.aclose()
     await eventually(lambda: tracker.unregistered == 0, within_s=5, what="the flood gone")
     assert set(tracker.room.members) == {"friend"}
+
+
+async def test_a_stream_served_from_elsewhere_counts_under_the_address_it_comes_with(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    tracker = Tracker(TrackerConfig(port=0, max_unregistered_per_ip=2))
+    await nursery.start(tracker.serve_listeners, [])  # no listener: streams come by hand
+    clients = []
+    for address in ("10.0.0.7", "10.0.0.7", "10.0.0.7", "10.0.0.8"):
+        client_end, tracker_end = trio.testing.memory_stream_pair()
+        nursery.start_soon(tracker.serve_stream, tracker_end, address)
+        clients.append(Client(client_end))
+        await trio.testing.wait_all_tasks_blocked()  # served in this order
+
+    assert tracker.unregistered_by_address == {"10.0.0.7": 2, "10.0.0.8": 1}
+    refusal = await clients[2].expect(p.Reject)
+    assert refusal.code is p.RejectCode.BUSY and "10.0.0.7" in refusal.message
+    assert trio.current_time() == 0.0, "refused at once"
+
+
+async def test_serving_a_stream_needs_the_tracker_running() -> None:
+    client_end, tracker_end = trio.testing.memory_stream_pair()
+    with pytest.raises(RuntimeError, match="serve_listeners"):
+        await Tracker(TrackerConfig(port=0)).serve_stream(tracker_end, "10.0.0.7")
+    assert await client_end.receive_some() == b""  # closed, not left open

@@ -58,12 +58,15 @@ class SwarmMachine(RuleBasedStateMachine):
         # while, which may place the child deeper than the log bound; joins, leaves,
         # deaths and source restarts alone must keep the bound.
         self.avoidance_used = False
+        self.decided_s = 0.0  # when the Room last decided something (sent any action)
 
     @initialize(capacity=st.integers(1, 4))
     def choose_capacity(self, capacity: int) -> None:
         self.capacity = capacity
 
     def apply(self, actions: list[Action]) -> None:
+        if actions:
+            self.decided_s = self.now
         # The tracker refreshes backups a few times a second; here, after every event.
         actions = actions + self.room.refresh_backups(self.now)
         for action in actions:
@@ -209,7 +212,10 @@ class SwarmMachine(RuleBasedStateMachine):
         tree = self.room.tree
         if tree.source is None:
             return
-        avoided = self.room.avoided(self.now)
+        # As of the Room's last decision: a rule may move the clock past the end of an
+        # avoidance without the Room deciding anything (a refused hello); the tracker's
+        # tick, every 0.2 s, places such a viewer.
+        avoided = self.room.avoided(self.decided_s)
         for root in tree.detached_roots():
             usable = [n.key for n in tree.open_slots() if n.key not in avoided.get(root, ())]
             assert not usable, f"{root} waits while {usable} have room"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import protocol as p
 from tests.tracker.test_room import hello, join, sent
-from tracker.room import TAMPER_REPORTS_TO_DISTRUST, Room
+from tracker.room import Room
+from tracker.trust import TAMPER_REPORTS_TO_DISTRUST
 
 KEY = "ab" * 32
 

@@ -1,0 +1,40 @@
+"""The swarm as `streamnest-peer status` shows it: one StatusReply built from the Room.
+
+Pure and read-only: it walks the members and the tree once, O(members + links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import protocol as p
+from tracker.members import Member
+from tracker.tree import Tree
+
+
+def status_reply(members: Mapping[str, Member], tree: Tree, epoch: int) -> p.StatusReply:
+    """A snapshot of every member, its place in the tree and its last statistics."""
+    peers = []
+    for member in members.values():
+        node = tree.nodes.get(member.key)
+        parent = node.parent if node is not None else None
+        peers.append(
+            p.PeerInfo(
+                name=member.name,
+                role=member.role,
+                parent=members[parent].name if parent is not None and parent in members else None,
+                depth=(node.depth or 0) if node is not None else 0,
+                children=[tree[c].name for c in node.children] if node else [],
+                max_children=member.max_children,
+                resolution=member.resolution,
+                stats=member.stats,
+            )
+        )
+    source = tree.source
+    return p.StatusReply(
+        source=members[source].name if source is not None else None,
+        epoch=epoch,
+        peers=peers,
+        max_depth=tree.max_depth(),
+        source_fanout=tree[source].capacity if source is not None else 0,
+    )
