@@ -55,6 +55,8 @@ TRACKER_CPU_MAX_PCT = 15.0  # bench_tracker.py's CPU_TARGET_PCT, 2,000 peers
 ACK_P99_MAX_MS = 50.0  # bench_tracker.py's P99_TARGET_MS
 
 STOP_GRACE_S = 20.0  # after the interrupt, before the process group is killed
+KILL_WAIT_S = 5.0  # for SIGKILLed leftovers to be gone
+KILL_POLL_S = 0.05
 STDERR_TAIL_CHARS = 200
 
 
@@ -224,6 +226,7 @@ class Outcome:
     error: str = ""  # the end of its stderr when it failed
     missing: frozenset[str] = frozenset()  # modules found missing before it ran
     leftover_processes: int = 0  # still running when it exited (then killed)
+    load_at_start: float | None = None  # the machine's 1-minute load average
 
 
 @attrs.frozen
@@ -257,6 +260,7 @@ class Group:
     title: str
     argv: tuple[str, ...]
     seconds: float
+    load_at_start: float | None
     rows: tuple[Row, ...]
 
 
@@ -361,7 +365,8 @@ def judge_outcome(benchmark: Benchmark, outcome: Outcome) -> Group:
     if outcome.leftover_processes:
         rows.append(Row("processes left behind", str(outcome.leftover_processes), "0", "FAIL",
                         "killed after it exited"))  # fmt: skip
-    return Group(benchmark.name, benchmark.title, outcome.argv, outcome.seconds, tuple(rows))
+    return Group(benchmark.name, benchmark.title, outcome.argv, outcome.seconds,
+                 outcome.load_at_start, tuple(rows))  # fmt: skip
 
 
 def build_screen(
@@ -399,7 +404,8 @@ def render(screen: Screen) -> str:
     ]
     for group in screen.groups:
         what = " ".join(group.argv) if head.quick else group.title
-        lines.append(f"-- {group.name}: {what} ({group.seconds:.0f} s)")
+        load = "" if group.load_at_start is None else f", load {group.load_at_start:.1f}"
+        lines.append(f"-- {group.name}: {what} ({group.seconds:.0f} s{load})")
         for row in group.rows:
             note = f"  {row.note}" if row.note else ""
             lines.append(
@@ -450,6 +456,12 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def hear_interrupts() -> None:
+    """In a benchmark about to start: SIGINT raises KeyboardInterrupt again, even when
+    this script was started with it ignored (a background job of a shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """Interrupt a benchmark as Ctrl-C would (each cleans up on it), then kill its group."""
     with contextlib.suppress(ProcessLookupError):
@@ -463,15 +475,26 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def kill_leftovers(group: int) -> int:
-    """Kill whatever is still running in a finished benchmark's process group; how many."""
+    """Kill whatever still runs in a finished benchmark's process group; return how many."""
     left = []
     for pid in psutil.pids():
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == group and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.append(pid)
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(pid) == group and running(psutil.Process(pid)):
+                left.append(psutil.Process(pid))
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while any(running(process) for process in left) and time.monotonic() < deadline:
+        time.sleep(KILL_POLL_S)
     return len(left)
+
+
+def running(process: psutil.Process) -> bool:
+    """Whether a process still runs (a zombie does not: it only awaits its reaping)."""
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def run_benchmark(benchmark: Benchmark, quick: bool, tmp: Path) -> Outcome:
@@ -481,9 +504,15 @@ def run_benchmark(benchmark: Benchmark, quick: bool, tmp: Path) -> Outcome:
     errors = tmp / f"{benchmark.name}.stderr"
     command = [sys.executable, benchmark.script, *argv, "--json", str(report)]
     started_s = time.monotonic()
+    load = os.getloadavg()[0]
     with errors.open("wb") as stderr:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            command,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own group: stop_group and kill_leftovers reach all
+            preexec_fn=hear_interrupts,
         )
         returncode: int | None
         try:
@@ -504,7 +533,8 @@ def run_benchmark(benchmark: Benchmark, quick: bool, tmp: Path) -> Outcome:
     tail = errors.read_bytes().decode(errors="replace").strip().splitlines()
     error = tail[-1][-STDERR_TAIL_CHARS:] if tail and returncode != 0 else ""
     missing = frozenset(m for m in requirements(benchmark) if not installed(m))
-    return Outcome(benchmark.name, argv, seconds, returncode, data, error, missing, leftovers)
+    return Outcome(benchmark.name, argv, seconds, returncode, data, error, missing, leftovers,
+                   round(load, 2))  # fmt: skip
 
 
 def read_header(quick: bool) -> Header:

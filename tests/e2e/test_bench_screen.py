@@ -9,6 +9,8 @@ that the exit status follows the verdicts, not any timing.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ import bench  # noqa: E402
 import bench_tracker  # noqa: E402
 
 from peer.simulation.report import DISTRIBUTION_KEYS, REPORT_SCHEMA  # noqa: E402
+from tests.processes import alive  # noqa: E402
 
 SCREEN_MAX_LINES = 40
 QUICK_RUN_TIMEOUT_S = 240
@@ -95,7 +98,7 @@ def all_passing() -> dict[str, bench.Outcome]:
     return {
         "simulate": outcome("simulate", simulation()),
         "compare": outcome("compare", comparison(both_systems())),
-        "relay": outcome("relay", relay()),
+        "relay": outcome("relay", relay(), load_at_start=3.5),
         "tracker": outcome("tracker", tracker()),
     }
 
@@ -122,6 +125,11 @@ def test_every_target_met_prints_one_screen_with_the_commit_and_a_pass_summary()
     assert "2 cores, load average 1.50 1.25 1.00 at start" in lines[1]
     assert "2030-01-02 03:04 UTC" in lines[1]
     assert [g.name for g in screen.groups] == ["simulate", "compare", "relay", "tracker"]
+    assert (
+        "-- relay: 10 relay processes at 720p30 for 8 s; source egress at 10 and 100 "
+        "viewers (12 s, load 3.5)" in lines
+    )
+    assert "-- tracker: 2,000 fake peers heartbeating every second, 15 s (12 s)" in lines
     assert screen.failed == 0 and screen.skipped == 0
     assert screen.passed == 11
     assert lines[-1].startswith("PASS: all 11 targets met")
@@ -286,6 +294,42 @@ def test_only_refuses_a_name_it_does_not_know() -> None:
     with pytest.raises(SystemExit, match="no benchmark named nonsense"):
         bench.chosen("relay,nonsense")
     assert [b.name for b in bench.chosen("tracker,relay")] == ["relay", "tracker"]
+
+
+HANGING_BENCHMARK = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+with open(sys.argv[1], "w") as pid_file:
+    pid_file.write(str(child.pid))
+time.sleep(600)
+"""
+
+
+def test_a_benchmark_past_its_time_limit_is_stopped_with_everything_it_started(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "bench_hangs.py"
+    script.write_text(HANGING_BENCHMARK)
+    pid_path = tmp_path / "child.pid"
+    hangs = bench.Benchmark(
+        name="hangs", script=str(script), title="never ends", argv=(str(pid_path),), quick={},
+        figures=(bench.Figure("answer", "answer", "d", bench.Target(">=", 42)),), timeout_s=5,
+    )  # fmt: skip
+    done = bench.run_benchmark(hangs, quick=False, tmp=tmp_path)
+    child = int(pid_path.read_text())
+    try:
+        assert done.returncode is None
+        assert done.data is None
+        assert done.leftover_processes == 1, "its child outlived it and was killed"
+        assert not alive(child)
+        group = bench.judge_outcome(hangs, done)
+        assert [(r.label, r.verdict) for r in group.rows] == [
+            ("did not finish", "FAIL"),
+            ("processes left behind", "FAIL"),
+        ]
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_a_quick_relay_run_prints_one_screen_and_its_exit_status_follows_the_verdicts(
