@@ -277,7 +277,7 @@ class Screen:
 
 
 class MissingValue(Exception):
-    """A key path that is not in a benchmark's JSON."""
+    """A figure a benchmark's JSON does not hold (as a number); says what is wrong."""
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -286,24 +286,29 @@ def lookup(data: Any, path: str) -> Any:
     for index, step in enumerate(steps):
         if step == "*":
             if not isinstance(data, list):
-                raise MissingValue(path)
+                raise MissingValue(f"no list at {path} in its JSON")
             rest = ".".join(steps[index + 1 :])
             return [lookup(item, rest) if rest else item for item in data]
         try:
             data = data[int(step)] if isinstance(data, list) else data[step]
         except (KeyError, IndexError, ValueError, TypeError):
-            raise MissingValue(path) from None
+            raise MissingValue(f"no {path} in its JSON") from None
     return data
 
 
-def number(data: Any, figure: Figure) -> float | None:
-    """The figure's value in `data` (None when the JSON holds null)."""
-    value = lookup(data, figure.path)
-    if isinstance(value, list):
-        if figure.combine is None:
-            raise MissingValue(f"{figure.path} is a list")
-        return figure.combine(float(v) for v in value)
-    return None if value is None else float(value)
+def number(
+    data: Any, path: str, combine: Callable[[Iterable[float]], float] | None = None
+) -> float | None:
+    """The number at `path` in `data`, a list combined by `combine`; None for JSON null."""
+    value = lookup(data, path)
+    try:
+        if isinstance(value, list):
+            if combine is None or not value:
+                raise MissingValue(f"{path} is a list of {len(value)}, not a number")
+            return combine(float(item) for item in value)
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        raise MissingValue(f"{path} is not a number in its JSON") from None
 
 
 def shown(value: float | None, spec: str) -> str:
@@ -320,12 +325,12 @@ def judge(figure: Figure, data: dict[str, Any], missing: frozenset[str]) -> Row:
         return Row(figure.label, "-", target_text(target, None, figure.spec), "SKIP",
                    figure.needs.missing)  # fmt: skip
     try:
-        value = number(data, figure)
-        other = None if target is None or target.other is None else lookup(data, target.other)
+        value = number(data, figure.path, figure.combine)
+        other = None if target is None or target.other is None else number(data, target.other)
     except MissingValue as exc:
         verdict = "-" if target is None else "FAIL"
         return Row(figure.label, "-", target_text(target, None, figure.spec), verdict,
-                   f"no {exc} in its JSON")  # fmt: skip
+                   str(exc))  # fmt: skip
     text = shown(value, figure.spec)
     if target is None:
         return Row(figure.label, text, "-", "-")

@@ -250,6 +250,7 @@ def test_a_figure_missing_from_the_json_or_null_fails_and_says_so() -> None:
     data = simulation()
     del data["true_latency_ms"]
     del data["tree"]
+    data["workers"] = []
     outcomes["simulate"] = outcome("simulate", data)
     screen, _ = screen_of(outcomes)
     unacked = row(screen, "tracker", "heartbeat ack p99 ms")
@@ -258,6 +259,8 @@ def test_a_figure_missing_from_the_json_or_null_fails_and_says_so() -> None:
     assert (latency.verdict, latency.note) == ("FAIL", "no true_latency_ms.p99 in its JSON")
     depth = row(screen, "simulate", "max depth")
     assert (depth.value, depth.verdict) == ("-", "-"), "a figure without a target only shows"
+    busiest = row(screen, "simulate", "worker CPU %, busiest worker")
+    assert (busiest.value, busiest.note) == ("-", "workers.*.cpu_pct is a list of 0, not a number")
 
 
 def test_processes_a_benchmark_left_behind_fail_it() -> None:
