@@ -418,16 +418,16 @@ def render(screen: Screen) -> str:
                 f"{row.verdict:<{VERDICT_W}}{note}".rstrip()
             )
     judged = screen.passed + screen.failed
-    skipped = f", {screen.skipped} skipped" if screen.skipped else ""
-    skipped += f", {sum(group.seconds for group in screen.groups) / 60:.1f} min"
+    tail = f", {screen.skipped} skipped" if screen.skipped else ""
+    tail += f", {sum(group.seconds for group in screen.groups) / 60:.1f} min"
     if not screen.groups:
         lines.append("nothing ran")
     elif screen.failed:
-        lines.append(f"FAIL: {screen.failed} of {judged} targets missed{skipped}")
+        lines.append(f"FAIL: {screen.failed} of {judged} targets missed{tail}")
         lines += textwrap.wrap("; ".join(screen.failures), SCREEN_WIDTH, initial_indent="  ",
                                subsequent_indent="  ")  # fmt: skip
     else:
-        lines.append(f"PASS: all {judged} targets met{skipped}")
+        lines.append(f"PASS: all {judged} targets met{tail}")
     return "\n".join(lines)
 
 
