@@ -57,7 +57,8 @@ ACK_P99_MAX_MS = 50.0  # bench_tracker.py's P99_TARGET_MS
 STOP_GRACE_S = 20.0  # after the interrupt, before the process group is killed
 KILL_WAIT_S = 5.0  # for SIGKILLed leftovers to be gone
 KILL_POLL_S = 0.05
-STDERR_TAIL_CHARS = 200
+NOTE_CHARS = 80  # a failed benchmark's last stderr line, shortened in the middle
+LOG_LINES = 20  # of a failed benchmark's stderr, kept in --json
 
 
 # -- what a benchmark is --------------------------------------------------------------
@@ -223,7 +224,7 @@ class Outcome:
     seconds: float
     returncode: int | None  # None: it was stopped at its time limit
     data: dict[str, Any] | None
-    error: str = ""  # the end of its stderr when it failed
+    log: tuple[str, ...] = ()  # the end of its stderr when it failed
     missing: frozenset[str] = frozenset()  # modules found missing before it ran
     leftover_processes: int = 0  # still running when it exited (then killed)
     load_at_start: float | None = None  # the machine's 1-minute load average
@@ -262,6 +263,7 @@ class Group:
     seconds: float
     load_at_start: float | None
     rows: tuple[Row, ...]
+    log: tuple[str, ...] = ()  # the end of its stderr when it failed
 
 
 @attrs.frozen
@@ -362,16 +364,25 @@ def judge_outcome(benchmark: Benchmark, outcome: Outcome) -> Group:
         rows.append(Row("did not finish", "-", "-", "FAIL",
                         f"stopped at its {benchmark.timeout_s:.0f} s limit"))  # fmt: skip
     elif outcome.returncode != 0:
-        rows.append(Row(f"exit status {outcome.returncode}", "-", "0", "FAIL", outcome.error))
+        rows.append(Row(f"exit status {outcome.returncode}", "-", "0", "FAIL", last_words(outcome)))
     if outcome.data is not None:
         rows += [judge(figure, outcome.data, outcome.missing) for figure in benchmark.figures]
     elif outcome.returncode == 0:
-        rows.append(Row("no JSON written", "-", "-", "FAIL", outcome.error))
+        rows.append(Row("no JSON written", "-", "-", "FAIL", last_words(outcome)))
     if outcome.leftover_processes:
         rows.append(Row("processes left behind", str(outcome.leftover_processes), "0", "FAIL",
                         "killed after it exited"))  # fmt: skip
     return Group(benchmark.name, benchmark.title, outcome.argv, outcome.seconds,
-                 outcome.load_at_start, tuple(rows))  # fmt: skip
+                 outcome.load_at_start, tuple(rows), outcome.log)  # fmt: skip
+
+
+def last_words(outcome: Outcome) -> str:
+    """The last line a failed benchmark wrote to stderr, at most NOTE_CHARS long."""
+    line = outcome.log[-1] if outcome.log else ""
+    if len(line) <= NOTE_CHARS:
+        return line
+    head = NOTE_CHARS * 2 // 3
+    return f"{line[:head]} ... {line[head + 5 - NOTE_CHARS :]}"
 
 
 def build_screen(
@@ -535,10 +546,10 @@ def run_benchmark(benchmark: Benchmark, quick: bool, tmp: Path) -> Outcome:
         data = json.loads(report.read_text())
     except (OSError, ValueError):
         data = None
-    tail = errors.read_bytes().decode(errors="replace").strip().splitlines()
-    error = tail[-1][-STDERR_TAIL_CHARS:] if tail and returncode != 0 else ""
+    said = errors.read_bytes().decode(errors="replace").strip().splitlines()
+    log = tuple(said[-LOG_LINES:]) if returncode != 0 else ()
     missing = frozenset(m for m in requirements(benchmark) if not installed(m))
-    return Outcome(benchmark.name, argv, seconds, returncode, data, error, missing, leftovers,
+    return Outcome(benchmark.name, argv, seconds, returncode, data, log, missing, leftovers,
                    round(load, 2))  # fmt: skip
 
 

@@ -228,9 +228,11 @@ def test_a_benchmark_whose_script_does_not_exist_prints_nothing(tmp_path: Path) 
 
 def test_a_benchmark_that_broke_fails_with_the_end_of_its_stderr() -> None:
     outcomes = all_passing()
+    said = ("Traceback (most recent call last):", "RuntimeError: " + "x" * 200 + " exited (1)")
     outcomes["tracker"] = outcome(
-        "tracker", None, returncode=1, error="bench_tracker: the tracker exited before listening"
+        "tracker", None, returncode=1, log=("bench_tracker: the tracker exited before listening",)
     )
+    outcomes["compare"] = outcome("compare", None, returncode=1, log=said)
     outcomes["relay"] = outcome("relay", None, returncode=None)
     screen, text = screen_of(outcomes)
     broke = row(screen, "tracker", "exit status 1")
@@ -239,9 +241,19 @@ def test_a_benchmark_that_broke_fails_with_the_end_of_its_stderr() -> None:
     assert [r.label for g in screen.groups if g.name == "tracker" for r in g.rows] == [
         "exit status 1"
     ]
+    shortened = row(screen, "compare", "exit status 1").note
+    assert len(shortened) == 80
+    assert shortened.startswith("RuntimeError: xxx") and shortened.endswith("xxx exited (1)")
+    assert " ... " in shortened
+    [compare_group] = [g for g in screen.groups if g.name == "compare"]
+    assert compare_group.log == said, "--json keeps the end of its stderr"
     assert row(screen, "relay", "did not finish").note == "stopped at its 300 s limit"
-    assert screen.failures == ("relay: did not finish", "tracker: exit status 1")
-    assert "FAIL: 2 of 7 targets missed" in text
+    assert screen.failures == (
+        "compare: exit status 1",
+        "relay: did not finish",
+        "tracker: exit status 1",
+    )
+    assert "FAIL: 3 of 5 targets missed" in text
 
 
 def test_a_figure_missing_from_the_json_or_null_fails_and_says_so() -> None:
