@@ -1,9 +1,10 @@
 """scripts/bench: the screen judged from canned benchmark results, and one tiny real run.
 
 The canned results have the shape each benchmark's --json writes (only the keys the
-screen reads), so every verdict is checked exactly without running anything; the real
-run is `--only relay --quick`, about half a minute, and asserts the screen's shape and
-that the exit status follows the verdicts, not any timing.
+screen reads), so every verdict is checked exactly without running anything. Two tests
+run processes: a fake benchmark that never ends (its time limit, 5 s, and its child), and
+`--only relay --quick`, about half a minute, which asserts the screen's shape and that
+the exit status follows the verdicts, not any timing.
 """
 
 from __future__ import annotations
