@@ -377,8 +377,10 @@ def judge_outcome(benchmark: Benchmark, outcome: Outcome) -> Group:
 
 
 def last_words(outcome: Outcome) -> str:
-    """The last line a failed benchmark wrote to stderr, at most NOTE_CHARS long."""
-    line = outcome.log[-1] if outcome.log else ""
+    """The last words a failed benchmark wrote to stderr, at most NOTE_CHARS long: its
+    last line with letters, without the frame of an exception group's traceback."""
+    said = (line.strip().lstrip("|+- ").strip() for line in reversed(outcome.log))
+    line = next((words for words in said if any(c.isalpha() for c in words)), "")
     if len(line) <= NOTE_CHARS:
         return line
     head = NOTE_CHARS * 2 // 3

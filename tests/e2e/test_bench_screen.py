@@ -229,7 +229,11 @@ def test_a_benchmark_whose_script_does_not_exist_prints_nothing(tmp_path: Path) 
 
 def test_a_benchmark_that_broke_fails_with_the_end_of_its_stderr() -> None:
     outcomes = all_passing()
-    said = ("Traceback (most recent call last):", "RuntimeError: " + "x" * 200 + " exited (1)")
+    said = (
+        "Traceback (most recent call last):",
+        "    | RuntimeError: " + "x" * 200 + " exited (1)",
+        "    +------------------------------------",
+    )
     outcomes["tracker"] = outcome(
         "tracker", None, returncode=1, log=("bench_tracker: the tracker exited before listening",)
     )
