@@ -28,7 +28,9 @@ warm-up, the script reports for each system:
 - delivered frames: frames received by viewers / (frames sent x N), counting frames
   captured in the window that arrive at most 1 s after it;
 - true end-to-end latency p50 / p99 (arrival minus capture, one clock) over those frames;
-- total CPU %: every process of the system (tracker, server, viewers included),
+- total CPU %: every process of the system (tracker, server, viewers included);
+- CPU per delivered frame: the CPU seconds of all those processes over the window
+  divided by the frames delivered to all viewers in it, in ms,
 
 then StreamNest/other for each. Targets, checked at N = 100: source egress about 3/100 of
 each star's (at most 1.5x that), delivered frames at least theirs, p99 latency within 2x
@@ -53,7 +55,15 @@ from typing import Any
 
 import attrs
 from baselines import probes
-from baselines.report import check_targets, print_table
+from baselines.report import (
+    LABEL_WIDTH,
+    RATIO_WIDTH,
+    VALUE_WIDTH,
+    cell,
+    check_targets,
+    print_table,
+    ratio,
+)
 from baselines.streamnest_peers import FANOUT, JOIN_TIMEOUT_S, MAX_CHILDREN
 from baselines.workload import FPS, HEIGHT, JPEG_QUALITY, WIDTH, Window, encode_frames
 from bench_relay import read_line, start_tracker
@@ -253,6 +263,7 @@ def metrics(
     egress = probes.bytes_sent_between(before.acked, after.acked) / elapsed_s
     delivered = sum(viewer["frames"] for viewer in received.values())
     latencies = [ms for viewer in received.values() for ms in viewer["latency_ms"]]
+    cpu_s = sum(after.cpu_s[pid] - before.cpu_s[pid] for pid in after.cpu_s)
     by_depth: dict[int, list[float]] = {}
     depths = [viewer["depth"] for viewer in received.values() if "depth" in viewer]
     for viewer in received.values():
@@ -270,6 +281,8 @@ def metrics(
         "latency_p50_ms": quantile(latencies, 0.5) if latencies else None,
         "latency_p99_ms": quantile(latencies, 0.99) if latencies else None,
         "total_cpu_pct": sum(cpu_pct.values()),
+        # Every process of the system, over the window, per frame any viewer received.
+        "cpu_ms_per_delivered_frame": 1000 * cpu_s / delivered if delivered else None,
         "cpu_pct_by_role": {run.roles.get(pid, str(pid)): pct for pid, pct in cpu_pct.items()},
         "latency_p50_ms_by_depth": {d: quantile(v, 0.5) for d, v in sorted(by_depth.items())},
         "viewers_by_depth": dict(sorted(Counter(depths).items())),
@@ -291,6 +304,17 @@ def run_system(system: str, viewers: int, setting: Setting, all_pids: list[int])
             return {"error": str(exc), "pids": [process.pid for process in started]}
         finally:
             all_pids.extend(process.pid for process in started)
+
+
+def print_cpu_per_frame(results: dict[str, dict[str, Any]]) -> None:
+    """One more table row: CPU ms per delivered frame of each system, then StreamNest/other."""
+    key = "cpu_ms_per_delivered_frame"
+    systems = [system for system in results if "error" not in results[system]]
+    ours = results["streamnest"].get(key) if "streamnest" in systems else None
+    others = [s for s in systems if s != "streamnest"] if "streamnest" in systems else []
+    cells = [cell(results[s][key], ".3f", VALUE_WIDTH) for s in systems]
+    cells += [cell(ratio(ours, results[o][key]), ".3f", RATIO_WIDTH) for o in others]
+    print(f"{'CPU ms/delivered frame':<{LABEL_WIDTH}}" + "".join(cells))
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -332,6 +356,7 @@ def compare(args: argparse.Namespace) -> int:
             )
             results = {s: run_system(s, viewers, setting, output["pids"]) for s in systems}
             ratios = print_table(results)
+            print_cpu_per_frame(results)
             output["runs"].append({"viewers": viewers, "systems": results, "ratios": ratios})
             if viewers == TARGET_VIEWERS:
                 output["targets"] += check_targets(viewers, results)
