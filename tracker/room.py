@@ -138,8 +138,14 @@ class Room:
         return actions
 
     def heartbeat(self, key: str, beat: p.Heartbeat, now_s: float) -> list[Action]:
-        """A member is alive and reports its statistics."""
-        member = self.members[key]
+        """A member is alive and reports its statistics.
+
+        A heartbeat may still arrive from a session the Room already declared dead (its
+        Close is being carried out): it is ignored, and the peer registers again.
+        """
+        member = self.members.get(key)
+        if member is None:
+            return []
         member.last_seen_s = now_s
         member.stats = beat.stats
         member.resolution = beat.stats.resolution

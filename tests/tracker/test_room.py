@@ -155,3 +155,14 @@ def test_a_parent_a_viewer_cannot_reach_is_avoided_while_it_stays() -> None:
         "v", p.ParentLost(parent="relay", switched_to=None, reason=p.LossReason.REFUSED), 1.0
     )
     assert room.tree["v"].parent != "relay"
+
+
+def test_a_heartbeat_from_a_peer_already_declared_dead_changes_nothing() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source")
+    join(room, "late")
+    room.heartbeat("cam", p.Heartbeat(seq=1), 3.5)
+    room.tick(3.5)  # "late" missed three heartbeats: gone
+    assert "late" not in room.members
+    assert room.heartbeat("late", p.Heartbeat(seq=4), 3.6) == [], "no ack, no crash"
+    assert "late" not in room.members and "late" not in room.tree
