@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench  # noqa: E402
+import bench_screen  # noqa: E402
 import bench_tracker  # noqa: E402
 
 from peer.simulation.report import DISTRIBUTION_KEYS, REPORT_SCHEMA  # noqa: E402
@@ -31,7 +32,7 @@ from tests.processes import alive  # noqa: E402
 
 SCREEN_MAX_LINES = 40
 QUICK_RUN_TIMEOUT_S = 240
-HEADER = bench.Header(
+HEADER = bench_screen.Header(
     commit="abc1234",
     uncommitted=True,
     cores=2,
@@ -90,12 +91,12 @@ def tracker(cpu_pct: float = 12.9, ack_p99_ms: float | None = 6.4) -> dict[str, 
             "other_cpu_pct": 40.0}  # fmt: skip
 
 
-def outcome(name: str, data: dict[str, Any] | None, **changes: Any) -> bench.Outcome:
-    done = bench.Outcome(name=name, argv=("--x", "1"), seconds=12.0, returncode=0, data=data)
+def outcome(name: str, data: dict[str, Any] | None, **changes: Any) -> bench_screen.Outcome:
+    done = bench_screen.Outcome(name=name, argv=("--x", "1"), seconds=12.0, returncode=0, data=data)
     return attrs.evolve(done, **changes)
 
 
-def all_passing() -> dict[str, bench.Outcome]:
+def all_passing() -> dict[str, bench_screen.Outcome]:
     return {
         "simulate": outcome("simulate", simulation()),
         "compare": outcome("compare", comparison(both_systems())),
@@ -104,17 +105,17 @@ def all_passing() -> dict[str, bench.Outcome]:
     }
 
 
-def screen_of(outcomes: dict[str, bench.Outcome]) -> tuple[bench.Screen, str]:
-    screen = bench.build_screen(HEADER, bench.BENCHMARKS, outcomes)
-    return screen, bench.render(screen)
+def screen_of(outcomes: dict[str, bench_screen.Outcome]) -> tuple[bench_screen.Screen, str]:
+    screen = bench_screen.build_screen(HEADER, bench_screen.BENCHMARKS, outcomes)
+    return screen, bench_screen.render(screen)
 
 
-def row(screen: bench.Screen, group: str, label: str) -> bench.Row:
+def row(screen: bench_screen.Screen, group: str, label: str) -> bench_screen.Row:
     [found] = [r for g in screen.groups if g.name == group for r in g.rows if r.label == label]
     return found
 
 
-def cells(found: bench.Row) -> tuple[str, str, str]:
+def cells(found: bench_screen.Row) -> tuple[str, str, str]:
     return found.value, found.target, found.verdict
 
 
@@ -156,7 +157,7 @@ def test_a_missed_target_fails_names_the_figure_and_shows_both_numbers() -> None
 
 
 def test_delivered_frames_are_judged_as_printed_to_four_places() -> None:
-    def delivered_row(ratio: float) -> bench.Row:
+    def delivered_row(ratio: float) -> bench_screen.Row:
         outcomes = all_passing()
         outcomes["compare"] = outcome(
             "compare", comparison(both_systems(system(ratio, 9.5, 150.0)))
@@ -197,7 +198,7 @@ def test_without_imagezmq_its_figures_say_skip_and_why_but_streamnest_is_still_j
 
 
 def test_without_imagezmq_bench_compare_runs_streamnest_alone() -> None:
-    [compare] = [b for b in bench.BENCHMARKS if b.name == "compare"]
+    [compare] = [b for b in bench_screen.BENCHMARKS if b.name == "compare"]
     with_it = bench.command_line(compare, quick=False, installed=lambda module: True)
     without = bench.command_line(compare, quick=False, installed=lambda module: False)
     assert with_it[with_it.index("--systems") + 1] == "streamnest,imagezmq"
@@ -206,23 +207,27 @@ def test_without_imagezmq_bench_compare_runs_streamnest_alone() -> None:
 
 
 def test_a_benchmark_whose_script_does_not_exist_prints_nothing(tmp_path: Path) -> None:
-    codec = bench.Benchmark(
+    codec = bench_screen.Benchmark(
         name="codec",
         script="scripts/bench_codec.py",
         title="H.264 encode and decode",
         argv=("--seconds", "5"),
         quick={"--seconds": "1"},
-        figures=(bench.Figure("encode ms/frame", "encode_ms", ".1f", bench.Target("<=", 20.0)),),
+        figures=(
+            bench_screen.Figure(
+                "encode ms/frame", "encode_ms", ".1f", bench_screen.Target("<=", 20.0)
+            ),
+        ),
         timeout_s=60,
     )
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "bench_relay.py").write_text("")
-    [relay_benchmark] = [b for b in bench.BENCHMARKS if b.name == "relay"]
+    [relay_benchmark] = [b for b in bench_screen.BENCHMARKS if b.name == "relay"]
     assert bench.runnable([relay_benchmark, codec], tmp_path) == [relay_benchmark]
-    screen = bench.build_screen(
+    screen = bench_screen.build_screen(
         HEADER, [relay_benchmark, codec], {"relay": outcome("relay", relay())}
     )
-    text = bench.render(screen)
+    text = bench_screen.render(screen)
     assert [g.name for g in screen.groups] == ["relay"]
     assert "codec" not in text and "encode" not in text
 
@@ -289,7 +294,7 @@ def test_processes_a_benchmark_left_behind_fail_it() -> None:
 
 
 def test_quick_runs_shrink_options_the_full_runs_pass() -> None:
-    for benchmark in bench.BENCHMARKS:
+    for benchmark in bench_screen.BENCHMARKS:
         full = bench.command_line(benchmark, quick=False, installed=lambda module: True)
         quick = bench.command_line(benchmark, quick=True, installed=lambda module: True)
         assert len(full) == len(quick), benchmark.name
@@ -299,13 +304,13 @@ def test_quick_runs_shrink_options_the_full_runs_pass() -> None:
 
 
 def test_the_figures_name_keys_the_simulation_and_tracker_reports_have() -> None:
-    [simulate] = [b for b in bench.BENCHMARKS if b.name == "simulate"]
+    [simulate] = [b for b in bench_screen.BENCHMARKS if b.name == "simulate"]
     for figure in simulate.figures:
         first, second = figure.path.split(".", 1)
         assert first in REPORT_SCHEMA, figure.path
         if REPORT_SCHEMA[first] is dict and first != "tree":
             assert second in DISTRIBUTION_KEYS, figure.path
-    [tracker_benchmark] = [b for b in bench.BENCHMARKS if b.name == "tracker"]
+    [tracker_benchmark] = [b for b in bench_screen.BENCHMARKS if b.name == "tracker"]
     report_fields = {field.name for field in attrs.fields(bench_tracker.Report)}
     assert {figure.path for figure in tracker_benchmark.figures} <= report_fields
 
@@ -331,9 +336,10 @@ def test_a_benchmark_past_its_time_limit_is_stopped_with_everything_it_started(
     script = tmp_path / "bench_hangs.py"
     script.write_text(HANGING_BENCHMARK)
     pid_path = tmp_path / "child.pid"
-    hangs = bench.Benchmark(
+    hangs = bench_screen.Benchmark(
         name="hangs", script=str(script), title="never ends", argv=(str(pid_path),), quick={},
-        figures=(bench.Figure("answer", "answer", "d", bench.Target(">=", 42)),), timeout_s=5,
+        figures=(bench_screen.Figure("answer", "answer", "d", bench_screen.Target(">=", 42)),),
+        timeout_s=5,
     )  # fmt: skip
     done = bench.run_benchmark(hangs, quick=False, tmp=tmp_path)
     child = int(pid_path.read_text())
@@ -342,7 +348,7 @@ def test_a_benchmark_past_its_time_limit_is_stopped_with_everything_it_started(
         assert done.data is None
         assert done.leftover_processes == 1, "its child outlived it and was killed"
         assert not alive(child)
-        group = bench.judge_outcome(hangs, done)
+        group = bench_screen.judge_outcome(hangs, done)
         assert [(r.label, r.verdict) for r in group.rows] == [
             ("did not finish", "FAIL"),
             ("processes left behind", "FAIL"),
@@ -374,7 +380,7 @@ def test_a_quick_relay_run_prints_one_screen_and_its_exit_status_follows_the_ver
     [group] = screen["groups"]
     assert group["name"] == "relay"
     assert group["argv"] == ["--hops", "3", "--seconds", "2", "--audiences", "10"]
-    [relay_benchmark] = [b for b in bench.BENCHMARKS if b.name == "relay"]
+    [relay_benchmark] = [b for b in bench_screen.BENCHMARKS if b.name == "relay"]
     assert [r["label"] for r in group["rows"]] == [f.label for f in relay_benchmark.figures], (
         "the relay ran and wrote every figure: " + result.stderr[-2000:]
     )
