@@ -98,14 +98,18 @@ class SlowChild:
         self.stream = stream
         self.decoder = decoder
         self.frames: list[p.VideoFrame] = []
+        self.pongs: list[p.Pong] = []
 
     async def read_until_closed(self) -> None:
         """Read until the other side closes (or the test ends)."""
         while data := await self.stream.receive_some(READ_CHUNK_BYTES):
             self.decoder.receive_data(data)
             for message in self.decoder:
-                assert isinstance(message, p.VideoFrame), f"not a frame: {message!r}"
-                self.frames.append(message)
+                if isinstance(message, p.Pong):
+                    self.pongs.append(message)
+                else:
+                    assert isinstance(message, p.VideoFrame), f"not a frame: {message!r}"
+                    self.frames.append(message)
 
     @property
     def holds_part_of_a_message(self) -> bool:
@@ -170,7 +174,8 @@ async def test_a_relay_forwards_whole_frames_in_order_to_a_child_behind_a_tiny_b
     # Forwarded as a relay forwards, from its receiving task: written at once while the
     # link is idle (what the socket does not take waits at the front of the child's
     # queue), queued while it is busy, and the oldest queued frame dropped when full.
-    # Each burst comes back to back; before each, the child has caught up.
+    # Each burst comes back to back; before each, the child has caught up, and pings (its
+    # pongs go ahead of queued frames, never into the middle of one).
     bursts = bursts_of_frames(seed=2)
     by_seq = {f.header.seq: f for burst in bursts for f in burst}
     forwarded = 0
@@ -185,6 +190,7 @@ async def test_a_relay_forwards_whole_frames_in_order_to_a_child_behind_a_tiny_b
             within_s=DELIVERY_DEADLINE_S,
             what=f"the child catching up after {forwarded} frames",
         )
+        await link.send_all(p.encode(p.Ping(nonce=forwarded, sent_ns=time.time_ns())))
         for sent in burst:
             hub.forward(sent, arrival_ns=time.time_ns(), path_latency_us=0)
         forwarded += len(burst)
@@ -199,5 +205,8 @@ async def test_a_relay_forwards_whole_frames_in_order_to_a_child_behind_a_tiny_b
     for got in child.frames:
         assert same_frame_one_hop_further(got, by_seq[got.header.seq]), got.header.seq
     assert seqs[-1] == max(by_seq), "the newest frame is never the one dropped"
-    assert not child.holds_part_of_a_message, "bytes after the last frame"
+    await eventually(
+        lambda: len(child.pongs) == len(bursts), within_s=10, what="a pong for every ping"
+    )
+    assert not child.holds_part_of_a_message, "bytes after the last message"
     print(f"\n{len(seqs)} of {len(by_seq)} frames whole, {hub.frames_dropped} dropped (oldest)")
