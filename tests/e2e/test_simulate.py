@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from peer.simulation.report import DISTRIBUTION_KEYS, REPORT_SCHEMA
 from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
+SIMULATION_TIMEOUT_S = 180  # a 10 s simulation: startup, churn and reaping on a busy machine
 
 
+@pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
 def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     result = subprocess.run(
@@ -26,7 +29,7 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=SIMULATION_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(report_path.read_text())

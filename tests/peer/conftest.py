@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import attrs
 import cv2
 import numpy as np
 import pytest
 import trio
 
+import protocol as p
 from peer.node import Peer, PeerConfig, PeerHooks
 
 CONTAINERS = {"mp4": "mp4v", "avi": "MJPG", "mkv": "XVID"}
@@ -61,3 +63,36 @@ def start_peer(nursery: trio.Nursery, address: tuple[str, int]) -> PeerStarter:
         return started
 
     return start
+
+
+@attrs.define
+class ReceivedFrames:
+    """Which frames (by sequence number) a viewer received: a probe on its hooks.
+
+    The source numbers its frames 1, 2, 3, ... as it sends them, so frames sent in a
+    window are a range of numbers, whatever the machine's load did to the timing.
+    """
+
+    seqs: set[int] = attrs.Factory(set)
+
+    def hooks(self) -> PeerHooks:
+        """Hooks for start_peer(..., hooks=...) that feed this probe."""
+        return PeerHooks(on_frame_received=self.note)
+
+    def note(self, header: p.FrameHeader, arrival_ns: int) -> None:
+        """A frame arrived."""
+        self.seqs.add(header.seq)
+
+    @property
+    def newest(self) -> int:
+        """The highest sequence number received so far (0 before any)."""
+        return max(self.seqs, default=0)
+
+    def share_of(self, first: int, last: int) -> float:
+        """The share of frames first..last (inclusive) that arrived."""
+        wanted = range(first, last + 1)
+        return sum(1 for seq in wanted if seq in self.seqs) / len(wanted)
+
+    def missing(self, first: int, last: int) -> list[int]:
+        """The frames of first..last that did not arrive."""
+        return [seq for seq in range(first, last + 1) if seq not in self.seqs]

@@ -15,8 +15,15 @@ from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
 from tracker.service import Tracker
 
+# A killed relay's sockets close at once: its children switch to their backups.
 KILL_TARGET_S = 1.0
+# A frozen one says nothing: its children notice after 1.25-1.5 s of silence
+# (peer/parent.py), then switch.
 FREEZE_TARGET_S = 3.0
+# What a busy machine may add to either; the measurement also includes the 3 frames
+# (0.1 s at 30 fps) that show the children receiving again.
+RESUME_SLACK_S = 0.5
+DEADLINE_TARGETS = 5  # how many targets to wait before calling it a failure
 
 
 @pytest.fixture
@@ -61,6 +68,7 @@ async def tree_under_relay(start_peer: PeerStarter, tracker: Tracker) -> list[Pe
 
 
 async def resumed_after(children: list[Peer], within_s: float) -> float:
+    """How long until every child receives again, from a parent other than the relay."""
     received = {c.config.name: c.counters.loss.frames_received for c in children}
     return await eventually(
         lambda: all(c.counters.loss.frames_received > received[c.config.name] + 3
@@ -70,20 +78,21 @@ async def resumed_after(children: list[Peer], within_s: float) -> float:
     )  # fmt: skip
 
 
-async def test_kill_9_of_a_relay_process(
+async def test_viewers_keep_watching_when_their_relay_process_is_killed(
     start_peer: PeerStarter, tracker: Tracker, relay_process: subprocess.Popen[bytes]
 ) -> None:
     children = await tree_under_relay(start_peer, tracker)
     relay_process.kill()
-    took = await resumed_after(children, within_s=5 * KILL_TARGET_S)
+    took = await resumed_after(children, within_s=DEADLINE_TARGETS * KILL_TARGET_S)
     print(f"children of a kill -9'd relay resumed after {took * 1000:.0f} ms")
+    assert took <= KILL_TARGET_S + RESUME_SLACK_S, f"resumed after {took:.2f} s"
 
 
-async def test_a_frozen_relay_process(
+async def test_viewers_keep_watching_when_their_relay_process_freezes(
     start_peer: PeerStarter, tracker: Tracker, relay_process: subprocess.Popen[bytes]
 ) -> None:
     children = await tree_under_relay(start_peer, tracker)
     os.kill(relay_process.pid, signal.SIGSTOP)  # no FIN, no RST: just silence
-    took = await resumed_after(children, within_s=4 * FREEZE_TARGET_S)
+    took = await resumed_after(children, within_s=DEADLINE_TARGETS * FREEZE_TARGET_S)
     print(f"children of a frozen relay resumed after {took * 1000:.0f} ms")
-    assert took < 4 * FREEZE_TARGET_S
+    assert took <= FREEZE_TARGET_S + RESUME_SLACK_S, f"resumed after {took:.2f} s"

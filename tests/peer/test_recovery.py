@@ -5,25 +5,42 @@ from __future__ import annotations
 import trio
 
 from peer.node import Peer
-from tests.peer.conftest import PeerStarter
+from tests.peer.conftest import PeerStarter, ReceivedFrames
 from tests.polling import eventually
 from tracker.service import Tracker
 
 RECOVERY_TARGET_S = 1.0
+# What a busy machine may add; the measurement also includes the 3 frames (0.1 s at
+# 30 fps) that show an orphan receiving again.
+RESUME_SLACK_S = 0.5
+DEADLINE_TARGETS = 5
 
 
-async def build_tree(start_peer: PeerStarter, viewers: int) -> tuple[Peer, list[Peer]]:
-    """A source with fanout 2 and `viewers` relays of 2 children each, all receiving."""
+async def build_tree(
+    start_peer: PeerStarter, viewers: int, logs: dict[str, ReceivedFrames] | None = None
+) -> tuple[Peer, list[Peer]]:
+    """A source with fanout 2 and `viewers` relays of 2 children each, all receiving.
+
+    With `logs`, each viewer's received frames are noted there under its name.
+    """
     source = await start_peer("source", "cam", source="testsrc:320x240@30", max_children=2)
-    peers = [
-        await start_peer("viewer", f"v{i}", max_children=2, decode=False) for i in range(viewers)
-    ]
+    peers = []
+    for i in range(viewers):
+        hooks = None
+        if logs is not None:
+            hooks = logs.setdefault(f"v{i}", ReceivedFrames()).hooks()
+        peers.append(await start_peer("viewer", f"v{i}", hooks, max_children=2, decode=False))
     await eventually(
         lambda: all(p.counters.loss.frames_received > 5 for p in peers),
         within_s=15,
         what="every viewer receiving",
     )
     return source, peers
+
+
+def one_gap(seqs: list[int]) -> bool:
+    """Whether `seqs` (sorted) is empty or one unbroken run of numbers."""
+    return not seqs or seqs == list(range(seqs[0], seqs[-1] + 1))
 
 
 def children_of(peers: list[Peer], parent: Peer) -> list[Peer]:
@@ -33,7 +50,8 @@ def children_of(peers: list[Peer], parent: Peer) -> list[Peer]:
 async def test_children_of_a_crashed_relay_resume_within_a_second(
     start_peer: PeerStarter,
 ) -> None:
-    _, peers = await build_tree(start_peer, 8)
+    logs: dict[str, ReceivedFrames] = {}
+    _, peers = await build_tree(start_peer, 8, logs)
     # A relay at depth 1 whose children have children of their own.
     victim = next(
         p
@@ -45,21 +63,28 @@ async def test_children_of_a_crashed_relay_resume_within_a_second(
     assert orphans and grandchildren
     before = {g.config.name: (g.counters.parent, g.follower.switches) for g in grandchildren}
     received = {p.config.name: p.counters.loss.frames_received for p in orphans}
+    lost = {p.config.name: p.counters.loss.frames_lost for p in orphans}
 
     victim.kill()  # no goodbye: its sockets just close
+    newest_at_kill = {p.config.name: logs[p.config.name].newest for p in orphans}
     took = await eventually(
         lambda: all(p.counters.loss.frames_received > received[p.config.name] + 3 for p in orphans),
-        within_s=5 * RECOVERY_TARGET_S,
+        within_s=DEADLINE_TARGETS * RECOVERY_TARGET_S,
         what="the orphans receiving again",
     )
     print(f"orphans of a killed relay resumed after {took * 1000:.0f} ms")
+    assert took <= RECOVERY_TARGET_S + RESUME_SLACK_S, f"resumed after {took:.2f} s"
     for grandchild in grandchildren:
         parent, switches = before[grandchild.config.name]
         assert grandchild.counters.parent == parent, "a grandchild lost its parent"
         assert grandchild.follower.switches == switches
-    # Frames missed during the switch count as loss, nothing more.
+    # Frames missed during the switch count as loss, nothing more: one gap, counted.
     for orphan in orphans:
-        assert orphan.counters.loss.frames_lost < 30 * 5 * RECOVERY_TARGET_S
+        name = orphan.config.name
+        log = logs[name]
+        missing = log.missing(newest_at_kill[name] + 1, log.newest)
+        assert one_gap(missing), f"{name} missed {missing}"
+        assert orphan.counters.loss.frames_lost - lost[name] == len(missing), name
 
 
 def backups_settled(tracker: Tracker, peers: list[Peer]) -> bool:
@@ -92,7 +117,7 @@ async def test_an_orphan_lands_on_the_backup_it_was_given_in_advance(
             o.counters.parent == backups[o.config.name].name  # type: ignore[union-attr]
             for o in orphans
         ),
-        within_s=5 * RECOVERY_TARGET_S,
+        within_s=DEADLINE_TARGETS * RECOVERY_TARGET_S,
         what="orphans attached to their backups",
     )
 
@@ -108,6 +133,6 @@ async def test_a_relay_that_leaves_politely_hands_its_children_over(
         await victim.leave("bye")
     await eventually(
         lambda: all(p.counters.loss.frames_received > received[p.config.name] + 3 for p in orphans),
-        within_s=5 * RECOVERY_TARGET_S,
+        within_s=DEADLINE_TARGETS * RECOVERY_TARGET_S,
         what="the children of a departed relay receiving again",
     )

@@ -1,39 +1,102 @@
-"""Hypothesis strategies producing every valid protocol message."""
+"""Hypothesis strategies producing every valid protocol message, out to the wire limits.
+
+Every bounded field is drawn now and then at its exact limit (protocol/limits.py and the
+validators in protocol/control.py), so the largest message a peer may legally send is
+tried as well as the usual small ones. Long values are a short drawn piece repeated: a
+4096-character text costs hypothesis a few choices, not four thousand. JPEG payloads
+stay small here (byte-at-a-time tests feed every byte); the 8 MiB frame limit has its
+own tests in tests/protocol/test_limits.py.
+"""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from hypothesis import strategies as st
 
 import protocol as p
 from protocol.control import ROLES
-from protocol.limits import MAX_CHILDREN, MAX_FRAME_DIMENSION, SIGNATURE_BYTES
+from protocol.limits import (
+    CHAT_HISTORY_LENGTH,
+    MAX_CHILDREN,
+    MAX_FRAME_DIMENSION,
+    MAX_HOST_CHARS,
+    MAX_PORT,
+    MAX_TOKEN_CHARS,
+    MAX_WIRE_NAME_CHARS,
+    MAX_WIRE_TEXT_CHARS,
+    SIGNATURE_BYTES,
+)
 
+T = TypeVar("T")
+U16 = 2**16 - 1
 U32 = 2**32 - 1
 U64 = 2**64 - 1
 I64 = 2**63 - 1
+MAX_CODE_CHARS = 64  # Reject and Error codes (protocol/control.py)
+MAX_RESOLUTION_CHARS = 16
+# How often a bounded value is drawn at its limit rather than anywhere below it.
+AT_LIMIT_ONE_IN = 8
 
-names = st.text(max_size=40)
-texts = st.text(max_size=200)
-hosts = st.text(min_size=1, max_size=40)
-ports = st.integers(0, 65535)
-tokens = st.text(max_size=80)
+
+def sometimes_at(limit: st.SearchStrategy[T], usual: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    """`usual`, or one time in AT_LIMIT_ONE_IN a value from `limit`."""
+    return st.integers(1, AT_LIMIT_ONE_IN).flatmap(
+        lambda k: limit if k == AT_LIMIT_ONE_IN else usual
+    )
+
+
+def texts_up_to(
+    max_chars: int, *, min_chars: int = 0, usual_chars: int = 40
+) -> st.SearchStrategy[str]:
+    """Any text of min_chars..max_chars characters, sometimes exactly max_chars."""
+    at_limit = st.text(min_size=1, max_size=8).map(lambda piece: (piece * max_chars)[:max_chars])
+    return sometimes_at(at_limit, st.text(min_size=min_chars, max_size=min(usual_chars, max_chars)))
+
+
+def ints_up_to(low: int, high: int) -> st.SearchStrategy[int]:
+    """Any int in [low, high], with both ends drawn often."""
+    return sometimes_at(st.sampled_from([low, high]), st.integers(low, high))
+
+
+def lists_up_to(
+    items: st.SearchStrategy[T], max_items: int, *, usual_items: int = 4
+) -> st.SearchStrategy[list[T]]:
+    """A list of up to max_items, sometimes exactly max_items."""
+    at_limit = st.lists(items, min_size=max_items, max_size=max_items)
+    return sometimes_at(at_limit, st.lists(items, max_size=min(usual_items, max_items)))
+
+
+names = texts_up_to(MAX_WIRE_NAME_CHARS)
+texts = texts_up_to(MAX_WIRE_TEXT_CHARS, usual_chars=200)
+codes = texts_up_to(MAX_CODE_CHARS, min_chars=1)
+hosts = texts_up_to(MAX_HOST_CHARS, min_chars=1)
+ports = ints_up_to(0, MAX_PORT)
+tokens = texts_up_to(MAX_TOKEN_CHARS, usual_chars=80)
 stream_keys = st.binary(min_size=32, max_size=32).map(bytes.hex)
-counts = st.integers(0, I64)
-u32s = st.integers(0, U32)
-small_floats = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
+counts = ints_up_to(0, I64)
+u32s = ints_up_to(0, U32)
+floats = sometimes_at(
+    st.just(1.7976931348623157e308),  # the largest finite float: the validators' limit
+    st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False),
+)
 roles = st.sampled_from(ROLES)
-resolutions = st.sampled_from(["360p", "480p", "720p", "1080p", "source"])
+resolutions = st.sampled_from(["360p", "480p", "720p", "1080p", "source"]) | texts_up_to(
+    MAX_RESOLUTION_CHARS, usual_chars=MAX_RESOLUTION_CHARS
+)
+capacities = ints_up_to(0, MAX_CHILDREN)
+versions = ints_up_to(0, 255)
 
 offers = st.builds(p.ParentOffer, name=names, host=hosts, port=ports, token=tokens)
 stats = st.builds(
     p.PeerStats,
-    fps=small_floats,
-    recv_fps=small_floats,
-    bandwidth_kbps=small_floats,
-    upload_kbps=small_floats,
-    latency_ms=small_floats,
-    rtt_ms=small_floats,
-    loss_pct=small_floats,
+    fps=floats,
+    recv_fps=floats,
+    bandwidth_kbps=floats,
+    upload_kbps=floats,
+    latency_ms=floats,
+    rtt_ms=floats,
+    loss_pct=floats,
     frames_received=counts,
     frames_lost=counts,
     depth=u32s,
@@ -46,20 +109,30 @@ peer_infos = st.builds(
     role=roles,
     parent=st.none() | names,
     depth=u32s,
-    children=st.lists(names, max_size=4),
-    max_children=st.integers(0, MAX_CHILDREN),
+    children=lists_up_to(names, MAX_CHILDREN),
+    max_children=capacities,
     resolution=resolutions,
     stats=st.none() | stats,
 )
 chat_messages = st.builds(p.ChatMessage, id=counts, sender=names, time_ns=counts, text=texts)
+# A full history of lines at the text limit would be over its 1 MiB payload limit (which
+# encode refuses): full histories are of short lines, long lines come a few at a time.
+short_chat_messages = st.builds(
+    p.ChatMessage, id=counts, sender=names, time_ns=counts, text=st.text(max_size=100)
+)
+chat_histories = st.builds(
+    p.ChatHistory,
+    messages=lists_up_to(short_chat_messages, CHAT_HISTORY_LENGTH)
+    | st.lists(chat_messages, max_size=3),
+)
 frame_headers = st.builds(
     p.FrameHeader,
     epoch=u32s,
-    seq=st.integers(0, U64),
-    capture_ns=st.integers(0, U64),
-    width=st.integers(1, MAX_FRAME_DIMENSION),
-    height=st.integers(1, MAX_FRAME_DIMENSION),
-    hops=st.integers(0, 0xFFFF),
+    seq=ints_up_to(0, U64),
+    capture_ns=ints_up_to(0, U64),
+    width=ints_up_to(1, MAX_FRAME_DIMENSION),
+    height=ints_up_to(1, MAX_FRAME_DIMENSION),
+    hops=ints_up_to(0, U16),
     path_latency_us=u32s,
 )
 video_frames = st.builds(
@@ -73,12 +146,12 @@ video_frames = st.builds(
 STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.Hello: st.builds(
         p.Hello,
-        protocol_version=st.integers(0, 255),
+        protocol_version=versions,
         name=names,
         role=roles,
         listen_host=hosts,
         listen_port=ports,
-        max_children=st.integers(0, MAX_CHILDREN),
+        max_children=capacities,
         resolution=resolutions,
         parent=st.none() | names,
         join_key=st.none() | tokens,
@@ -86,9 +159,9 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     ),
     p.Welcome: st.builds(
         p.Welcome,
-        protocol_version=st.integers(0, 255),
+        protocol_version=versions,
         name=names,
-        heartbeat_interval_ms=st.integers(1, 3_600_000),
+        heartbeat_interval_ms=ints_up_to(1, 3_600_000),
         admission_key=tokens,
         source=st.none() | names,
         epoch=u32s,
@@ -125,14 +198,15 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         p.StatusReply,
         source=st.none() | names,
         epoch=u32s,
+        # Up to MAX_STATUS_PEERS in a reply; that limit is tested in test_limits.py.
         peers=st.lists(peer_infos, max_size=5),
         max_depth=u32s,
-        source_fanout=st.integers(0, MAX_CHILDREN),
+        source_fanout=capacities,
     ),
     p.ChatSend: st.builds(p.ChatSend, text=texts),
     p.ChatMessage: chat_messages,
-    p.ChatHistory: st.builds(p.ChatHistory, messages=st.lists(chat_messages, max_size=5)),
-    p.Join: st.builds(p.Join, protocol_version=st.integers(0, 255), name=names, token=tokens),
+    p.ChatHistory: chat_histories,
+    p.Join: st.builds(p.Join, protocol_version=versions, name=names, token=tokens),
     p.Accept: st.builds(p.Accept, parent=names, depth=u32s, epoch=u32s),
     p.Ping: st.builds(p.Ping, nonce=counts, sent_ns=counts),
     p.Pong: st.builds(p.Pong, nonce=counts, echo_ns=counts),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import event, settings
@@ -25,10 +26,14 @@ from hypothesis.stateful import (
 
 import protocol as p
 from protocol.admission import check_token
+from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
+from tracker.members import Member
 from tracker.room import Room
 
 NAMES = [f"peer{i}" for i in range(40)]
+# Names compare case-insensitively: "PEER3" is taken while "peer3" is in the room.
+SPELLINGS: list[Callable[[str], str]] = [str, str.upper, str.capitalize]
 
 
 def hello(name: str, role: str, capacity: int, parent: str | None = None) -> p.Hello:
@@ -104,15 +109,25 @@ class SwarmMachine(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------
 
-    @rule(name=st.sampled_from(NAMES))
-    def viewer_joins(self, name: str) -> None:
+    def check_name_taken(self, name: str, reject: p.Reject | None, holder: Member) -> None:
+        """A name already in the room (in any case) is refused, and its holder keeps it."""
+        assert reject is not None, f"a second peer was let in as {name!r}"
+        assert reject.code is p.RejectCode.NAME_TAKEN, reject
+        assert self.room.members[name_key(name)] is holder, "the first holder lost its name"
+
+    @rule(name=st.sampled_from(NAMES), spelling=st.sampled_from(SPELLINGS))
+    def viewer_joins(self, name: str, spelling: Callable[[str], str] = str) -> None:
         self.step()
-        reject, actions = self.room.hello(hello(name, "viewer", self.capacity), self.now)
-        if name in self.room.members and reject is not None:
-            assert reject.code in (p.RejectCode.NAME_TAKEN, p.RejectCode.STREAM_LIVE)
-        if reject is None:
-            self.believed_parent[name] = None
-            self.believed_backup[name] = None
+        spelled = spelling(name)
+        holder = self.room.members.get(name_key(spelled))
+        reject, actions = self.room.hello(hello(spelled, "viewer", self.capacity), self.now)
+        if holder is not None:
+            self.check_name_taken(spelled, reject, holder)
+            assert actions == []
+            return
+        assert reject is None, f"a viewer with a free name was refused: {reject}"
+        self.believed_parent[name] = None
+        self.believed_backup[name] = None
         self.apply(actions)
 
     @rule(names=st.lists(st.sampled_from(NAMES), min_size=2, max_size=10, unique=True))
@@ -120,13 +135,19 @@ class SwarmMachine(RuleBasedStateMachine):
         for name in names:
             self.viewer_joins(name)
 
-    @rule(name=st.sampled_from(NAMES))
-    def source_starts(self, name: str) -> None:
+    @rule(name=st.sampled_from(NAMES), spelling=st.sampled_from(SPELLINGS))
+    def source_starts(self, name: str, spelling: Callable[[str], str]) -> None:
         self.step()
+        spelled = spelling(name)
+        holder = self.room.members.get(name_key(spelled))
         had_source = self.room.tree.source is not None
-        reject, actions = self.room.hello(hello(name, "source", self.capacity), self.now)
-        if had_source:
-            assert reject is not None
+        reject, actions = self.room.hello(hello(spelled, "source", self.capacity), self.now)
+        if holder is not None:
+            self.check_name_taken(spelled, reject, holder)
+        elif had_source:
+            assert reject is not None and reject.code is p.RejectCode.STREAM_LIVE, reject
+        else:
+            assert reject is None, f"a source with a free name and no rival was refused: {reject}"
         if reject is None:
             self.source_count += 1
         self.apply(actions)

@@ -20,6 +20,12 @@ from tests.polling import eventually
 from tests.web.client import PartCounter, count_parts, get, open_stream, post
 from tests.web.conftest import SOURCE_FPS, Tapped, start_tap
 
+WINDOW_FRAMES = 90  # three seconds at the source's rate
+DEADLINE_TARGETS = 5
+# Parts and frames on their way at either end of the window go uncounted.
+CLIENT_SHARE_FLOOR = 0.85
+CHILD_SHARE_FLOOR = 0.9
+
 
 def jpeg_size(data: bytes) -> tuple[int, int]:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -184,14 +190,32 @@ async def test_twenty_clients_and_one_that_never_reads_keep_full_rate(
         target = f"/stream.mjpg?res={resolutions[index % 3]}"
         nursery.start_soon(count_parts, await open_stream(tapped.host_port, target), counter)
     await eventually(lambda: all(c.parts > 0 for c in counters), within_s=10, what="all streaming")
+
+    # A window of WINDOW_FRAMES frames reaching the tapped viewer. A client of the stream
+    # as it comes should get each of them; one of a scaled rendition, each frame the tap
+    # scaled at that size (it scales the newest frame when a client is ready, once for
+    # all clients of that size, so a busy machine scales fewer). And the viewer's child
+    # gets every frame the source sent.
+    tapped_viewer, source = tapped.viewer.counters.loss, tapped.source.counters
     start_parts = [c.parts for c in counters]
-    start_frames = child.counters.loss.frames_received
-    window_s = 3.0
-    await trio.sleep(window_s)  # the measurement window itself, not a wait for an event
-    expected = SOURCE_FPS * window_s
-    rates = [(c.parts - s) / expected for c, s in zip(counters, start_parts, strict=True)]
-    assert min(rates) >= 0.85, rates
-    assert (child.counters.loss.frames_received - start_frames) / expected >= 0.9
+    start_tapped, start_scaled = tapped_viewer.frames_received, tapped.tap.renditions.encoded
+    start_child, start_sent = child.counters.loss.frames_received, source.frames_sent
+    await eventually(
+        lambda: tapped_viewer.frames_received >= start_tapped + WINDOW_FRAMES,
+        within_s=DEADLINE_TARGETS * WINDOW_FRAMES / SOURCE_FPS,
+        what=f"{WINDOW_FRAMES} frames reaching the tapped viewer",
+    )
+    published = tapped_viewer.frames_received - start_tapped
+    scaled = tapped.tap.renditions.encoded - start_scaled
+    got: dict[str, list[int]] = {resolution: [] for resolution in resolutions}
+    for index, (counter, start) in enumerate(zip(counters, start_parts, strict=True)):
+        got[resolutions[index % 3]].append(counter.parts - start)
+    print(f"\n{published} frames tapped, {scaled} scaled; parts per client: {got}")
+    assert min(got["source"]) >= CLIENT_SHARE_FLOOR * published, got["source"]
+    assert min(got["360p"]) + min(got["480p"]) >= CLIENT_SHARE_FLOOR * scaled, got
+    child_got = child.counters.loss.frames_received - start_child
+    sent = source.frames_sent - start_sent
+    assert child_got >= CHILD_SHARE_FLOOR * sent, f"the child got {child_got} of {sent} frames"
     await stalled.aclose()
 
 
@@ -208,8 +232,10 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_its_slot(
     stalled = trio.SocketStream(sock)
     await stalled.send_all(b"GET /stream.mjpg?res=source HTTP/1.1\r\nHost: t\r\n\r\n")
     await eventually(lambda: tap.fanout.subscribers == 1, within_s=5, what="the stream starting")
+    # Its socket buffers fill first (a few MB of frames), then 1 s without progress.
     await eventually(lambda: tap.fanout.subscribers == 0, within_s=60, what="the stall cut-off")
-    assert tap.clients == 0
+    # The stream ends before its connection is closed and the slot handed back.
+    await eventually(lambda: tap.clients == 0, within_s=5, what="the slot released")
     await stalled.aclose()
 
 
