@@ -27,7 +27,7 @@ from peer import events as ev
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
 from peer.upload_monitor import UploadMonitor, UploadSample
-from peer.wire import extend_deadline, receive_message
+from peer.wire import extend_deadline, receive_message, send_parts
 
 JOIN_TIMEOUT_S = 3.0
 # A child may present a token minted with a key our own Welcome has not brought yet (the
@@ -45,21 +45,8 @@ FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
 
 
 async def send_frame(stream: trio.abc.Stream, head: bytes, jpeg: memoryview) -> None:
-    """Send a frame's head and JPEG bytes, on a socket in one scatter-gather call, without
-    joining them (on any other stream, as two writes).
-
-    Whatever the socket did not take at once goes out through send_all.
-    """
-    if not isinstance(stream, trio.SocketStream):
-        await stream.send_all(head)
-        await stream.send_all(jpeg)
-        return
-    sent = await stream.socket.sendmsg([head, jpeg])
-    if sent < len(head):
-        await stream.send_all(head[sent:])
-        await stream.send_all(jpeg)
-    elif sent < len(head) + jpeg.nbytes:
-        await stream.send_all(jpeg[sent - len(head) :])
+    """Send a frame's head and JPEG bytes without joining them (see wire.send_parts)."""
+    await send_parts(stream, (head, jpeg))
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import trio
 
@@ -37,3 +38,23 @@ def extend_deadline(scope: trio.CancelScope, limit_s: float, slack_s: float) -> 
     remaining = scope.deadline - now
     if remaining < limit_s - slack_s or remaining == math.inf:  # inf: not armed yet
         scope.deadline = now + limit_s
+
+
+async def send_parts(stream: trio.abc.Stream, parts: Sequence[bytes | memoryview]) -> None:
+    """Send `parts` in order without joining them (no copy of a frame's bytes).
+
+    On a socket: one scatter-gather call, and whatever it did not take through send_all,
+    sliced as views. On any other stream: one send_all per part.
+    """
+    if not isinstance(stream, trio.SocketStream):
+        for part in parts:
+            await stream.send_all(part)
+        return
+    sent = await stream.socket.sendmsg(parts)
+    for part in parts:
+        size = len(part) if isinstance(part, bytes) else part.nbytes
+        if sent >= size:
+            sent -= size
+            continue
+        await stream.send_all(memoryview(part)[sent:] if sent else part)
+        sent = 0

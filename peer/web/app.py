@@ -138,7 +138,7 @@ class WebTap:
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(jpeg)}\r\n\r\n"
                 ).encode()
-                await respond.write(b"".join((head, jpeg, b"\r\n")))
+                await respond.write(head, jpeg, b"\r\n")  # the JPEG is not copied
 
     async def _snapshot(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         resolution = self._resolution(query)

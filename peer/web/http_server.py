@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import attrs
 import h11
 import trio
+
+from peer.wire import send_parts
 
 HEAD_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 5.0
@@ -69,9 +72,11 @@ class Responder:
         self.started = True
         await self._connection.send(h11.Response(status_code=status, headers=headers))
 
-    async def write(self, data: bytes) -> None:
-        """Send part of the body (chunked unless a content-length was given)."""
-        await self._connection.send(h11.Data(data=data))
+    async def write(self, *parts: bytes | memoryview) -> None:
+        """Send parts of the body in one write, without joining them (chunked unless a
+        content-length was given)."""
+        # h11 types Data.data as bytes, but passes any buffer through untouched.
+        await self._connection.send(*(h11.Data(data=cast(bytes, part)) for part in parts))
 
     async def end(self) -> None:
         """Finish the body."""
@@ -117,14 +122,17 @@ class HttpConnection:
                     raise ClientGone from None
                 self.h11.receive_data(data)
 
-    async def send(self, event: h11.Event) -> None:
-        """Send one event; ClientGone if the client left or did not read for stall_s."""
-        data = self.h11.send(event)
-        if not data:
+    async def send(self, *events: h11.Event) -> None:
+        """Send events in one write; ClientGone if the client left or did not read for
+        stall_s. Body bytes pass through h11 untouched (no copy per client)."""
+        parts: list[bytes | memoryview] = []
+        for event in events:
+            parts += self.h11.send_with_data_passthrough(event) or []
+        if not parts:
             return
         with trio.move_on_after(self.stall_s) as stall:
             try:
-                await self.stream.send_all(data)
+                await send_parts(self.stream, parts)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise ClientGone from None
         if stall.cancelled_caught:

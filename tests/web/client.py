@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import attrs
+import h11
 import trio
 
 from peer.web.app import BOUNDARY
@@ -78,3 +80,26 @@ async def count_parts(stream: trio.SocketStream, counter: PartCounter) -> None:
         if not data:
             return
         counter.feed(data)
+
+
+async def read_body(
+    stream: trio.SocketStream, enough: Callable[[bytes], bool]
+) -> tuple[h11.Response, bytes]:
+    """Read a streamed response as an HTTP client does (h11: chunked framing removed)
+    until `enough(body so far)`; the response head and the body read."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("host", "test")]))  # state only
+    response: h11.Response | None = None
+    body = bytearray()
+    while response is None or not enough(bytes(body)):
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            client.receive_data(await stream.receive_some(65536))
+        elif isinstance(event, h11.Response):
+            response = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+    assert response is not None, "no response"
+    return response, bytes(body)

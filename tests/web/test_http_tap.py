@@ -17,7 +17,7 @@ from peer.web.app import WebTap
 from peer.web.server import serve_tap
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
-from tests.web.client import PartCounter, count_parts, get, open_stream, post
+from tests.web.client import PartCounter, count_parts, get, open_stream, post, read_body
 from tests.web.conftest import SOURCE_FPS, Tapped, start_tap
 
 WINDOW_FRAMES = 90  # three seconds at the source's rate
@@ -55,14 +55,14 @@ async def test_snapshot_at_the_peers_resolution_and_per_request(tapped: Tapped) 
 
 async def test_stream_parts_are_jpegs_at_the_requested_resolution(tapped: Tapped) -> None:
     stream = await open_stream(tapped.host_port, "/stream.mjpg?res=480p")
-    data = b""
     with trio.fail_after(10):
-        while data.count(b"\r\n--streamnestframe") < 2:
-            data += await stream.receive_some(65536)
+        response, data = await read_body(
+            stream, lambda body: body.count(b"\r\n--streamnestframe") >= 1
+        )
     await stream.aclose()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    assert b"multipart/x-mixed-replace; boundary=streamnestframe" in head
-    part_head, _, body = rest.partition(b"--streamnestframe\r\n")[2].partition(b"\r\n\r\n")
+    content_type = dict(response.headers)[b"content-type"]
+    assert content_type == b"multipart/x-mixed-replace; boundary=streamnestframe"
+    part_head, _, body = data.partition(b"--streamnestframe\r\n")[2].partition(b"\r\n\r\n")
     length = int(part_head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
     assert jpeg_size(body[:length]) == (854, 480)
 
