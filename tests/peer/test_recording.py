@@ -19,6 +19,11 @@ from tests.peer.conftest import PeerStarter, VideoMaker
 from tests.peer.test_cli import Swarm, launch, swarm  # noqa: F401 (fixtures)
 from tests.polling import eventually
 
+# The recorder only sees the capture times of the first frames: idle, its estimate is
+# within 1% and snaps to the usual 30; on a busy machine the source's capture times jitter
+# (a late frame is followed at once by the next), and so does the estimate.
+RECORDED_RATE_SLACK = 0.05
+
 
 def read_back(path: Path) -> tuple[int, int, int, float]:
     """(frames decoded, width, height, fps) of a video file, decoding every frame."""
@@ -112,11 +117,13 @@ async def test_a_viewer_records_what_it_receives_at_its_resolution(
     path = tmp_path / "recorded.avi"
     recorder = Recorder(path, viewer.resolution)
     received: list[int] = []
+    captured_ns: list[int] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(recorder.run)
 
         def record(frame: p.VideoFrame) -> None:
             received.append(frame.header.seq)
+            captured_ns.append(frame.header.capture_ns)
             recorder.add(frame)
 
         viewer.frame_sinks.append(record)
@@ -132,7 +139,10 @@ async def test_a_viewer_records_what_it_receives_at_its_resolution(
     frames, width, height, fps = read_back(path)
     assert (width, height) == (640, 360)
     assert abs(frames - expected) <= 0.05 * expected
-    assert fps == pytest.approx(30.0, rel=0.01)
+    # The rate the source really captured these frames at (frames it skipped under load
+    # have no number, so a busy source's rate is below 30); the file plays at it.
+    captured_fps = (received[-1] - received[0]) * 1e9 / (captured_ns[-1] - captured_ns[0])
+    assert fps == pytest.approx(captured_fps, rel=RECORDED_RATE_SLACK), captured_fps
 
 
 async def test_ctrl_c_leaves_a_file_that_plays(swarm: Swarm, tmp_path: Path) -> None:  # noqa: F811
