@@ -133,8 +133,8 @@ class Tracker:
         Opens the chat store, restores history and epoch, and runs the Room's clock and
         the store's writer; `started` once connections are being accepted. While this
         runs, `serve_stream` may serve connections from elsewhere too (with no
-        listeners at all, it serves only those). Raises
-        TrackerError (StoreError) when the chat database cannot be opened.
+        listeners at all, it serves only those). Raises TrackerError (StoreError) when
+        the chat database cannot be opened.
         """
         self._store = await self._store_call(ChatStore, self.config.db)
         try:
