@@ -31,7 +31,7 @@ from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
 from tracker.errors import TrackerError
 from tracker.room import Room
-from tracker.session import Session, peer_address, refuse_now
+from tracker.session import Session, peer_address, receive_message, refuse_now
 
 HELLO_TIMEOUT_S = 5.0
 TICK_INTERVAL_S = 0.2
@@ -133,8 +133,8 @@ class Tracker:
         Opens the chat store, restores history and epoch, and runs the Room's clock and
         the store's writer; `started` once connections are being accepted. While this
         runs, `serve_stream` may serve connections from elsewhere too (with no
-        listeners at all, it serves only those). Raises
-        TrackerError (StoreError) when the chat database cannot be opened.
+        listeners at all, it serves only those). Raises TrackerError (StoreError) when
+        the chat database cannot be opened.
         """
         self._store = await self._store_call(ChatStore, self.config.db)
         try:
@@ -233,7 +233,7 @@ class Tracker:
         decoder = p.MessageDecoder(accept=PEER_TO_TRACKER, max_frame_payload_bytes=0)
         try:
             with trio.move_on_after(self.config.hello_timeout_s):
-                first = await session.receive(decoder)
+                first = await receive_message(session.stream, decoder)
                 if not self._register(session, first):
                     return
                 registered()
@@ -250,7 +250,7 @@ class Tracker:
                     now = trio.current_time()
                     if idle.deadline - now < idle_limit_s:
                         idle.deadline = now + 2 * idle_limit_s
-                    message = await session.receive(decoder)
+                    message = await receive_message(session.stream, decoder)
                     if isinstance(message, p.Heartbeat) and session.can_answer_now():
                         # The hot path (every peer, every second): answer from this task,
                         # sparing the writer a wake-up.

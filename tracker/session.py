@@ -141,10 +141,6 @@ class Session:
             self.leave_reason = WRITE_TIMED_OUT
         self.scope.cancel()  # closed outbox, gone peer, or too slow: the session is over
 
-    async def receive(self, decoder: p.MessageDecoder) -> p.Message | None:
-        """The next message from the peer, or None when it closed cleanly."""
-        return await receive_message(self.stream, decoder)
-
 
 async def receive_message(stream: trio.abc.Stream, decoder: p.MessageDecoder) -> p.Message | None:
     """The next message from a peer, or None when it closed cleanly.
