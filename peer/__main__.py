@@ -17,8 +17,8 @@ import protocol as p
 from peer.addresses import parse_address
 from peer.chat_board import chat_line
 from peer.cli import Sinks, run_peer
+from peer.config import PeerConfig
 from peer.errors import PeerError, UsageError
-from peer.node import PeerConfig
 from peer.one_shot import one_shot
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution

@@ -18,9 +18,10 @@ import attrs
 import trio
 
 from peer.chat_board import chat_line
+from peer.config import PeerConfig, PeerHooks
 from peer.errors import PeerError
 from peer.event_text import describe
-from peer.node import Peer, PeerConfig, PeerHooks
+from peer.node import Peer
 from peer.recorder import Recorder
 from peer.resolution import ResolutionError, parse_resolution
 from peer.web.app import WebTap

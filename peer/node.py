@@ -13,18 +13,17 @@ source's reading, pacing and encoding are in peer/source.py.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import trio
 
 import protocol as p
 from peer import events as ev
 from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
+from peer.config import PeerConfig, PeerHooks
 from peer.errors import PeerError, TrackerError
 from peer.gate import AdmissionGate
 from peer.integrity import FrameIntegrity, Verdict
@@ -39,46 +38,6 @@ from protocol.signing import FrameSigner
 
 CHAT_POST_TIMEOUT_S = 5.0
 STATUS_TIMEOUT_S = 5.0
-
-
-@attrs.frozen
-class PeerConfig:
-    """Everything a peer is started with (see `streamnest-peer --help`)."""
-
-    role: str = attrs.field(validator=attrs.validators.in_(p.STREAMING_ROLES))
-    name: str
-    tracker: tuple[str, int] = ("127.0.0.1", 9000)
-    listen: tuple[str, int] = ("127.0.0.1", 0)
-    max_children: int = 3  # the source's fanout, or a viewer's relay slots
-    resolution: str = "source"
-    source: str | None = None
-    fps: float | None = None
-    quality: int = 80
-    max_resolution: str | None = None
-    loop: bool = False
-    join_key: str | None = None  # for a private stream (the tracker's --join-key)
-    tls: ssl.SSLContext | None = attrs.field(default=None, eq=False)  # TLS to the tracker
-    decode: bool = True  # a viewer decodes the newest frame for its display
-    preview: bool = False  # a source decodes the newest frame it sent (the GUI's preview)
-
-
-def _ignore(*_: Any) -> None:
-    return None
-
-
-@attrs.define
-class PeerHooks:
-    """What the peer tells its user interface. Each hook must return at once."""
-
-    # Everything that happened (parent changed, waiting, stream ended, tracker lost...).
-    on_event: Callable[[ev.PeerEvent], None] = _ignore
-    on_chat: Callable[[p.ChatMessage], None] = _ignore
-    on_image: Callable[[Any, p.FrameHeader], None] = _ignore
-    # Run in the decode worker thread on each decoded image; its result is what on_image
-    # receives (None: the image itself).
-    prepare_image: Callable[[Any], Any] | None = None
-    # Every frame as it arrives (header, arrival Unix ns), before decoding: for probes.
-    on_frame_received: Callable[[p.FrameHeader, int], None] = _ignore
 
 
 class Peer:

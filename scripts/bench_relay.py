@@ -91,7 +91,8 @@ def worker(args: argparse.Namespace) -> None:
 
     import protocol as p
     from peer.addresses import parse_address
-    from peer.node import Peer, PeerConfig, PeerHooks
+    from peer.config import PeerConfig, PeerHooks
+    from peer.node import Peer
 
     tracker = parse_address(args.tracker)
     names = args.names.split(",")

@@ -19,11 +19,11 @@ import attrs
 import trio
 
 import protocol as p
+from peer.config import PeerConfig
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings
 from peer.gui.session import PeerSession, SessionFailed, user_error
 from peer.gui.viewmodel import AppModel, SessionModel
-from peer.node import PeerConfig
 from peer.one_shot import one_shot
 from protocol.join_key import JOIN_KEY_ENV
 

@@ -16,10 +16,11 @@ from typing import Any
 import trio
 
 from peer import errors
+from peer.config import PeerConfig, PeerHooks
 from peer.errors import PeerError
 from peer.gui import wording
 from peer.gui.viewmodel import SessionModel, ppm_picture
-from peer.node import Peer, PeerConfig, PeerHooks
+from peer.node import Peer
 
 STATS_INTERVAL_S = 1.0
 STATUS_INTERVAL_S = 2.0

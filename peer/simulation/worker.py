@@ -26,7 +26,8 @@ import trio
 
 import protocol as p
 from peer.addresses import parse_address
-from peer.node import Peer, PeerConfig, PeerHooks
+from peer.config import PeerConfig, PeerHooks
+from peer.node import Peer
 
 # Keep every Nth latency sample for the report's distributions (memory stays small).
 LATENCY_SAMPLE_EVERY = 3

@@ -34,8 +34,9 @@ from baselines.workload import (
     viewers_report,
 )
 from peer.addresses import parse_address
+from peer.config import PeerConfig, PeerHooks
 from peer.media import TestPattern
-from peer.node import Peer, PeerConfig, PeerHooks
+from peer.node import Peer
 from peer.source import FrameSource
 from protocol.signing import FrameSigner
 

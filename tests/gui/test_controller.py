@@ -11,10 +11,11 @@ import socket
 
 import trio
 
+from peer.config import PeerConfig
 from peer.gui.config import load_settings
 from peer.gui.controller import AppController, listen_host_for
 from peer.gui.viewmodel import SessionModel
-from peer.node import Peer, PeerConfig
+from peer.node import Peer
 from peer.one_shot import one_shot
 from protocol import StatusReply, StatusRequest
 from tests.gui.conftest import WindowOpener, log_in

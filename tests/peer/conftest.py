@@ -12,7 +12,8 @@ import pytest
 import trio
 
 import protocol as p
-from peer.node import Peer, PeerConfig, PeerHooks
+from peer.config import PeerConfig, PeerHooks
+from peer.node import Peer
 
 CONTAINERS = {"mp4": "mp4v", "avi": "MJPG", "mkv": "XVID"}
 

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import protocol as p
-from peer.node import PeerHooks
+from peer.config import PeerHooks
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
 

@@ -7,7 +7,8 @@ import statistics
 import attrs
 
 import protocol as p
-from peer.node import Peer, PeerHooks
+from peer.config import PeerHooks
+from peer.node import Peer
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
 

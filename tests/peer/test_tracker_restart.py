@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import trio
 
-from peer.node import Peer, PeerConfig
+from peer.config import PeerConfig
+from peer.node import Peer
 from tests.polling import eventually
 from tracker.service import Tracker, TrackerConfig
 

@@ -12,8 +12,9 @@ import pytest
 import trio
 import trustme
 
+from peer.config import PeerConfig
 from peer.errors import PeerError, user_error
-from peer.node import Peer, PeerConfig
+from peer.node import Peer
 from protocol.join_key import choose_join_key, join_key_matches, join_key_problem
 from tests.polling import eventually
 from tracker.service import Tracker, TrackerConfig

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 import protocol as p
-from peer.node import PeerHooks
+from peer.config import PeerHooks
 from peer.web import http_server
 from peer.web.app import WebTap
 from peer.web.server import serve_tap
