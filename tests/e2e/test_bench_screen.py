@@ -321,12 +321,13 @@ def test_only_refuses_a_name_it_does_not_know() -> None:
     assert [b.name for b in bench.chosen("tracker,relay")] == ["relay", "tracker"]
 
 
+# A benchmark that never ends, with a child of its own: both wait for a signal.
 HANGING_BENCHMARK = """
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+import signal, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
 with open(sys.argv[1], "w") as pid_file:
     pid_file.write(str(child.pid))
-time.sleep(600)
+signal.pause()
 """
 
 

@@ -14,6 +14,21 @@ M = TypeVar("M")
 WAIT_S = 10.0
 
 
+def hello_message(
+    name: str, role: str = "viewer", *, capacity: int = 3, parent: str | None = None
+) -> p.Hello:
+    """The Hello a test peer says (it listens nowhere: nobody dials it)."""
+    return p.Hello(
+        protocol_version=p.PROTOCOL_VERSION,
+        name=name,
+        role=role,
+        listen_host="127.0.0.1",
+        listen_port=40000,
+        max_children=capacity,
+        parent=parent,
+    )
+
+
 class Client:
     """One connection to a tracker, speaking the protocol by hand."""
 
@@ -94,17 +109,7 @@ class Client:
         self, name: str, role: str = "viewer", *, capacity: int = 3, parent: str | None = None
     ) -> p.Welcome | p.Reject:
         """Register; returns the Welcome or the Reject."""
-        await self.send(
-            p.Hello(
-                protocol_version=p.PROTOCOL_VERSION,
-                name=name,
-                role=role,
-                listen_host="127.0.0.1",
-                listen_port=40000,
-                max_children=capacity,
-                parent=parent,
-            )
-        )
+        await self.send(hello_message(name, role, capacity=capacity, parent=parent))
         with trio.fail_after(WAIT_S):
             while True:
                 message = await self.receive()

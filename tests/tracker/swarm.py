@@ -20,7 +20,7 @@ import trio
 import trio.testing
 
 import protocol as p
-from tests.tracker.client import WAIT_S, Client
+from tests.tracker.client import WAIT_S, Client, hello_message
 from tracker.service import Tracker, TrackerConfig
 
 M = TypeVar("M")
@@ -167,16 +167,7 @@ class Swarm:
     ) -> Peer:
         """A peer that said Hello and was welcomed."""
         peer = await self.connect(name, lockstep=lockstep)
-        await peer.send(
-            p.Hello(
-                protocol_version=p.PROTOCOL_VERSION,
-                name=name,
-                role=role,
-                listen_host="127.0.0.1",
-                listen_port=40000,
-                max_children=capacity,
-            )
-        )
+        await peer.send(hello_message(name, role, capacity=capacity))
         await peer.next(p.Welcome)
         return peer
 
