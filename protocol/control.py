@@ -32,6 +32,7 @@ from protocol.limits import (
     MAX_TOKEN_CHARS,
     MAX_WIRE_NAME_CHARS,
     MAX_WIRE_TEXT_CHARS,
+    SIGNATURE_BYTES,
 )
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
@@ -46,7 +47,7 @@ _name = text(MAX_WIRE_NAME_CHARS)
 _host = text(MAX_HOST_CHARS, min_chars=1)
 _port = int_between(0, MAX_PORT)
 _token = text(MAX_TOKEN_CHARS)
-_stream_key = hex_text(64)
+_stream_key = hex_text(2 * SIGNATURE_BYTES)  # an RSA-2048 modulus
 _reason = text(MAX_WIRE_TEXT_CHARS)
 _count = int_between(0, I64)
 _time_ns = int_between(0, I64)

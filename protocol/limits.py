@@ -6,7 +6,7 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.
@@ -34,4 +34,4 @@ CHAT_HISTORY_LENGTH = 100
 MAX_PORT = 65535
 MAX_CHILDREN = 64
 MAX_FRAME_DIMENSION = 16384
-SIGNATURE_BYTES = 64
+SIGNATURE_BYTES = 256  # an RSA-2048 signature (protocol/signing.py)

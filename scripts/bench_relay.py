@@ -312,7 +312,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    print("== frame signatures at 1080p30 (Ed25519 over header + SHA-256 of the JPEG)")
+    print("== frame signatures at 1080p30 (RSA-2048 PSS over header + BLAKE3 of the JPEG)")
     costs = {"pattern": signature_cost(), "noisy": signature_cost(noise=True)}
     for label, cost in costs.items():
         verdict = "PASS" if cost["core_pct_at_fps"] < 10 else "FAIL"

@@ -73,7 +73,7 @@ codes = texts_up_to(MAX_CODE_CHARS, min_chars=1)
 hosts = texts_up_to(MAX_HOST_CHARS, min_chars=1)
 ports = ints_up_to(0, MAX_PORT)
 tokens = texts_up_to(MAX_TOKEN_CHARS, usual_chars=80)
-stream_keys = st.binary(min_size=32, max_size=32).map(bytes.hex)
+stream_keys = st.binary(min_size=256, max_size=256).map(bytes.hex)
 counts = ints_up_to(0, I64)
 u32s = ints_up_to(0, U32)
 floats = sometimes_at(

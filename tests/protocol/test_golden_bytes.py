@@ -24,11 +24,11 @@ stats = p.PeerStats(
     children=2,
     resolution="480p",
 )
-# Envelopes: magic, version 3, type, flags, reserved, body length.
-ENV_ERROR = bytes.fromhex("534e0304000000000032")
-ENV_PARENT_LOST = bytes.fromhex("534e031200000000004f")
-ENV_CHILD_DROPPED = bytes.fromhex("534e031300000000002e")
-ENV_WAITING = bytes.fromhex("534e0316000000000019")
+# Envelopes: magic, version 4, type, flags, reserved, body length.
+ENV_ERROR = bytes.fromhex("534e0404000000000032")
+ENV_PARENT_LOST = bytes.fromhex("534e041200000000004f")
+ENV_CHILD_DROPPED = bytes.fromhex("534e041300000000002e")
+ENV_WAITING = bytes.fromhex("534e0416000000000019")
 chat = p.ChatMessage(id=7, sender="alice", time_ns=1_700_000_000_000_000_000, text="hi, all")
 
 GOLDEN: list[tuple[p.Message, bytes]] = [
@@ -42,7 +42,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             resolution="720p",
         ),
-        bytes.fromhex("534e03010000000000b8")
+        bytes.fromhex("534e04010000000000b8")
         + b'{"protocol_version":1,"name":"alice","role":"viewer","listen_host":"127.0.0.1","listen_port":40000,"max_children":3,"resolution":"720p","parent":null,"join_key":null,"stream_key":null}',
     ),
     (
@@ -52,10 +52,12 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             role="source",
             listen_port=40001,
             max_children=3,
-            stream_key="ab" * 32,
+            stream_key="ab" * 256,
         ),
-        bytes.fromhex("534e03010000000000f6")
-        + b'{"protocol_version":1,"name":"cam","role":"source","listen_host":"127.0.0.1","listen_port":40001,"max_children":3,"resolution":"source","parent":null,"join_key":null,"stream_key":"abababababababababababababababababababababababababababababababab"}',
+        bytes.fromhex("534e04010000000002b6")
+        + b'{"protocol_version":1,"name":"cam","role":"source","listen_host":"127.0.0.1","listen_port":40001,"max_children":3,"resolution":"source","parent":null,"join_key":null,"stream_key":"'
+        + b"ab" * 256
+        + b'"}',
     ),
     (
         p.Welcome(
@@ -66,12 +68,12 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             source="cam",
             epoch=4,
         ),
-        bytes.fromhex("534e0302000000000071")
+        bytes.fromhex("534e0402000000000071")
         + b'{"protocol_version":1,"name":"alice","heartbeat_interval_ms":1000,"admission_key":"k3y","source":"cam","epoch":4}',
     ),
     (
         p.Reject(code=p.RejectCode.NAME_TAKEN, message="name 'alice' is taken"),
-        bytes.fromhex("534e0303000000000037")
+        bytes.fromhex("534e0403000000000037")
         + b'{"code":"name_taken","message":"name \'alice\' is taken"}',
     ),
     (
@@ -80,16 +82,18 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.Goodbye(reason="quit"),
-        bytes.fromhex("534e0305000000000011") + b'{"reason":"quit"}',
+        bytes.fromhex("534e0405000000000011") + b'{"reason":"quit"}',
     ),
     (
-        p.Assign(parent=offer, depth=2, epoch=4, backup=None, stream_key="cd" * 32),
-        bytes.fromhex("534e03100000000000bf")
-        + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null,"stream_key":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"}',
+        p.Assign(parent=offer, depth=2, epoch=4, backup=None, stream_key="cd" * 256),
+        bytes.fromhex("534e041000000000027f")
+        + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null,"stream_key":"'
+        + b"cd" * 256
+        + b'"}',
     ),
     (
         p.BackupUpdate(backup=offer),
-        bytes.fromhex("534e031100000000004d")
+        bytes.fromhex("534e041100000000004d")
         + b'{"backup":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"}}',
     ),
     (
@@ -105,11 +109,11 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.StreamStarted(source="cam", epoch=4),
-        bytes.fromhex("534e031400000000001a") + b'{"source":"cam","epoch":4}',
+        bytes.fromhex("534e041400000000001a") + b'{"source":"cam","epoch":4}',
     ),
     (
         p.StreamEnded(source="cam", epoch=4, reason="end of file"),
-        bytes.fromhex("534e0315000000000031")
+        bytes.fromhex("534e0415000000000031")
         + b'{"source":"cam","epoch":4,"reason":"end of file"}',
     ),
     (
@@ -119,7 +123,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     (
         p.Heartbeat(seq=12, stats=stats),
         bytes.fromhex(
-            "534e0320000000000065"  # envelope: 101 bytes of binary body
+            "534e0420000000000065"  # envelope: 101 bytes of binary body
             "000000000000000c"  # seq 12
             "403d800000000000"  # fps 29.5
             "403e000000000000"  # recv_fps 30.0
@@ -138,11 +142,11 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.HeartbeatAck(seq=12, server_time_ns=1_700_000_000_000_000_000),
-        bytes.fromhex("534e0321000000000010000000000000000c17979cfe362a0000"),
+        bytes.fromhex("534e0421000000000010000000000000000c17979cfe362a0000"),
     ),
     (
         p.StatusRequest(),
-        bytes.fromhex("534e0322000000000002") + b"{}",
+        bytes.fromhex("534e0422000000000002") + b"{}",
     ),
     (
         p.StatusReply(
@@ -162,39 +166,39 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_depth=1,
             source_fanout=3,
         ),
-        bytes.fromhex("534e03230000000000c4")
+        bytes.fromhex("534e04230000000000c4")
         + b'{"source":"cam","epoch":4,"peers":[{"name":"cam","role":"source","parent":null,"depth":0,"children":["alice"],"max_children":3,"resolution":"source","stats":null}],"max_depth":1,"source_fanout":3}',
     ),
     (
         p.ChatSend(text="hi, all"),
-        bytes.fromhex("534e0330000000000012") + b'{"text":"hi, all"}',
+        bytes.fromhex("534e0430000000000012") + b'{"text":"hi, all"}',
     ),
     (
         chat,
-        bytes.fromhex("534e0331000000000048")
+        bytes.fromhex("534e0431000000000048")
         + b'{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}',
     ),
     (
         p.ChatHistory(messages=[chat]),
-        bytes.fromhex("534e0332000000000057")
+        bytes.fromhex("534e0432000000000057")
         + b'{"messages":[{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}]}',
     ),
     (
         p.Join(protocol_version=1, name="bob", token="tok-b"),
-        bytes.fromhex("534e0340000000000033")
+        bytes.fromhex("534e0440000000000033")
         + b'{"protocol_version":1,"name":"bob","token":"tok-b"}',
     ),
     (
         p.Accept(parent="alice", depth=3, epoch=4),
-        bytes.fromhex("534e0341000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
+        bytes.fromhex("534e0441000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
     ),
     (
         p.Ping(nonce=5, sent_ns=123456789),
-        bytes.fromhex("534e034200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
+        bytes.fromhex("534e044200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
     ),
     (
         p.Pong(nonce=5, echo_ns=123456789),
-        bytes.fromhex("534e034300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
+        bytes.fromhex("534e044300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
     ),
     (
         p.VideoFrame(
@@ -210,17 +214,19 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             jpeg=b"\xff\xd8\xff\xe0JPEG\xff\xd9",
         ),
         bytes.fromhex(
-            "534e03500000000000280000000400000000000003e817979cfe362a0000050002d00002000005dcffd8ffe04a504547ffd9"
+            "534e04500000000000280000000400000000000003e817979cfe362a0000050002d00002000005dcffd8ffe04a504547ffd9"
         ),
     ),
     (
         p.VideoFrame(
             header=p.FrameHeader(epoch=4, seq=1001, capture_ns=1, width=640, height=360),
             jpeg=b"\xff\xd8\xff\xd9",
-            signature=bytes(range(64)),
+            signature=bytes(range(256)),
         ),
         bytes.fromhex(
-            "534e03500100000000620000000400000000000003e9000000000000000102800168000000000000000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3fffd8ffd9"
+            "534e04500100000001220000000400000000000003e9000000000000000102800168000000000000"
+            + bytes(range(256)).hex()
+            + "ffd8ffd9"
         ),
     ),
 ]

@@ -57,9 +57,9 @@ def test_relay_fields_saturate_instead_of_overflowing() -> None:
 
 def test_signed_frame_carries_its_signature_through_a_relay() -> None:
     header = p.FrameHeader(epoch=3, seq=1, capture_ns=5, width=2, height=2)
-    frame = p.VideoFrame(header=header, jpeg=b"jpeg", signature=bytes(range(64)))
+    frame = p.VideoFrame(header=header, jpeg=b"jpeg", signature=bytes(range(256)))
     head, jpeg = p.relay_parts(frame, hops=4, path_latency_us=9)
     relayed = decode_one(head + jpeg)
     assert isinstance(relayed, p.VideoFrame)
-    assert relayed.signature == bytes(range(64))
+    assert relayed.signature == bytes(range(256))
     assert relayed.flags == p.FLAG_SIGNED

@@ -67,7 +67,7 @@ README_TYPE_CODES: dict[type[p.Message], int] = {
     p.ChatMessage: 0x31, p.ChatHistory: 0x32, p.Join: 0x40, p.Accept: 0x41, p.Ping: 0x42,
     p.Pong: 0x43, p.VideoFrame: 0x50,
 }  # fmt: skip
-README_VERSION = 3  # the protocol version protocol/README.md describes
+README_VERSION = 4  # the protocol version protocol/README.md describes
 ENVELOPE = struct.Struct(">2sBBBBI")  # magic, version, type, flags, reserved, length
 FRAME_HEADER = struct.Struct(">IQQHHHI")
 HEARTBEAT = struct.Struct(">Q7d4QB")

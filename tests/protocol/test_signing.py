@@ -72,7 +72,16 @@ def test_unsigned_and_foreign_frames_fail() -> None:
     assert not VERIFIER.verify(forged)
 
 
-@pytest.mark.parametrize("key", ["", "ab" * 31, "zz" * 32])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "ab" * 255,  # too short
+        "zz" * 256,  # not hex
+        "ab" * 255 + "ac",  # even: not an RSA modulus
+        "7f" + "ab" * 255,  # 2047 bits: not the key size signatures are checked with
+    ],
+)
 def test_a_malformed_key_is_refused(key: str) -> None:
     with pytest.raises(ValueError):
         FrameVerifier(key)

@@ -7,7 +7,7 @@ from tests.tracker.test_room import hello, join, sent
 from tracker.room import Room
 from tracker.trust import TAMPER_REPORTS_TO_DISTRUST
 
-KEY = "ab" * 32
+KEY = "ab" * 256
 
 
 def source_hello(name: str = "cam", capacity: int = 1) -> p.Hello:
