@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import attrs
 import trio
@@ -38,7 +39,7 @@ MAX_JOINING = 64
 MAX_JOINING_PER_ADDRESS = 8
 STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
-CHILD_SILENCE_S = 5.0  # children ping every 0.5 s
+CHILD_SILENCE_S = 5.0  # children ping at least every 2 s (peer/parent.py)
 CHILD_QUEUE_FRAMES = 4
 UPLOAD_CHECK_INTERVAL_S = 0.5
 FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
@@ -92,6 +93,7 @@ class ChildrenHub:
     bytes_sent: int = 0
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     _key_added: trio.Event = attrs.field(factory=trio.Event)
+    _child_joined: trio.Event = attrs.field(factory=trio.Event)  # wakes watch_stalls
     _joining: int = 0
     _joining_by_address: dict[str, int] = attrs.field(factory=dict)
 
@@ -123,43 +125,62 @@ class ChildrenHub:
         queued = QueuedFrame(frame, arrival_ns, path_latency_us)
         self.frames_offered += 1
         self.bytes_offered += p.ENVELOPE_BYTES + frame.payload_bytes()
+        parts: tuple[bytes, memoryview] | None = None  # one head for every direct write
+        written = 0
         for link in self.links.values():
-            if (
-                link.sending_since is None
-                and link.queue.idle
-                and isinstance(link.stream, trio.SocketStream)
-                and self._write_now(link, link.stream, queued)
-            ):
-                continue
+            if self._can_write_now(link):
+                if parts is None:
+                    parts = self._relay_head(queued)
+                sent = self._write_now(link, cast(trio.SocketStream, link.stream), parts)
+                if sent:
+                    link.frames_sent += 1
+                    written += sent
+                    continue
             if not link.queue.put_frame(queued):
                 self.frames_dropped += 1
+        if written:
+            self.bytes_sent += written
+            self.on_sent(written)
 
-    def _write_now(self, link: ChildLink, stream: trio.SocketStream, item: QueuedFrame) -> bool:
-        """Write a frame to an idle child straight from the receiving task.
+    @staticmethod
+    def _write_now(
+        link: ChildLink, stream: trio.SocketStream, parts: Sequence[bytes | memoryview]
+    ) -> int:
+        """Write `parts` to an idle child straight from the calling task; bytes taken.
 
         The common case on a healthy tree: the child's writer is parked with nothing
-        queued, so waking it would cost a task switch per frame per child. One
+        queued, so waking it would cost a task switch per message per child. One
         non-blocking scatter-gather write instead; whatever the socket does not take
-        goes to the front of the queue for the writer, so order is kept. False (queue it)
-        if the socket takes nothing or reports an error: the writer then deals with it.
+        goes to the front of the queue for the writer (as views: a frame's bytes are not
+        copied), so order is kept. 0 (queue it all) if the socket takes nothing or
+        reports an error: the writer then deals with it.
         """
-        head, jpeg = self._relay_head(item)
         try:
-            sent = os.writev(stream.socket.fileno(), [head, jpeg])
+            sent = os.writev(stream.socket.fileno(), parts)
         except OSError:  # full (BlockingIOError) or broken: the queue and the writer deal
-            return False
-        if sent == 0:
-            return False
-        total = len(head) + jpeg.nbytes
-        if sent < len(head):  # the rest goes first, in order; views, so the JPEG is not copied
-            link.queue.put_control(jpeg, front=True)
-            link.queue.put_control(head[sent:], front=True)
-        elif sent < total:
-            link.queue.put_control(jpeg[sent - len(head) :], front=True)
-        link.frames_sent += 1
-        self.bytes_sent += total
-        self.on_sent(total)
-        return True
+            return 0
+        if sent <= 0:
+            return 0
+        total = 0
+        rest: list[bytes | memoryview] = []
+        for part in parts:
+            size = len(part)
+            if sent >= total + size:
+                total += size
+                continue
+            taken = max(0, sent - total)
+            rest.append(memoryview(part)[taken:] if taken else part)
+            total += size
+        for part in reversed(rest):
+            link.queue.put_control(part, front=True)
+        return total
+
+    def _can_write_now(self, link: ChildLink) -> bool:
+        return (
+            link.sending_since is None
+            and link.queue.idle
+            and type(link.stream) is trio.SocketStream
+        )
 
     @staticmethod
     def _relay_head(item: QueuedFrame) -> tuple[bytes, memoryview]:
@@ -270,6 +291,7 @@ class ChildrenHub:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
         link = ChildLink(name=name, stream=stream)
         self.links[name] = link
+        self._child_joined.set()
         try:
             with link.scope:
                 async with trio.open_nursery() as nursery:
@@ -295,8 +317,15 @@ class ChildrenHub:
                     if message is None or isinstance(message, p.Goodbye):
                         return
                     if isinstance(message, p.Ping):
-                        pong = p.Pong(nonce=message.nonce, echo_ns=message.sent_ns)
-                        link.queue.put_control(p.encode(pong))
+                        pong = p.encode(p.Pong(nonce=message.nonce, echo_ns=message.sent_ns))
+                        # Straight out when nothing is queued, so the RTT measures the
+                        # path and not our queue.
+                        stream = link.stream
+                        if not (
+                            self._can_write_now(link)
+                            and self._write_now(link, cast(trio.SocketStream, stream), (pong,))
+                        ):
+                            link.queue.put_control(pong)
                     elif not isinstance(message, p.Pong):
                         self._mark_dropped(link, p.DropReason.MISBEHAVED, type(message).__name__)
                         return
@@ -338,6 +367,9 @@ class ChildrenHub:
         """
         next_upload_check = trio.current_time()
         while True:
+            if not self.links:  # nothing to watch: sleep until a child joins
+                await self._child_joined.wait()
+            self._child_joined = trio.Event()
             await trio.sleep(STALL_CHECK_INTERVAL_S)
             now = trio.current_time()
             if now >= next_upload_check:

@@ -231,16 +231,27 @@ class Peer:
 
     # -- the viewer --------------------------------------------------------------------
 
+    def uses_frames(self) -> bool:
+        """Whether a received frame goes anywhere: to a child, the display or a sink.
+
+        A peer that relays, shows, records and serves nothing (a leaf run with
+        --no-decode, as simulations and benchmarks run most viewers) does not check
+        signatures: it only counts what arrives. The check starts again with the next
+        frame once a child, a display or a sink needs it.
+        """
+        return bool(self.config.decode or self.hub.links or self.frame_sinks)
+
     def _on_frame(self, frame: p.VideoFrame, arrival_ns: int) -> None:
-        verdict = self.integrity.check(frame)
-        if verdict is not Verdict.GOOD:
-            # Not relayed, shown, recorded or served. Repeated bad frames: leave the
-            # parent (the follower switches to the backup and reports why).
-            if self.integrity.parent_is_tampering:
-                strikes = self.integrity.strikes
-                detail = f"{strikes} frames failed the signature check"
-                raise LinkEnded(p.LossReason.TAMPERED, detail)
-            return
+        if self.uses_frames():
+            verdict = self.integrity.check(frame)
+            if verdict is not Verdict.GOOD:
+                # Not relayed, shown, recorded or served. Repeated bad frames: leave the
+                # parent (the follower switches to the backup and reports why).
+                if self.integrity.parent_is_tampering:
+                    strikes = self.integrity.strikes
+                    detail = f"{strikes} frames failed the signature check"
+                    raise LinkEnded(p.LossReason.TAMPERED, detail)
+                return
         header = frame.header
         rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
         self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
@@ -254,7 +265,8 @@ class Peer:
         self.true_latency_ms = (arrival_ns - header.capture_ns) / 1e6
         self.hooks.on_frame_received(header, arrival_ns)
         self.receiving.set()
-        self.display.put(frame)
+        if self.config.decode:
+            self.display.put(frame)
         for sink in self.frame_sinks:
             sink(frame)
 

@@ -1,7 +1,8 @@
 """A viewer's link to its parent: the trio layer around `peer.parent_plan.ParentPlan`.
 
 `ParentFollower.run` connects to whichever parent the plan says, presents the
-admission token, and receives frames, pinging every PING_INTERVAL_S. The link is lost
+admission token, and receives frames, pinging every PING_INTERVAL_S when no frames come
+(every BUSY_PING_INTERVAL_S while they do, for the RTT alone). The link is lost
 on a close, a reset, bad bytes, or PARENT_SILENCE_S without a frame or a pong; the plan
 then decides between the backup and the tracker. Links run over any `trio.abc.Stream`
 (`connect` opens them; tests pass memory streams) and every time comes from trio's
@@ -11,6 +12,7 @@ clock, so the silence rule runs under MockClock.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +26,8 @@ from peer.parent_plan import ParentPlan
 from peer.wire import extend_deadline, receive_message
 
 PING_INTERVAL_S = 0.5
+# While frames flow they prove the parent alive, so pings are only for the RTT.
+BUSY_PING_INTERVAL_S = 2.0
 PARENT_SILENCE_S = 1.5
 SILENCE_SLACK_S = 0.25  # silence is detected after 1.25 to 1.5 s
 CONNECT_TIMEOUT_S = 1.0
@@ -71,6 +75,7 @@ class ParentFollower:
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[p.Assign] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
+    _last_frame_s: float = attrs.field(init=False, default=-math.inf)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
@@ -189,11 +194,18 @@ class ParentFollower:
             await trio.aclose_forcefully(stream)
 
     async def _ping(self, stream: trio.abc.Stream) -> None:
+        """Ping every PING_INTERVAL_S while no frames come, every BUSY_PING_INTERVAL_S
+        while they do (a quiet parent must answer to count as alive)."""
+        last_ping_s = -math.inf
         try:
             while True:
-                ping = p.Ping(nonce=next(self._nonce), sent_ns=_now_ns())
-                with trio.fail_after(PARENT_SILENCE_S):
-                    await stream.send_all(p.encode(ping))
+                now = trio.current_time()
+                quiet = now - self._last_frame_s >= PING_INTERVAL_S
+                if quiet or now - last_ping_s >= BUSY_PING_INTERVAL_S:
+                    ping = p.Ping(nonce=next(self._nonce), sent_ns=_now_ns())
+                    with trio.fail_after(PARENT_SILENCE_S):
+                        await stream.send_all(p.encode(ping))
+                    last_ping_s = now
                 await trio.sleep(PING_INTERVAL_S)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             return  # the reader notices the silence
@@ -216,6 +228,7 @@ class ParentFollower:
         if message is None or isinstance(message, p.Goodbye):
             raise LinkEnded(p.LossReason.CLOSED)
         if isinstance(message, p.VideoFrame):
+            self._last_frame_s = trio.current_time()
             self.on_frame(message, time.time_ns())
         elif isinstance(message, p.Pong):
             self.on_rtt((_now_ns() - message.echo_ns) / 1e9)

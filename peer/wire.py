@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import trio
@@ -25,7 +26,29 @@ async def receive_message(
             return None
         if not isinstance(message, p.Sentinel):
             return message
-        decoder.receive_data(await stream.receive_some(RECEIVE_BYTES))
+        decoder.receive_data(await receive_chunk(stream))
+
+
+async def receive_chunk(stream: trio.abc.ReceiveStream) -> bytes | bytearray:
+    """Up to RECEIVE_BYTES from `stream` (b"" at its end), as `receive_some` gives them.
+
+    On a plain socket it waits for readability first and then reads, because the next
+    bytes of a live stream are almost never there yet: trio's `receive_some` tries the
+    read first, so every frame would cost a failed read and its exception as well.
+    """
+    if type(stream) is not trio.SocketStream:
+        return await stream.receive_some(RECEIVE_BYTES)
+    while True:
+        fd = stream.socket.fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("the socket was closed")
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            return os.read(fd, RECEIVE_BYTES)
+        except BlockingIOError:
+            continue  # readable, but another reader or a spurious wakeup took it
+        except OSError as exc:
+            raise trio.BrokenResourceError(f"connection failed: {exc.strerror}") from exc
 
 
 def extend_deadline(scope: trio.CancelScope, limit_s: float, slack_s: float) -> None:
