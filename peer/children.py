@@ -27,7 +27,7 @@ import protocol as p
 from peer import events as ev
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
-from peer.upload_monitor import UploadMonitor, UploadSample
+from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message, send_parts
 
 JOIN_TIMEOUT_S = 3.0
@@ -91,6 +91,7 @@ class ChildrenHub:
     frames_offered: int = 0
     bytes_offered: int = 0
     bytes_sent: int = 0
+    loop_late_s: float = 0.0  # how late the stall watcher woke, summed: our CPU's lag
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     _key_added: trio.Event = attrs.field(factory=trio.Event)
     _child_joined: trio.Event = attrs.field(factory=trio.Event)  # wakes watch_stalls
@@ -370,8 +371,10 @@ class ChildrenHub:
             if not self.links:  # nothing to watch: sleep until a child joins
                 await self._child_joined.wait()
             self._child_joined = trio.Event()
+            asleep_s = trio.current_time()
             await trio.sleep(STALL_CHECK_INTERVAL_S)
             now = trio.current_time()
+            self.loop_late_s += max(0.0, now - asleep_s - STALL_CHECK_INTERVAL_S)
             if now >= next_upload_check:
                 next_upload_check = now + UPLOAD_CHECK_INTERVAL_S
                 self._check_upload(now)
@@ -390,9 +393,13 @@ class ChildrenHub:
             bytes_offered=self.bytes_offered,
             bytes_sent=self.bytes_sent,
             dropped={name: link.queue.dropped for name, link in self.links.items()},
+            loop_late_s=self.loop_late_s,
         )
         shed = self.upload.observe(sample)
         if shed is None:
+            return
+        if isinstance(shed, CpuBehind):
+            self.on_event(ev.CpuBehind(late_ms_per_s=shed.late_ms_per_s, children=shed.children))
             return
         self.gate.capacity = min(self.gate.capacity, shed.keep)
         self.on_event(

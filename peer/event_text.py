@@ -100,6 +100,14 @@ def _(event: ev.UploadShed) -> str:
 
 
 @describe.register
+def _(event: ev.CpuBehind) -> str:
+    return (
+        f"our CPU is behind (the event loop runs {event.late_ms_per_s:.0f} ms/s late); "
+        f"keeping all {event.children} children: the upload is not the bottleneck"
+    )
+
+
+@describe.register
 def _(event: ev.TrackerLost) -> str:
     because = f" ({event.detail})" if event.detail else ""
     return f"lost the tracker connection{because}; video continues, reconnecting"

@@ -125,6 +125,15 @@ class UploadShed(PeerEvent):
     children: tuple[str, ...]
 
 
+@attrs.frozen(slots=True)
+class CpuBehind(PeerEvent):
+    """Children starve because our CPU is behind (our event loop runs late), not because
+    of our upload: nobody is let go for it."""
+
+    late_ms_per_s: float
+    children: int = attrs.field(validator=_count)
+
+
 # -- the tracker ----------------------------------------------------------------------
 
 

@@ -1,7 +1,10 @@
 """Is our upload enough for our children? The decision, pure (peer/children.py acts on it).
 
 `UploadMonitor` reads cumulative counters of the sending side every so often and judges
-whether the upload carries all the children, and if not, how many it does.
+whether the upload carries all the children, and if not, how many it does. Starved
+children look the same whether the uplink is slow or our own CPU is behind (frames wait
+in our queues either way), so the sample also says how late our event loop ran: a
+loop that is behind is a busy CPU, not a slow uplink, and sheds nobody for it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ OVERLOAD_WINDOW_S = 2.0
 # (one slow child alone is its own problem, left to the stall rule).
 OVERLOAD_DROP_SHARE = 0.10
 OVERLOAD_COOLDOWN_S = 5.0  # after letting children go, measure afresh before deciding again
+# The CPU is behind when the loop woke this share of the window late, or more (a loop
+# that keeps up is late by well under 1%).
+CPU_BEHIND_LATE_SHARE = 0.05
 
 
 @attrs.frozen
@@ -30,6 +36,7 @@ class UploadSample:
     bytes_offered: int  # their bytes on the wire: what one child's stream costs
     bytes_sent: int  # bytes written to all children together
     dropped: dict[str, int]  # frames dropped for each child so far, children in join order
+    loop_late_s: float = 0.0  # how late our event loop woke a timer, summed so far
 
 
 @attrs.frozen
@@ -40,6 +47,14 @@ class Shed:
     children: tuple[str, ...]
     upload_kbps: float
     stream_kbps: float
+
+
+@attrs.frozen
+class CpuBehind:
+    """The children starve because our CPU is behind, not our upload: keep them."""
+
+    late_ms_per_s: float  # how late our event loop ran, per second of the window
+    children: int
 
 
 @attrs.define
@@ -54,17 +69,20 @@ class UploadMonitor:
     child starves alone. Then what the upload actually sent over the window, divided by
     the stream's rate, is the number of children it carries: keep that many (at least
     one, at most all but one), let the newest others go, and wait OVERLOAD_COOLDOWN_S
-    plus a new window before judging again.
+    plus a new window before judging again. Unless our own event loop woke late by
+    CPU_BEHIND_LATE_SHARE of the window or more: then our CPU is the bottleneck, and the
+    decision is CpuBehind (nobody shed), with the same wait before judging again.
     """
 
     window_s: float = OVERLOAD_WINDOW_S
     drop_share: float = OVERLOAD_DROP_SHARE
     cooldown_s: float = OVERLOAD_COOLDOWN_S
+    cpu_late_share: float = CPU_BEHIND_LATE_SHARE
     _samples: collections.deque[UploadSample] = attrs.field(factory=collections.deque)
     _quiet_until_s: float = -math.inf
 
-    def observe(self, sample: UploadSample) -> Shed | None:
-        """Take a new sample; a Shed decision when the upload is overloaded, else None."""
+    def observe(self, sample: UploadSample) -> Shed | CpuBehind | None:
+        """Take a new sample; a decision when the children starve, else None."""
         samples = self._samples
         samples.append(sample)
         while len(samples) > 2 and samples[1].at_s <= sample.at_s - self.window_s:
@@ -83,11 +101,15 @@ class UploadMonitor:
         share = sum(lost.values()) / (offered * len(lost)) if lost else 0.0
         if len(losing) < 2 or share <= self.drop_share:
             return None
+        self._quiet_until_s = sample.at_s + self.cooldown_s
+        late_share = (sample.loop_late_s - oldest.loop_late_s) / span_s
+        if late_share >= self.cpu_late_share:
+            samples.clear()
+            return CpuBehind(late_ms_per_s=round(late_share * 1000, 1), children=len(lost))
         stream_rate = (sample.bytes_offered - oldest.bytes_offered) / span_s
         sent_rate = (sample.bytes_sent - oldest.bytes_sent) / span_s
         children = list(sample.dropped)
         keep = max(1, min(len(children) - 1, int(sent_rate // stream_rate)))
-        self._quiet_until_s = sample.at_s + self.cooldown_s
         samples.clear()
         return Shed(
             keep=keep,

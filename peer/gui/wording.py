@@ -192,6 +192,15 @@ def _(event: ev.UploadShed) -> Notice:
     )
 
 
+@describe_event.register
+def _(event: ev.CpuBehind) -> Notice:
+    return Notice(
+        "This computer is too busy to keep up with the viewers it relays to; "
+        "closing other programs helps.",
+        warning=True,
+    )
+
+
 def stream_end_reason(event: ev.StreamEnded) -> str:
     """Why the stream ended, for the banner."""
     return f"{event.source} stopped streaming ({event.reason or 'the stream ended'})"
