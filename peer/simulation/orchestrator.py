@@ -91,6 +91,27 @@ async def command(child: Child, message: dict[str, Any]) -> None:
         await child.process.stdin.send_all((json.dumps(message) + "\n").encode())
 
 
+@attrs.frozen
+class Placement:
+    """Where the simulation runs a viewer, and what it does with the frames."""
+
+    worker: int
+    decode: bool
+    resolution: str
+
+
+def place_viewer(index: int, workers: int, decode_share: float, resolution_mix: str) -> Placement:
+    """The `index`-th viewer to join: round-robin over the workers, and every
+    1/decode_share-th viewer *of each worker* decodes, so decoding (the dearest work a
+    viewer does) is spread evenly; the decoders take the resolutions of the mix in turn."""
+    every = max(1, round(1 / decode_share)) if decode_share > 0 else 0
+    rank = index // workers  # among this worker's viewers
+    decode = bool(every) and rank % every == 0
+    mix = resolution_mix.split(",")
+    turn = index // (workers * every) if decode else index
+    return Placement(worker=index % workers, decode=decode, resolution=mix[turn % len(mix)])
+
+
 class Simulation:
     """One simulation run and everything it measures."""
 
@@ -191,18 +212,17 @@ class Simulation:
 
     async def _join(self, name: str, index: int) -> None:
         args = self.args
-        worker = self.workers[index % len(self.workers)]
+        placement = place_viewer(index, len(self.workers), args.decode, args.resolution_mix)
+        worker = self.workers[placement.worker]
         self.home[name] = worker
-        every = max(1, round(1 / args.decode)) if args.decode > 0 else 0
-        mix = args.resolution_mix.split(",")
         await command(
             worker,
             {
                 "op": "join",
                 "name": name,
                 "max_children": args.max_children,
-                "resolution": mix[index % len(mix)],
-                "decode": bool(every) and index % every == 0,
+                "resolution": placement.resolution,
+                "decode": placement.decode,
             },
         )
 
