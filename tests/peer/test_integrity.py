@@ -53,6 +53,28 @@ async def test_a_child_rejects_tampered_frames_leaves_the_relay_and_reports_it(
     assert relay.integrity.rejected == 0  # the relay itself received good frames
 
 
+async def test_a_leaf_that_uses_no_frame_checks_none_until_something_needs_them(
+    make_video: VideoMaker, start_peer: PeerStarter, tracker: Tracker
+) -> None:
+    video = make_video("avi", width=320, height=240, fps=30, frames=60)
+    source = await start_peer("source", "cam", source=str(video), loop=True, max_children=1)
+    relay = await start_peer("viewer", "relay", max_children=1)
+    tamper_when_forwarding(relay)
+    leaf = await start_peer("viewer", "leaf", max_children=0, decode=False)
+    await eventually(lambda: leaf.counters.loss.frames_received > 30, within_s=10, what="feed")
+    # Shown, recorded, served and relayed nowhere, so not checked (only counted).
+    assert leaf.integrity.rejected == 0
+    assert tracker.room.tree["leaf"].parent == "relay"
+    # A sink (a recorder, say) appears: from the next frame on, every one is checked first.
+    assert source.signer is not None
+    verifier = FrameVerifier(source.signer.public_key_hex)
+    used: list[bool] = []
+    leaf.frame_sinks.append(lambda frame: used.append(verifier.verify(frame)))
+    await eventually(lambda: leaf.integrity.rejected >= 3, within_s=10, what="rejections")
+    await eventually(lambda: "relay" in tracker.room.tamper_reports, within_s=10, what="the report")
+    assert all(used)
+
+
 async def test_every_frame_through_honest_relays_verifies(
     make_video: VideoMaker, start_peer: PeerStarter
 ) -> None:
