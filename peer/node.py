@@ -253,8 +253,9 @@ class Peer:
                     raise LinkEnded(p.LossReason.TAMPERED, detail)
                 return
         header = frame.header
-        rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
-        self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
+        if self.hub.links:
+            rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
+            self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
         now = trio.current_time()
         self.counters.on_frame_received(
             now, header.epoch, header.seq, frame.payload_bytes(), header.path_latency_us
