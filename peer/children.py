@@ -27,6 +27,7 @@ import protocol as p
 from peer import events as ev
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
+from peer.tcp_info import sending_limits
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message, send_parts
 
@@ -394,6 +395,11 @@ class ChildrenHub:
             bytes_sent=self.bytes_sent,
             dropped={name: link.queue.dropped for name, link in self.links.items()},
             loop_late_s=self.loop_late_s,
+            receiver_limited_s={
+                name: limits.receiver_limited_s
+                for name, link in self.links.items()
+                if (limits := sending_limits(link.stream)) is not None
+            },
         )
         shed = self.upload.observe(sample)
         if shed is None:

@@ -4,7 +4,9 @@
 whether the upload carries all the children, and if not, how many it does. Starved
 children look the same whether the uplink is slow or our own CPU is behind (frames wait
 in our queues either way), so the sample also says how late our event loop ran: a
-loop that is behind is a busy CPU, not a slow uplink, and sheds nobody for it.
+loop that is behind is a busy CPU, not a slow uplink, and sheds nobody for it. Nor
+does a child that does not read (its own CPU or downlink is slow: the kernel saw its
+receive window full, peer/tcp_info.py) count as a sign that our uplink is too slow.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ OVERLOAD_COOLDOWN_S = 5.0  # after letting children go, measure afresh before de
 # The CPU is behind when the loop woke this share of the window late, or more (a loop
 # that keeps up is late by well under 1%).
 CPU_BEHIND_LATE_SHARE = 0.05
+# A child whose receive window held our sending back for this share of the window is
+# slow to read: its loss is its own, not our uplink's.
+RECEIVER_LIMITED_SHARE = 0.25
 
 
 @attrs.frozen
@@ -37,6 +42,9 @@ class UploadSample:
     bytes_sent: int  # bytes written to all children together
     dropped: dict[str, int]  # frames dropped for each child so far, children in join order
     loop_late_s: float = 0.0  # how late our event loop woke a timer, summed so far
+    # Per child, seconds its full receive window held our sending back, so far (where
+    # the kernel says; see peer/tcp_info.py).
+    receiver_limited_s: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -72,12 +80,16 @@ class UploadMonitor:
     plus a new window before judging again. Unless our own event loop woke late by
     CPU_BEHIND_LATE_SHARE of the window or more: then our CPU is the bottleneck, and the
     decision is CpuBehind (nobody shed), with the same wait before judging again.
+    Children that held our sending back with a full receive window for
+    RECEIVER_LIMITED_SHARE of the window are left out of the judgement: they starve
+    because they do not read.
     """
 
     window_s: float = OVERLOAD_WINDOW_S
     drop_share: float = OVERLOAD_DROP_SHARE
     cooldown_s: float = OVERLOAD_COOLDOWN_S
     cpu_late_share: float = CPU_BEHIND_LATE_SHARE
+    receiver_limited_share: float = RECEIVER_LIMITED_SHARE
     _samples: collections.deque[UploadSample] = attrs.field(factory=collections.deque)
     _quiet_until_s: float = -math.inf
 
@@ -97,6 +109,13 @@ class UploadMonitor:
             for name, count in sample.dropped.items()
             if name in oldest.dropped
         }
+        slow_readers = {
+            name
+            for name, held_s in sample.receiver_limited_s.items()
+            if held_s - oldest.receiver_limited_s.get(name, held_s)
+            >= self.receiver_limited_share * span_s
+        }
+        lost = {name: count for name, count in lost.items() if name not in slow_readers}
         losing = [name for name, count in lost.items() if count > self.drop_share / 2 * offered]
         share = sum(lost.values()) / (offered * len(lost)) if lost else 0.0
         if len(losing) < 2 or share <= self.drop_share:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from peer.upload_monitor import CpuBehind, Shed, UploadMonitor, UploadSample
 
 FPS = 30
@@ -131,3 +133,22 @@ def test_a_busy_cpu_is_not_a_slow_upload() -> None:
     # Once the CPU keeps up again, a real overload is still caught.
     later = [monitor.observe(feed.step(carried=2.3, drops=starving)) for _ in range(20)]
     assert any(isinstance(d, Shed) and d.keep == 2 for d in later)
+
+
+def test_children_that_do_not_read_are_not_a_slow_upload() -> None:
+    # Two children starve, but the kernel saw their receive windows full most of the
+    # time: they do not read (their own CPU, their own downlink). Our uplink is fine.
+    monitor = UploadMonitor()
+    feed = Feed(["a", "b", "c"])
+    held = {"a": 0.0, "b": 0.0, "c": 0.0}
+    decisions = []
+    for _ in range(8):
+        held["a"] += 0.4
+        held["b"] += 0.45
+        sample = feed.step(carried=2.0, drops={"a": 6, "b": 6})
+        decisions.append(monitor.observe(attrs.evolve(sample, receiver_limited_s=dict(held))))
+    assert decisions == [None] * 8
+    # The same starvation with windows open is our uplink.
+    monitor = UploadMonitor()
+    decisions = [monitor.observe(feed.step(carried=2.0, drops={"a": 6, "b": 6})) for _ in range(8)]
+    assert any(isinstance(d, Shed) for d in decisions)
