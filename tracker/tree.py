@@ -6,7 +6,9 @@ subtree can never be placed under itself: its own nodes are not attached while i
 waits. Depths are kept on the nodes and updated when a subtree moves.
 
 Placement (`choose_parent`): the shallowest attached node with a free slot; ties go to
-the most spare capacity, then the lowest measured latency, then the name. Subtrees
+the most spare capacity, then the lowest measured latency, then the name. When no slot
+is free, a childless viewer with fewer slots than the one waiting yields its place and
+moves under it (`_yielding_leaf`), so leaves that joined first never strand relays. Subtrees
 that lose their parent move as a whole, unless that would push them past the depth
 limit, in which case they are split and their members placed one by one; this keeps
 the depth near log_K(N).
@@ -256,7 +258,14 @@ class Tree:
             root = pending.pop(0)
             parent = self.choose_parent(root, skip.union(avoid.get(root, ())))
             if parent is None:
-                waiting.append(root)
+                weaker = self._yielding_leaf(root, skip, avoid)
+                if weaker is None:
+                    waiting.append(root)
+                    continue
+                self._swap_in(root, weaker)
+                moved += [root, weaker]
+                pending.extend(waiting)  # the root's other slots may suit those waiting
+                waiting = []
                 continue
             parent_depth = self.nodes[parent].depth
             assert parent_depth is not None
@@ -270,6 +279,49 @@ class Tree:
             pending.extend(waiting)  # the new node's slots may suit those that found none
             waiting = []
         return moved
+
+    def _yielding_leaf(
+        self, root: str, skip: set[str], avoid: Mapping[str, Collection[str]]
+    ) -> str | None:
+        """A childless viewer holding a slot that waiting `root` should have instead.
+
+        Only a weaker one (fewer slots than `root`) yields, and only if `root` still has
+        a free slot to take it: after the swap the tree holds one more viewer, and
+        capacity sits closer to the source. The shallowest yields first, then the
+        weakest, then the newest.
+        """
+        node = self.nodes[root]
+        if node.spare < 1:
+            return None
+        limit = self.depth_limit()
+        best: tuple[int, int, int] | None = None
+        chosen: str | None = None
+        for leaf in self.nodes.values():
+            if (
+                leaf.is_source
+                or leaf.depth is None
+                or leaf.children
+                or leaf.capacity >= node.capacity
+                or leaf.parent is None
+                or leaf.key in skip
+                or leaf.parent in avoid.get(root, ())
+                or root in avoid.get(leaf.key, ())
+                or leaf.depth + max(self.height(root), 1) > limit
+            ):
+                continue
+            rank = (leaf.depth, leaf.capacity, -leaf.joined_seq)
+            if best is None or rank < best:
+                best, chosen = rank, leaf.key
+        return chosen
+
+    def _swap_in(self, root: str, leaf: str) -> str:
+        """Put detached `root` in `leaf`'s place and `leaf` under it; return the parent."""
+        parent = self.nodes[leaf].parent
+        assert parent is not None
+        self.detach(leaf)
+        self.attach(root, parent)
+        self.attach(leaf, root)
+        return parent
 
     def detached_roots(self) -> list[str]:
         """Viewers waiting for a place (roots of detached subtrees), oldest first."""

@@ -57,9 +57,25 @@ def test_a_leaf_viewer_takes_no_children() -> None:
     room = Room(recovery_window_s=0)
     join(room, "cam", role="source", capacity=1)
     join(room, "leaf", capacity=0)
-    actions = join(room, "late")
-    assert room.tree["late"].depth is None
-    assert sent(actions, "late", p.Waiting)
+    actions = join(room, "other", capacity=0)
+    assert room.tree["other"].depth is None
+    assert sent(actions, "other", p.Waiting)
+
+
+def test_a_leaf_in_the_only_slot_yields_it_to_a_relay_and_moves_under_it() -> None:
+    # The first viewer takes no children and holds the source's only slot: the relays
+    # that join after it would all wait forever, though any of them could carry the rest.
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=1)
+    join(room, "leaf", capacity=0)
+    actions = join(room, "relay", capacity=3)
+    assert room.tree["relay"].parent == "cam"
+    assert room.tree["leaf"].parent == "relay"
+    assert sent(actions, "relay", p.Assign) and sent(actions, "leaf", p.Assign)
+    for name in ("r2", "r3"):
+        join(room, name, capacity=3)
+        assert room.tree[name].parent == "relay"
+    assert not room.tree.detached_roots()
 
 
 def test_depth_grows_like_log_k_of_n() -> None:

@@ -63,6 +63,7 @@ class SwarmMachine(RuleBasedStateMachine):
         # while, which may place the child deeper than the log bound; joins, leaves,
         # deaths and source restarts alone must keep the bound.
         self.avoidance_used = False
+        self.mixed_capacities = False  # the log_K(N) depth bound assumes equal ones
         self.decided_s = 0.0  # when the Room last decided something (sent any action)
 
     @initialize(capacity=st.integers(1, 4))
@@ -126,6 +127,19 @@ class SwarmMachine(RuleBasedStateMachine):
             assert actions == []
             return
         assert reject is None, f"a viewer with a free name was refused: {reject}"
+        self.believed_parent[name] = None
+        self.believed_backup[name] = None
+        self.apply(actions)
+
+    @rule(name=st.sampled_from(NAMES), capacity=st.integers(0, 2))
+    def a_weaker_viewer_joins(self, name: str, capacity: int) -> None:
+        """Viewers differ: some take fewer children than the rest, or none (leaves)."""
+        self.step()
+        if name_key(name) in self.room.members:
+            return
+        reject, actions = self.room.hello(hello(name, "viewer", capacity), self.now)
+        assert reject is None
+        self.mixed_capacities = True
         self.believed_parent[name] = None
         self.believed_backup[name] = None
         self.apply(actions)
@@ -242,11 +256,24 @@ class SwarmMachine(RuleBasedStateMachine):
             assert not usable, f"{root} waits while {usable} have room"
 
     @invariant()
+    def nobody_waits_while_a_tree_could_hold_everyone(self) -> None:
+        # Enough slots in all (the source's and every viewer's) for every viewer means a
+        # tree exists that attaches them all: then nobody waits, even when the first to
+        # come were leaves holding the only slots. (Avoidance may forbid that tree.)
+        tree = self.room.tree
+        if tree.source is None or self.avoidance_used:
+            return
+        viewers = [n for n in tree.nodes.values() if not n.is_source]
+        slots = tree[tree.source].capacity + sum(n.capacity for n in viewers)
+        if slots >= len(viewers):
+            assert not tree.detached_roots(), f"{tree.detached_roots()} wait with {slots} slots"
+
+    @invariant()
     def depth_stays_near_log_k_of_n(self) -> None:
         tree = self.room.tree
         viewers = len(self.attached_viewers())
         event(f"viewers attached: {viewers // 10 * 10}+")
-        if viewers and self.capacity >= 2 and not self.avoidance_used:
+        if viewers and self.capacity >= 2 and not (self.avoidance_used or self.mixed_capacities):
             bound = math.ceil(math.log(viewers, self.capacity)) + 2
             assert tree.max_depth() <= max(bound, 1), (tree.max_depth(), viewers)
 
