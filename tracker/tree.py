@@ -242,14 +242,21 @@ class Tree:
     ) -> list[str]:
         """Attach detached subtrees where they fit best; return every key that moved.
 
-        Bigger subtrees go first, to the shallowest slots. A subtree that would reach
+        Bigger subtrees go first, to the shallowest slots, then viewers with more slots.
+        With no slot free, a weaker childless viewer yields its place (see
+        `_yielding_leaf`). A subtree that would reach
         past the depth limit is split: its root is placed alone and its children are
         placed in turn. `avoid` names parents a given root must not get (recent trouble).
         """
         skip = set(exclude)
         avoid = avoid or {}
         pending = sorted(
-            roots, key=lambda k: (-sum(1 for _ in self.subtree(k)), self.nodes[k].joined_seq)
+            roots,
+            key=lambda k: (
+                -sum(1 for _ in self.subtree(k)),
+                -self.nodes[k].capacity,
+                self.nodes[k].joined_seq,
+            ),
         )
         moved: list[str] = []
         limit = self.depth_limit()

@@ -38,6 +38,21 @@ def sent(actions: list[Action], to: str, kind: type[M]) -> list[M]:
     ]
 
 
+def test_when_a_relay_dies_the_spare_relay_takes_its_slot_and_its_leaves() -> None:
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=1)
+    join(room, "relay", capacity=3)
+    for name in ("l1", "l2", "l3"):
+        join(room, name, capacity=0)
+    join(room, "spare", capacity=3)  # full tree: a leaf yields to it
+    assert not room.tree.detached_roots()
+    room.leave("relay", 1.0)
+    tree = room.tree
+    assert tree["spare"].parent == "cam"
+    assert {tree[name].parent for name in ("l1", "l2", "l3")} == {"spare"}
+    assert not tree.detached_roots()
+
+
 def test_placement_prefers_the_shallowest_slot_then_spare_capacity_then_latency() -> None:
     room = Room(recovery_window_s=0)
     join(room, "cam", role="source", capacity=2)
