@@ -35,6 +35,8 @@ JOIN_TIMEOUT_S = 3.0
 # A child may present a token minted with a key our own Welcome has not brought yet (the
 # tracker assigns the child as it welcomes us): wait this long for a new key, then refuse.
 NEW_KEY_WAIT_S = 2.0
+# A child told to join while our slots are full waits this long for one to free up.
+SLOT_WAIT_S = 1.0
 # Connections that have not finished joining, in all and from one address.
 MAX_JOINING = 64
 MAX_JOINING_PER_ADDRESS = 8
@@ -96,6 +98,7 @@ class ChildrenHub:
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     _key_added: trio.Event = attrs.field(factory=trio.Event)
     _child_joined: trio.Event = attrs.field(factory=trio.Event)  # wakes watch_stalls
+    _child_left: trio.Event = attrs.field(factory=trio.Event)  # wakes joins waiting for a slot
     _joining: int = 0
     _joining_by_address: dict[str, int] = attrs.field(factory=dict)
 
@@ -200,6 +203,12 @@ class ChildrenHub:
         for link in self.links.values():
             link.queue.put_control(data)
 
+    def let_go(self, name: str) -> None:
+        """Disconnect child `name`, if connected (the tracker declared it gone)."""
+        link = self.links.get(name)
+        if link is not None:
+            link.scope.cancel()
+
     def drop_all(self) -> None:
         """Disconnect every child (the peer is leaving)."""
         for link in list(self.links.values()):
@@ -266,6 +275,12 @@ class ChildrenHub:
                 with trio.move_on_after(NEW_KEY_WAIT_S):
                     await self._key_added.wait()
                     refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
+            if refusal is not None and refusal.code is p.RejectCode.FULL:
+                # The tracker frees a slot by moving a child away (or declaring it
+                # gone) as it sends the newcomer here: the two may cross.
+                with trio.move_on_after(SLOT_WAIT_S):
+                    await self._child_left.wait()
+                    refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
             if refusal is not None:
                 with trio.fail_after(JOIN_TIMEOUT_S):
                     await stream.send_all(p.encode(refusal))
@@ -303,6 +318,8 @@ class ChildrenHub:
         finally:
             if self.links.get(name) is link:
                 del self.links[name]
+                self._child_left.set()
+                self._child_left = trio.Event()
             link.queue.close()
             await trio.aclose_forcefully(stream)
         if link.drop_reason is not None:

@@ -358,6 +358,8 @@ class Peer:
             self.follower.assign(message)
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)
+        elif isinstance(message, p.ChildDropped):
+            self.hub.let_go(message.child)  # declared gone: free its slot now
         elif isinstance(message, p.ChatMessage):
             self.chat.add(message)
             hooks.on_chat(message)

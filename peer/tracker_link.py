@@ -36,6 +36,7 @@ FROM_TRACKER = (
     p.Goodbye,
     p.Assign,
     p.BackupUpdate,
+    p.ChildDropped,  # the tracker declared one of our children gone
     p.StreamStarted,
     p.StreamEnded,
     p.Waiting,

@@ -63,6 +63,7 @@ class DropReason(enum.StrEnum):
     STALLED = "stalled"  # accepted no bytes for the stall limit
     MISBEHAVED = "misbehaved"  # sent something a child must not send
     OVERLOADED = "overloaded"  # the parent's upload cannot carry it: shrink capacity
+    GONE = "gone"  # tracker -> parent: this child is declared gone, let its slot go
 
 
 class WaitReason(enum.StrEnum):

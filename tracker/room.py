@@ -19,6 +19,7 @@ from protocol.names import name_key, name_problem
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.backups import Backups, parent_offer
 from tracker.members import Member
+from tracker.silence import SilenceReports
 from tracker.status import status_reply
 from tracker.tree import Tree
 from tracker.trust import Trust
@@ -43,6 +44,7 @@ class Room:
     members: dict[str, Member] = attrs.field(factory=dict)
     tree: Tree = attrs.field(factory=Tree)
     trust: Trust = attrs.field(factory=Trust)
+    silence: SilenceReports = attrs.field(factory=SilenceReports)
     backups: Backups = attrs.field(init=False)  # shares members and tree
     _settled_version: int = -1  # tree version when tick() last placed waiting viewers
     _recovery_over: bool = False
@@ -113,12 +115,23 @@ class Room:
             actions.append(Send(key, p.Waiting(reason=reason)))
         return None, actions
 
-    def leave(self, key: str, now_s: float, reason: str = "left") -> list[Action]:
-        """A member is gone (goodbye, closed connection, or declared dead)."""
+    def leave(
+        self, key: str, now_s: float, reason: str = "left", *, declared: bool = False
+    ) -> list[Action]:
+        """A member is gone (goodbye, closed connection, or `declared` dead by us).
+
+        A member declared dead may still hold its TCP link to its parent (a frozen
+        process does), so the parent is told to let it go and free the slot at once.
+        """
         member = self.members.pop(key, None)
         if member is None:
             return []
+        self.silence.forget(key)
         actions: list[Action] = []
+        parent = self.tree[key].parent if key in self.tree else None
+        if declared and parent is not None and parent in self.members:
+            gone = p.ChildDropped(child=member.name, reason=p.DropReason.GONE, detail=reason)
+            actions.append(Send(parent, gone))
         for other in self.members.values():
             if other.claimed_parent == key:
                 other.claimed_parent = None
@@ -184,11 +197,35 @@ class Room:
             self.tree.detach(key)
             self.tree.attach(key, switched)
             return self._settle(now_s)
-        self.tree.detach(key)
         lost_key = name_key(lost.parent)
+        if self._silent_relay_is_gone(key, lost_key, lost, now_s):
+            reason = "silent to its children"
+            gone = self.leave(lost_key, now_s, reason=reason, declared=True)
+            return [Close(lost_key, reason), *gone]
+        self.tree.detach(key)
         if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
             self.trust.avoid(key, lost_key, now_s)
         return self._place([key], now_s) + self._settle(now_s)
+
+    def _silent_relay_is_gone(
+        self, reporter: str, parent: str, lost: p.ParentLost, now_s: float
+    ) -> bool:
+        """Whether reports of `parent` going silent are evidence enough (tracker/silence.py).
+
+        Only for relays: a source that stalls ends the stream for everyone, so it keeps
+        the heartbeat rule."""
+        member = self.members.get(parent)
+        if lost.reason is not p.LossReason.SILENT or member is None or parent not in self.tree:
+            return False
+        if self.tree[parent].is_source:
+            return False
+        return self.silence.report(
+            reporter,
+            parent,
+            now_s,
+            parent_last_seen_s=member.last_seen_s,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
 
     def _tamper_report(self, key: str, lost: p.ParentLost, now_s: float) -> list[Action]:
         """Count a report of tampered frames; distrust the parent once enough peers agree.
@@ -239,13 +276,14 @@ class Room:
         actions: list[Action] = []
         for key in [k for k, m in self.members.items() if m.last_seen_s < deadline]:
             actions.append(Close(key, "missed heartbeats"))
-            actions += self.leave(key, now_s, reason="missed heartbeats")
+            actions += self.leave(key, now_s, reason="missed heartbeats", declared=True)
         settle = self.tree.version != self._settled_version or self.trust.avoiding()
         if not self._recovery_over and not self._recovering(now_s):
             self._recovery_over = settle = True
             for member in self.members.values():
                 member.claimed_parent = None
         self.backups.expire_old_tokens(now_s, self._wall_s(now_s))  # renewed just below
+        self.silence.forget_old(now_s)
         if settle:  # scanning for waiting viewers is O(N): only when something changed
             actions += self._settle(now_s)
             self._settled_version = self.tree.version

@@ -96,3 +96,40 @@ async def test_viewers_keep_watching_when_their_relay_process_freezes(
     took = await resumed_after(children, within_s=DEADLINE_TARGETS * FREEZE_TARGET_S)
     print(f"children of a frozen relay resumed after {took * 1000:.0f} ms")
     assert took <= FREEZE_TARGET_S + RESUME_SLACK_S, f"resumed after {took:.2f} s"
+
+
+@pytest.mark.parametrize("leaf_beside", [False, True], ids=["fanout 1", "fanout 2 with a leaf"])
+async def test_a_frozen_relay_with_no_backup_is_declared_gone_by_its_childrens_reports(
+    start_peer: PeerStarter,
+    tracker: Tracker,
+    relay_process: subprocess.Popen[bytes],
+    leaf_beside: bool,
+) -> None:
+    # The source holds the relay process (and, with fanout 2, a leaf); under the relay,
+    # a leaf and a spare that could relay. Nobody has a backup: the source is full, the
+    # leaf takes none, and the spare sits inside the relay's own subtree. With fanout 1
+    # nobody can yield a slot either: only declaring the relay gone frees one.
+    fanout = 2 if leaf_beside else 1
+    await start_peer("source", "cam", source="testsrc:320x240@30", max_children=fanout)
+    await eventually(
+        lambda: "relay" in tracker.room.members and tracker.room.tree["relay"].depth == 1,
+        within_s=20,
+        what="the relay process attached under the source",
+    )
+    if leaf_beside:
+        await start_peer("viewer", "leaf", max_children=0, decode=False)
+    spare = await start_peer("viewer", "spare", max_children=2, decode=False)
+    child = await start_peer("viewer", "c0", max_children=0, decode=False)
+    children = [spare, child]
+    await eventually(
+        lambda: all(c.counters.parent == "relay" and c.counters.loss.frames_received > 5
+                    for c in children),
+        within_s=15,
+        what="both receiving through the relay process",
+    )  # fmt: skip
+    assert all(tracker.room.members[c.config.name].backup is None for c in children)
+    os.kill(relay_process.pid, signal.SIGSTOP)
+    took = await resumed_after(children, within_s=DEADLINE_TARGETS * FREEZE_TARGET_S)
+    print(f"children of a frozen relay with no backup resumed after {took * 1000:.0f} ms")
+    assert took <= FREEZE_TARGET_S + RESUME_SLACK_S, f"resumed after {took:.2f} s"
+    assert "relay" not in tracker.room.tree  # declared gone, not waited out
