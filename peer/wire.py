@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from collections.abc import Sequence
@@ -73,7 +74,12 @@ async def send_parts(stream: trio.abc.Stream, parts: Sequence[bytes | memoryview
         for part in parts:
             await stream.send_all(part)
         return
-    sent = await stream.socket.sendmsg(parts)
+    try:
+        sent = await stream.socket.sendmsg(parts)
+    except OSError as exc:  # the socket layer's errors, as the stream layer raises them
+        if exc.errno == errno.EBADF:
+            raise trio.ClosedResourceError("the socket was closed") from exc
+        raise trio.BrokenResourceError(f"connection failed: {exc.strerror}") from exc
     for part in parts:
         size = len(part) if isinstance(part, bytes) else part.nbytes
         if sent >= size:
