@@ -15,9 +15,8 @@ frame write is one scatter-gather system call, measured as the relay's fast path
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import cast
 
 import attrs
@@ -25,11 +24,11 @@ import trio
 
 import protocol as p
 from peer import events as ev
+from peer.child_link import ChildLink, QueuedFrame, can_write_now, relay_head, send_frame, write_now
 from peer.gate import AdmissionGate
-from peer.queues import FrameQueue
 from peer.tcp_info import sending_limits
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
-from peer.wire import extend_deadline, receive_message, send_parts
+from peer.wire import extend_deadline, receive_message
 
 JOIN_TIMEOUT_S = 3.0
 # A child may present a token minted with a key our own Welcome has not brought yet (the
@@ -43,37 +42,8 @@ MAX_JOINING_PER_ADDRESS = 8
 STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping at least every 2 s (peer/parent.py)
-CHILD_QUEUE_FRAMES = 4
 UPLOAD_CHECK_INTERVAL_S = 0.5
 FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
-
-
-async def send_frame(stream: trio.abc.Stream, head: bytes, jpeg: memoryview) -> None:
-    """Send a frame's head and JPEG bytes without joining them (see wire.send_parts)."""
-    await send_parts(stream, (head, jpeg))
-
-
-@attrs.frozen
-class QueuedFrame:
-    """A frame waiting for one child, with what its head will need at send time."""
-
-    frame: p.VideoFrame
-    arrival_ns: int
-    path_latency_us: int  # the estimate up to arrival here (parent's + RTT/2)
-
-
-@attrs.define(eq=False)
-class ChildLink:
-    """One connected child."""
-
-    name: str
-    stream: trio.abc.Stream
-    queue: FrameQueue[QueuedFrame] = attrs.field(factory=lambda: FrameQueue(CHILD_QUEUE_FRAMES))
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    frames_sent: int = 0
-    drop_reason: p.DropReason | None = None
-    drop_detail: str = ""
-    sending_since: float | None = None  # when the send in progress started
 
 
 @attrs.define(eq=False)
@@ -133,10 +103,10 @@ class ChildrenHub:
         parts: tuple[bytes, memoryview] | None = None  # one head for every direct write
         written = 0
         for link in self.links.values():
-            if self._can_write_now(link):
+            if can_write_now(link):
                 if parts is None:
-                    parts = self._relay_head(queued)
-                sent = self._write_now(link, cast(trio.SocketStream, link.stream), parts)
+                    parts = relay_head(queued)
+                sent = write_now(link, cast(trio.SocketStream, link.stream), parts)
                 if sent:
                     link.frames_sent += 1
                     written += sent
@@ -146,56 +116,6 @@ class ChildrenHub:
         if written:
             self.bytes_sent += written
             self.on_sent(written)
-
-    @staticmethod
-    def _write_now(
-        link: ChildLink, stream: trio.SocketStream, parts: Sequence[bytes | memoryview]
-    ) -> int:
-        """Write `parts` to an idle child straight from the calling task; bytes taken.
-
-        The common case on a healthy tree: the child's writer is parked with nothing
-        queued, so waking it would cost a task switch per message per child. One
-        non-blocking scatter-gather write instead; whatever the socket does not take
-        goes to the front of the queue for the writer (as views: a frame's bytes are not
-        copied), so order is kept. 0 (queue it all) if the socket takes nothing or
-        reports an error: the writer then deals with it.
-        """
-        try:
-            sent = os.writev(stream.socket.fileno(), parts)
-        except OSError:  # full (BlockingIOError) or broken: the queue and the writer deal
-            return 0
-        if sent <= 0:
-            return 0
-        total = 0
-        rest: list[bytes | memoryview] = []
-        for part in parts:
-            size = len(part)
-            if sent >= total + size:
-                total += size
-                continue
-            taken = max(0, sent - total)
-            rest.append(memoryview(part)[taken:] if taken else part)
-            total += size
-        for part in reversed(rest):
-            link.queue.put_control(part, front=True)
-        return total
-
-    def _can_write_now(self, link: ChildLink) -> bool:
-        return (
-            link.sending_since is None
-            and link.queue.idle
-            and type(link.stream) is trio.SocketStream
-        )
-
-    @staticmethod
-    def _relay_head(item: QueuedFrame) -> tuple[bytes, memoryview]:
-        waited_us = (time.time_ns() - item.arrival_ns) // 1000
-        frame = item.frame
-        return p.relay_parts(
-            frame,
-            hops=frame.header.hops + 1,
-            path_latency_us=item.path_latency_us + max(0, waited_us),
-        )
 
     def send_control(self, message: p.Message) -> None:
         """Send a control message (stream end) to every child, ahead of queued frames."""
@@ -341,8 +261,8 @@ class ChildrenHub:
                         # path and not our queue.
                         stream = link.stream
                         if not (
-                            self._can_write_now(link)
-                            and self._write_now(link, cast(trio.SocketStream, stream), (pong,))
+                            can_write_now(link)
+                            and write_now(link, cast(trio.SocketStream, stream), (pong,))
                         ):
                             link.queue.put_control(pong)
                     elif not isinstance(message, p.Pong):
@@ -369,7 +289,7 @@ class ChildrenHub:
                     await stream.send_all(item)
                     link.sending_since = None
                     continue
-                head, jpeg = self._relay_head(item)
+                head, jpeg = relay_head(item)
                 await send_frame(stream, head, jpeg)
                 link.sending_since = None
                 link.frames_sent += 1

@@ -1,10 +1,14 @@
-"""A registered peer as the tracker sees it: the Room's record of one session."""
+"""A registered peer as the tracker sees it (the Room's record of one session), and who
+may register at all."""
 
 from __future__ import annotations
+
+from collections.abc import Container
 
 import attrs
 
 import protocol as p
+from protocol.names import name_key, name_problem
 
 
 @attrs.define
@@ -27,3 +31,29 @@ class Member:
     backup_minted_s: float = 0.0  # Unix time
     # After a tracker restart: the parent it says it still has (tracker/room.py, recovery).
     claimed_parent: str | None = None
+
+
+def hello_refusal(
+    hello: p.Hello, *, taken: Container[str], live_source: str | None
+) -> p.Reject | None:
+    """Why this Hello cannot register (version, name, name taken, stream live), or None."""
+    if hello.protocol_version != p.PROTOCOL_VERSION:
+        return p.Reject(
+            code=p.RejectCode.UNSUPPORTED_VERSION,
+            message=f"this tracker speaks protocol version {p.PROTOCOL_VERSION}, "
+            f"the peer speaks {hello.protocol_version}",
+        )
+    problem = name_problem(hello.name)
+    if problem is not None:
+        return p.Reject(
+            code=p.RejectCode.INVALID_NAME, message=f"invalid name {hello.name!r}: {problem}"
+        )
+    if name_key(hello.name) in taken:
+        return p.Reject(
+            code=p.RejectCode.NAME_TAKEN, message=f"name {hello.name!r} is already taken"
+        )
+    if hello.role == "source" and live_source is not None:
+        return p.Reject(
+            code=p.RejectCode.STREAM_LIVE, message=f"stream already live (source: {live_source})"
+        )
+    return None

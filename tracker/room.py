@@ -15,10 +15,10 @@ import attrs
 
 import protocol as p
 from protocol.admission import new_admission_key
-from protocol.names import name_key, name_problem
+from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.backups import Backups, parent_offer
-from tracker.members import Member
+from tracker.members import Member, hello_refusal
 from tracker.silence import SilenceReports
 from tracker.status import status_reply
 from tracker.tree import Tree
@@ -73,7 +73,7 @@ class Room:
 
     def hello(self, hello: p.Hello, now_s: float) -> tuple[p.Reject | None, list[Action]]:
         """Register a peer. Returns a Reject (send it, then close), or the actions."""
-        refusal = self._refusal(hello)
+        refusal = hello_refusal(hello, taken=self.members, live_source=self.source_name())
         if refusal is not None:
             return refusal, []
         key = name_key(hello.name)
@@ -198,7 +198,7 @@ class Room:
             self.tree.attach(key, switched)
             return self._settle(now_s)
         lost_key = name_key(lost.parent)
-        if self._silent_relay_is_gone(key, lost_key, lost, now_s):
+        if lost.reason is p.LossReason.SILENT and self._declares_gone(key, lost_key, now_s):
             reason = "silent to its children"
             gone = self.leave(lost_key, now_s, reason=reason, declared=True)
             return [Close(lost_key, reason), *gone]
@@ -207,24 +207,15 @@ class Room:
             self.trust.avoid(key, lost_key, now_s)
         return self._place([key], now_s) + self._settle(now_s)
 
-    def _silent_relay_is_gone(
-        self, reporter: str, parent: str, lost: p.ParentLost, now_s: float
-    ) -> bool:
-        """Whether reports of `parent` going silent are evidence enough (tracker/silence.py).
-
-        Only for relays: a source that stalls ends the stream for everyone, so it keeps
-        the heartbeat rule."""
+    def _declares_gone(self, reporter: str, parent: str, now_s: float) -> bool:
+        """Whether `reporter`'s word that `parent` went silent settles it (tracker/silence.py)."""
         member = self.members.get(parent)
-        if lost.reason is not p.LossReason.SILENT or member is None or parent not in self.tree:
-            return False
-        if self.tree[parent].is_source:
-            return False
+        if member is None or parent not in self.tree or self.tree[parent].is_source:
+            return False  # a stalled source would end the stream: the heartbeat rule decides
+        interval_s = self.heartbeat_interval_s
+        last_seen_s = member.last_seen_s
         return self.silence.report(
-            reporter,
-            parent,
-            now_s,
-            parent_last_seen_s=member.last_seen_s,
-            heartbeat_interval_s=self.heartbeat_interval_s,
+            reporter, parent, now_s, parent_last_seen_s=last_seen_s, heartbeat_interval_s=interval_s
         )
 
     def _tamper_report(self, key: str, lost: p.ParentLost, now_s: float) -> list[Action]:
@@ -302,29 +293,6 @@ class Room:
         return self.members[source].name if source is not None else None
 
     # -- decisions ---------------------------------------------------------------------
-
-    def _refusal(self, hello: p.Hello) -> p.Reject | None:
-        if hello.protocol_version != p.PROTOCOL_VERSION:
-            return p.Reject(
-                code=p.RejectCode.UNSUPPORTED_VERSION,
-                message=f"this tracker speaks protocol version {p.PROTOCOL_VERSION}, "
-                f"the peer speaks {hello.protocol_version}",
-            )
-        problem = name_problem(hello.name)
-        if problem is not None:
-            return p.Reject(
-                code=p.RejectCode.INVALID_NAME, message=f"invalid name {hello.name!r}: {problem}"
-            )
-        if name_key(hello.name) in self.members:
-            return p.Reject(
-                code=p.RejectCode.NAME_TAKEN, message=f"name {hello.name!r} is already taken"
-            )
-        source = self.source_name()
-        if hello.role == "source" and source is not None:
-            return p.Reject(
-                code=p.RejectCode.STREAM_LIVE, message=f"stream already live (source: {source})"
-            )
-        return None
 
     def _welcome(self, member: Member) -> p.Welcome:
         source = member.name if member.role == "source" else self.source_name()

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import trio
 
 import protocol as p
-from peer.children import ChildrenHub, send_frame
+from peer.child_link import send_frame
+from peer.children import ChildrenHub
 from peer.gate import AdmissionGate
 from peer.wire import receive_message
 from protocol.admission import mint_token, new_admission_key
