@@ -32,16 +32,26 @@ def tamper_when_forwarding(relay: Peer) -> None:
     relay.hub.__class__ = TamperingHub
 
 
-async def test_a_child_rejects_tampered_frames_leaves_the_relay_and_reports_it(
-    make_video: VideoMaker, start_peer: PeerStarter, tracker: Tracker
-) -> None:
+async def behind_a_tampering_relay(
+    make_video: VideoMaker, start_peer: PeerStarter, name: str, **viewer: object
+) -> tuple[FrameVerifier, Peer, Peer]:
+    """A source (one slot), a tampering relay under it, and viewer `name` under that:
+    (a check with the source's key, the relay, the viewer)."""
     video = make_video("avi", width=320, height=240, fps=30, frames=60)
     source = await start_peer("source", "cam", source=str(video), loop=True, max_children=1)
     relay = await start_peer("viewer", "relay", max_children=1)
     tamper_when_forwarding(relay)
-    victim = await start_peer("viewer", "victim", max_children=1)
+    victim = await start_peer("viewer", name, **viewer)
     assert source.signer is not None
-    verifier = FrameVerifier(source.signer.public_key_hex)
+    return FrameVerifier(source.signer.public_key_hex), relay, victim
+
+
+async def test_a_child_rejects_tampered_frames_leaves_the_relay_and_reports_it(
+    make_video: VideoMaker, start_peer: PeerStarter, tracker: Tracker
+) -> None:
+    verifier, relay, victim = await behind_a_tampering_relay(
+        make_video, start_peer, "victim", max_children=1
+    )
     used: list[bool] = []
     victim.frame_sinks.append(lambda frame: used.append(verifier.verify(frame)))
     await eventually(lambda: relay.counters.loss.frames_received > 30, within_s=10, what="feed")
@@ -56,18 +66,14 @@ async def test_a_child_rejects_tampered_frames_leaves_the_relay_and_reports_it(
 async def test_a_leaf_that_uses_no_frame_checks_none_until_something_needs_them(
     make_video: VideoMaker, start_peer: PeerStarter, tracker: Tracker
 ) -> None:
-    video = make_video("avi", width=320, height=240, fps=30, frames=60)
-    source = await start_peer("source", "cam", source=str(video), loop=True, max_children=1)
-    relay = await start_peer("viewer", "relay", max_children=1)
-    tamper_when_forwarding(relay)
-    leaf = await start_peer("viewer", "leaf", max_children=0, decode=False)
+    verifier, _, leaf = await behind_a_tampering_relay(
+        make_video, start_peer, "leaf", max_children=0, decode=False
+    )
     await eventually(lambda: leaf.counters.loss.frames_received > 30, within_s=10, what="feed")
     # Shown, recorded, served and relayed nowhere, so not checked (only counted).
     assert leaf.integrity.rejected == 0
     assert tracker.room.tree["leaf"].parent == "relay"
     # A sink (a recorder, say) appears: from the next frame on, every one is checked first.
-    assert source.signer is not None
-    verifier = FrameVerifier(source.signer.public_key_hex)
     used: list[bool] = []
     leaf.frame_sinks.append(lambda frame: used.append(verifier.verify(frame)))
     await eventually(lambda: leaf.integrity.rejected >= 3, within_s=10, what="rejections")

@@ -58,13 +58,18 @@ async def tree_under_relay(start_peer: PeerStarter, tracker: Tracker) -> list[Pe
     )
     await start_peer("viewer", "spare", max_children=2, decode=False)
     children = [await start_peer("viewer", f"c{i}", max_children=0, decode=False) for i in range(2)]
+    await receiving_through_relay(children)
+    return children
+
+
+async def receiving_through_relay(children: list[Peer]) -> None:
+    """Wait until every one of `children` receives through the relay process."""
     await eventually(
         lambda: all(c.counters.parent == "relay" and c.counters.loss.frames_received > 5
                     for c in children),
         within_s=15,
-        what="both children receiving through the relay process",
+        what="the children receiving through the relay process",
     )  # fmt: skip
-    return children
 
 
 async def resumed_after(children: list[Peer], within_s: float) -> float:
@@ -121,12 +126,7 @@ async def test_a_frozen_relay_with_no_backup_is_declared_gone_by_its_childrens_r
     spare = await start_peer("viewer", "spare", max_children=2, decode=False)
     child = await start_peer("viewer", "c0", max_children=0, decode=False)
     children = [spare, child]
-    await eventually(
-        lambda: all(c.counters.parent == "relay" and c.counters.loss.frames_received > 5
-                    for c in children),
-        within_s=15,
-        what="both receiving through the relay process",
-    )  # fmt: skip
+    await receiving_through_relay(children)
     assert all(tracker.room.members[c.config.name].backup is None for c in children)
     os.kill(relay_process.pid, signal.SIGSTOP)
     took = await resumed_after(children, within_s=DEADLINE_TARGETS * FREEZE_TARGET_S)

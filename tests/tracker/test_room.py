@@ -30,6 +30,15 @@ def join(room: Room, name: str, now: float = 0.0, **kw: object) -> list[Action]:
 M = TypeVar("M")
 
 
+def room_of(source_capacity: int, **viewers: int) -> Room:
+    """A Room with source `cam`, then the viewers joining in order with their capacities."""
+    room = Room(recovery_window_s=0)
+    join(room, "cam", role="source", capacity=source_capacity)
+    for name, capacity in viewers.items():
+        join(room, name, capacity=capacity)
+    return room
+
+
 def sent(actions: list[Action], to: str, kind: type[M]) -> list[M]:
     return [
         a.message
@@ -137,11 +146,7 @@ def test_the_lock_is_released_when_the_source_misses_heartbeats() -> None:
 
 
 def test_backups_are_renewed_before_their_tokens_expire() -> None:
-    room = Room(recovery_window_s=0)
-    join(room, "cam", role="source", capacity=2)
-    join(room, "a", capacity=1)
-    join(room, "b", capacity=1)
-    join(room, "child", capacity=0)
+    room = room_of(2, a=1, b=1, child=0)
     first = room.members["child"].backup_offer
     assert first is not None
     for key in room.members:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import protocol as p
-from tests.tracker.test_room import join, sent
+from tests.tracker.test_room import join, room_of, sent
 from tracker.actions import Action, Close
 from tracker.room import Room
 
@@ -18,12 +18,7 @@ def closed(actions: list[Action], key: str) -> bool:
 
 def frozen_relay_room() -> Room:
     """cam (2 slots) holds relay and leaf; relay holds a and b. Everyone heartbeats at 0."""
-    room = Room(recovery_window_s=0)
-    join(room, "cam", role="source", capacity=2)
-    join(room, "relay", capacity=2)
-    join(room, "leaf", capacity=0)
-    join(room, "a", capacity=2)
-    join(room, "b", capacity=2)
+    room = room_of(2, relay=2, leaf=0, a=2, b=2)
     assert room.tree["a"].parent == room.tree["b"].parent == "relay"
     return room
 
