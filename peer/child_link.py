@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import attrs
 import trio
@@ -51,10 +52,10 @@ def can_write_now(link: ChildLink) -> bool:
     return link.sending_since is None and link.queue.idle and type(link.stream) is trio.SocketStream
 
 
-def write_now(
-    link: ChildLink, stream: trio.SocketStream, parts: Sequence[bytes | memoryview]
-) -> int:
+def write_now(link: ChildLink, parts: Sequence[bytes | memoryview]) -> int:
     """Write `parts` to an idle child straight from the calling task; bytes taken.
+
+    Only where `can_write_now(link)` holds (a plain socket, nothing queued or in flight).
 
     The common case on a healthy tree: the child's writer is parked with nothing
     queued, so waking it would cost a task switch per message per child. One
@@ -63,12 +64,16 @@ def write_now(
     copied), so order is kept. 0 (queue it all) if the socket takes nothing or
     reports an error: the writer then deals with it.
     """
+    stream = cast(trio.SocketStream, link.stream)
     try:
         sent = os.writev(stream.socket.fileno(), parts)
     except OSError:  # full (BlockingIOError) or broken: the queue and the writer deal
         return 0
     if sent <= 0:
         return 0
+    whole = sum(len(part) for part in parts)
+    if sent == whole:  # the common case: the socket took it all
+        return whole
     total = 0
     rest: list[bytes | memoryview] = []
     for part in parts:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import cast
 
 import attrs
 import trio
@@ -106,7 +105,7 @@ class ChildrenHub:
             if can_write_now(link):
                 if parts is None:
                     parts = relay_head(queued)
-                sent = write_now(link, cast(trio.SocketStream, link.stream), parts)
+                sent = write_now(link, parts)
                 if sent:
                     link.frames_sent += 1
                     written += sent
@@ -259,11 +258,7 @@ class ChildrenHub:
                         pong = p.encode(p.Pong(nonce=message.nonce, echo_ns=message.sent_ns))
                         # Straight out when nothing is queued, so the RTT measures the
                         # path and not our queue.
-                        stream = link.stream
-                        if not (
-                            can_write_now(link)
-                            and write_now(link, cast(trio.SocketStream, stream), (pong,))
-                        ):
+                        if not (can_write_now(link) and write_now(link, (pong,))):
                             link.queue.put_control(pong)
                     elif not isinstance(message, p.Pong):
                         self._mark_dropped(link, p.DropReason.MISBEHAVED, type(message).__name__)
@@ -308,7 +303,7 @@ class ChildrenHub:
         while True:
             if not self.links:  # nothing to watch: sleep until a child joins
                 await self._child_joined.wait()
-            self._child_joined = trio.Event()
+                self._child_joined = trio.Event()
             asleep_s = trio.current_time()
             await trio.sleep(STALL_CHECK_INTERVAL_S)
             now = trio.current_time()

@@ -261,12 +261,18 @@ async def test_backup_tokens_are_renewed_at_half_their_lifetime(
 # -- peers that stop reading ---------------------------------------------------------
 
 
-async def test_a_source_that_floods_requests_without_reading_is_cut_off_when_its_outbox_fills(
-    swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
-) -> None:
+async def a_source_that_will_stop_reading(swarm: Swarm, nursery: trio.Nursery) -> tuple[Peer, Peer]:
+    """A lockstep source (its stream buffers nothing) and a viewer that keeps beating."""
     cam = await swarm.join("cam", "source", capacity=1, lockstep=True)
     viewer = await swarm.join("v", capacity=0)
     keep_beating(nursery, viewer)
+    return cam, viewer
+
+
+async def test_a_source_that_floods_requests_without_reading_is_cut_off_when_its_outbox_fills(
+    swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    cam, viewer = await a_source_that_will_stop_reading(swarm, nursery)
     await trio.sleep_until(1.0)
     cam.stop_reading()  # and a lockstep stream buffers nothing
     flood = b"".join(p.encode(p.StatusRequest()) for _ in range(OUTBOX_MESSAGES + 10))
@@ -283,9 +289,7 @@ async def test_a_source_that_floods_requests_without_reading_is_cut_off_when_its
 async def test_a_source_that_stops_reading_is_cut_off_after_the_write_timeout(
     swarm: Swarm, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    cam = await swarm.join("cam", "source", capacity=1, lockstep=True)
-    viewer = await swarm.join("v", capacity=0)
-    keep_beating(nursery, viewer)
+    cam, viewer = await a_source_that_will_stop_reading(swarm, nursery)
     await cam.next(p.ChatHistory)  # the last of what registering brings
     cam.stop_reading()  # and a lockstep stream buffers nothing
     # It keeps heartbeating, so it is alive; its first ack (at 1.0) is never taken.

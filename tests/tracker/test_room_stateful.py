@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 import protocol as p
 from protocol.admission import check_token
 from protocol.names import name_key
+from tests.tracker.client import hello_message
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.members import Member
 from tracker.room import Room
@@ -34,18 +35,6 @@ from tracker.room import Room
 NAMES = [f"peer{i}" for i in range(40)]
 # Names compare case-insensitively: "PEER3" is taken while "peer3" is in the room.
 SPELLINGS: list[Callable[[str], str]] = [str, str.upper, str.capitalize]
-
-
-def hello(name: str, role: str, capacity: int, parent: str | None = None) -> p.Hello:
-    return p.Hello(
-        protocol_version=p.PROTOCOL_VERSION,
-        name=name,
-        role=role,
-        listen_host="127.0.0.1",
-        listen_port=1000,
-        max_children=capacity,
-        parent=parent,
-    )
 
 
 class SwarmMachine(RuleBasedStateMachine):
@@ -121,7 +110,7 @@ class SwarmMachine(RuleBasedStateMachine):
         self.step()
         spelled = spelling(name)
         holder = self.room.members.get(name_key(spelled))
-        reject, actions = self.room.hello(hello(spelled, "viewer", self.capacity), self.now)
+        reject, actions = self.room.hello(hello_message(spelled, capacity=self.capacity), self.now)
         if holder is not None:
             self.check_name_taken(spelled, reject, holder)
             assert actions == []
@@ -137,7 +126,7 @@ class SwarmMachine(RuleBasedStateMachine):
         self.step()
         if name_key(name) in self.room.members:
             return
-        reject, actions = self.room.hello(hello(name, "viewer", capacity), self.now)
+        reject, actions = self.room.hello(hello_message(name, capacity=capacity), self.now)
         assert reject is None
         self.mixed_capacities = True
         self.believed_parent[name] = None
@@ -155,7 +144,9 @@ class SwarmMachine(RuleBasedStateMachine):
         spelled = spelling(name)
         holder = self.room.members.get(name_key(spelled))
         had_source = self.room.tree.source is not None
-        reject, actions = self.room.hello(hello(spelled, "source", self.capacity), self.now)
+        reject, actions = self.room.hello(
+            hello_message(spelled, "source", capacity=self.capacity), self.now
+        )
         if holder is not None:
             self.check_name_taken(spelled, reject, holder)
         elif had_source:
