@@ -10,6 +10,7 @@ import ssl
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -19,6 +20,18 @@ from peer.chat_board import chat_line
 from peer.cli import Sinks, run_peer
 from peer.config import PeerConfig
 from peer.errors import PeerError, UsageError
+from peer.h264 import (
+    DEFAULT_BITRATE_KBPS,
+    DEFAULT_CRF,
+    DEFAULT_KEYINT_S,
+    MAX_BITRATE_KBPS,
+    MAX_CRF,
+    MAX_KEYINT_S,
+    MIN_BITRATE_KBPS,
+    MIN_CRF,
+    MIN_KEYINT_S,
+    H264Settings,
+)
 from peer.one_shot import one_shot
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
@@ -83,6 +96,24 @@ def quality(text: str) -> int:
     if not 1 <= value <= 100:
         raise argparse.ArgumentTypeError(f"{text} is not a JPEG quality from 1 to 100")
     return value
+
+
+def _bounded(low: float, high: float, what: str, kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not {what} from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+bitrate = _bounded(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS, "a bitrate in kb/s", int)
+crf = _bounded(MIN_CRF, MAX_CRF, "a CRF", int)
+keyint = _bounded(MIN_KEYINT_S, MAX_KEYINT_S, "a keyframe interval in seconds", float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +181,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-resolution", type=resolution, metavar="R", help="downscale to at most R"
     )
     source.add_argument("--loop", action="store_true", help="restart the file at its end")
+    source.add_argument(
+        "--codec",
+        choices=list(p.CODECS_BY_LABEL),
+        default="jpeg",
+        help="jpeg: every frame stands alone (default); h264: about a tenth of the bits",
+    )
+    source.add_argument(
+        "--bitrate",
+        type=bitrate,
+        metavar="KBPS",
+        help=f"h264: the rate cap (VBV), kb/s ({DEFAULT_BITRATE_KBPS})",
+    )
+    source.add_argument(
+        "--crf",
+        type=crf,
+        metavar="N",
+        help=f"h264: quality, lower is better ({DEFAULT_CRF})",
+    )
+    source.add_argument(
+        "--keyint",
+        type=keyint,
+        metavar="SECONDS",
+        help=f"h264: a keyframe every SECONDS ({DEFAULT_KEYINT_S:g})",
+    )
 
     view = commands.add_parser("view", help="watch the live stream and relay it to others")
     common(view)
@@ -245,6 +300,26 @@ def join_key(args: argparse.Namespace) -> str | None:
     return choose_join_key(args.join_key, text, os.environ)
 
 
+def codec_settings(args: argparse.Namespace) -> tuple[p.Codec, H264Settings]:
+    """The source's codec and H.264 settings; UsageError for H.264 options without it."""
+    codec = p.CODECS_BY_LABEL[getattr(args, "codec", "jpeg")]
+    given = {
+        name: value
+        for name in ("bitrate", "crf", "keyint")
+        if (value := getattr(args, name, None)) is not None
+    }
+    if given and codec is not p.Codec.H264:
+        options = ", ".join(f"--{name}" for name in given)
+        verb = "needs" if len(given) == 1 else "need"
+        raise UsageError(f"{options} {verb} --codec h264")
+    settings = H264Settings(
+        crf=given.get("crf", DEFAULT_CRF),
+        bitrate_kbps=given.get("bitrate", DEFAULT_BITRATE_KBPS),
+        keyint_s=given.get("keyint", DEFAULT_KEYINT_S),
+    )
+    return codec, settings
+
+
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """A client TLS context trusting --tls-ca, or None for plain TCP."""
     if not args.tls_ca:
@@ -260,6 +335,7 @@ def dispatch(args: argparse.Namespace) -> int:
     key = join_key(args) if "join_key" in args else None
     tls = tls_context(args) if "tls_ca" in args else None
     if args.command in ("source", "view"):
+        codec, h264 = codec_settings(args)
         config = PeerConfig(
             role="source" if args.command == "source" else "viewer",
             name=args.name or random_name(args.command),
@@ -270,6 +346,8 @@ def dispatch(args: argparse.Namespace) -> int:
             source=getattr(args, "source", None),
             fps=getattr(args, "fps", None),
             quality=getattr(args, "quality", 80),
+            codec=codec,
+            h264=h264,
             max_resolution=getattr(args, "max_resolution", None),
             loop=getattr(args, "loop", False),
             decode=not getattr(args, "no_decode", False),

@@ -19,9 +19,9 @@ from peer.wire import send_parts
 CHILD_QUEUE_FRAMES = 4
 
 
-async def send_frame(stream: trio.abc.Stream, head: bytes, jpeg: memoryview) -> None:
-    """Send a frame's head and JPEG bytes without joining them (see wire.send_parts)."""
-    await send_parts(stream, (head, jpeg))
+async def send_frame(stream: trio.abc.Stream, head: bytes, data: memoryview) -> None:
+    """Send a frame's head and picture bytes without joining them (see wire.send_parts)."""
+    await send_parts(stream, (head, data))
 
 
 @attrs.frozen
@@ -45,6 +45,7 @@ class ChildLink:
     drop_reason: p.DropReason | None = None
     drop_detail: str = ""
     sending_since: float | None = None  # when the send in progress started
+    awaiting_keyframe: bool = False  # H.264: a frame was dropped, send nothing before a keyframe
 
 
 def can_write_now(link: ChildLink) -> bool:

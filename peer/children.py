@@ -2,10 +2,14 @@
 
 Forwarding: `ChildrenHub.forward(frame, ...)` puts the same received frame (a view of
 the received bytes) in every child's `FrameQueue` at once; each child's writer packs a
-fresh 40-byte head (hop count + 1, path latency including the time the frame waited
-here) and sends it followed by the untouched JPEG bytes. A child that cannot keep up
+fresh 41-byte head (hop count + 1, path latency including the time the frame waited
+here) and sends it followed by the untouched picture bytes. A child that cannot keep up
 loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is cut off
-and reported to the tracker, and nobody else notices. When most children starve at once
+and reported to the tracker, and nobody else notices. (An H.264 child that lost a frame
+cannot decode until the next keyframe, so its queue is emptied and it gets nothing more
+until then: our upload is not spent on frames it would throw away.) A new child first
+gets what it lacks of the current GOP (`backlog`: after the last frame it says it has,
+or from the keyframe), so it shows a picture at once. When most children starve at once
 the bottleneck is our own upload (`peer.upload_monitor.UploadMonitor` decides): the
 newest children are let go as OVERLOADED, and the hub takes no more than the upload
 carries. Children connect over any `trio.abc.Stream` (`handle`); on a real socket the
@@ -42,7 +46,11 @@ STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping at least every 2 s (peer/parent.py)
 UPLOAD_CHECK_INTERVAL_S = 0.5
-FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
+FROM_CHILD = (p.Join, p.Ping, p.Pong, p.KeyframeRequest, p.Goodbye)
+
+
+def _no_backlog(epoch: int, seq: int) -> list[p.VideoFrame]:
+    return []
 
 
 @attrs.define(eq=False)
@@ -55,6 +63,9 @@ class ChildrenHub:
     on_dropped: Callable[[ev.ChildDropped], None] = lambda dropped: None
     on_sent: Callable[[int], None] = lambda nbytes: None
     on_event: Callable[[ev.PeerEvent], None] = lambda event: None
+    # What a new child that has (epoch, seq) needs first (peer.gop.GopCache.after).
+    backlog: Callable[[int, int], list[p.VideoFrame]] = _no_backlog
+    on_keyframe_request: Callable[[p.KeyframeRequest], None] = lambda request: None
     links: dict[str, ChildLink] = attrs.field(factory=dict)
     address: tuple[str, int] | None = None
     frames_dropped: int = 0
@@ -101,7 +112,14 @@ class ChildrenHub:
         self.bytes_offered += p.ENVELOPE_BYTES + frame.payload_bytes()
         parts: tuple[bytes, memoryview] | None = None  # one head for every direct write
         written = 0
+        keyframe = frame.header.keyframe
         for link in self.links.values():
+            if link.awaiting_keyframe:
+                if not keyframe:
+                    link.queue.dropped += 1
+                    self.frames_dropped += 1
+                    continue
+                link.awaiting_keyframe = False
             if can_write_now(link):
                 if parts is None:
                     parts = relay_head(queued)
@@ -112,6 +130,10 @@ class ChildrenHub:
                     continue
             if not link.queue.put_frame(queued):
                 self.frames_dropped += 1
+                if frame.header.codec is p.Codec.H264 and not keyframe:
+                    # Its oldest frame is gone, so nothing after it decodes: skip to a keyframe.
+                    self.frames_dropped += link.queue.drop_frames()
+                    link.awaiting_keyframe = True
         if written:
             self.bytes_sent += written
             self.on_sent(written)
@@ -164,8 +186,8 @@ class ChildrenHub:
         finally:
             self._count_joining(address, -1)
         if joined is not None:
-            name, decoder = joined
-            await self._serve_child(name, stream, decoder)
+            join, decoder = joined
+            await self._serve_child(join, stream, decoder)
 
     @property
     def joining(self) -> int:
@@ -180,8 +202,8 @@ class ChildrenHub:
         else:
             self._joining_by_address.pop(address, None)
 
-    async def _join(self, stream: trio.abc.Stream) -> tuple[str, p.MessageDecoder] | None:
-        """Admit or refuse a new connection; (child name, its decoder) if admitted."""
+    async def _join(self, stream: trio.abc.Stream) -> tuple[p.Join, p.MessageDecoder] | None:
+        """Admit or refuse a new connection; (its Join, its decoder) if admitted."""
         decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
         try:
             with trio.fail_after(JOIN_TIMEOUT_S):
@@ -217,15 +239,21 @@ class ChildrenHub:
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
-        return join.name, decoder
+        return join, decoder
 
     async def _serve_child(
-        self, name: str, stream: trio.abc.Stream, decoder: p.MessageDecoder
+        self, join: p.Join, stream: trio.abc.Stream, decoder: p.MessageDecoder
     ) -> None:
+        name = join.name
         previous = self.links.get(name)
         if previous is not None:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
         link = ChildLink(name=name, stream=stream)
+        now_ns = time.time_ns()
+        backlog = self.backlog(join.last_epoch, join.last_seq)
+        link.queue.put_backlog(
+            [QueuedFrame(frame, now_ns, frame.header.path_latency_us) for frame in backlog]
+        )
         self.links[name] = link
         self._child_joined.set()
         try:
@@ -260,6 +288,8 @@ class ChildrenHub:
                         # path and not our queue.
                         if not (can_write_now(link) and write_now(link, (pong,))):
                             link.queue.put_control(pong)
+                    elif isinstance(message, p.KeyframeRequest):
+                        self.on_keyframe_request(message)
                     elif not isinstance(message, p.Pong):
                         self._mark_dropped(link, p.DropReason.MISBEHAVED, type(message).__name__)
                         return
@@ -284,12 +314,12 @@ class ChildrenHub:
                     await stream.send_all(item)
                     link.sending_since = None
                     continue
-                head, jpeg = relay_head(item)
-                await send_frame(stream, head, jpeg)
+                head, data = relay_head(item)
+                await send_frame(stream, head, data)
                 link.sending_since = None
                 link.frames_sent += 1
-                self.bytes_sent += len(head) + jpeg.nbytes
-                self.on_sent(len(head) + jpeg.nbytes)
+                self.bytes_sent += len(head) + data.nbytes
+                self.on_sent(len(head) + data.nbytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
             scope.cancel()
 

@@ -121,7 +121,7 @@ class Sinks:
 
 
 async def start_sinks(peer: Peer, sinks: Sinks, nursery: trio.Nursery) -> Recorder | None:
-    """Start the HTTP tap and the recorder the user asked for, as frame sinks of `peer`."""
+    """Start the HTTP tap (a picture sink of `peer`) and the recorder (a frame sink)."""
     name = peer.config.name
     if sinks.http is not None:
         tap = WebTap(peer, max_clients=sinks.http_max_clients)
@@ -130,7 +130,7 @@ async def start_sinks(peer: Peer, sinks: Sinks, nursery: trio.Nursery) -> Record
             url = await nursery.start(serve_tap, tap, host, port)
         except OSError as exc:
             raise PeerError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
-        peer.frame_sinks.append(tap.publish)
+        peer.picture_sinks.append(tap.publish)
         say(f"{name}: watch in a browser at {url}")
     if sinks.record is None:
         return None

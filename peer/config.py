@@ -10,6 +10,7 @@ import attrs
 
 import protocol as p
 from peer import events as ev
+from peer.h264 import H264Settings
 
 
 @attrs.frozen
@@ -24,12 +25,14 @@ class PeerConfig:
     resolution: str = "source"
     source: str | None = None
     fps: float | None = None
-    quality: int = 80
+    quality: int = 80  # JPEG
+    codec: p.Codec = p.Codec.JPEG
+    h264: H264Settings = attrs.field(factory=H264Settings)
     max_resolution: str | None = None
     loop: bool = False
     join_key: str | None = None  # for a private stream (the tracker's --join-key)
     tls: ssl.SSLContext | None = attrs.field(default=None, eq=False)  # TLS to the tracker
-    decode: bool = True  # a viewer decodes the newest frame for its display
+    decode: bool = True  # a viewer makes pictures for its display
     preview: bool = False  # a source decodes the newest frame it sent (the GUI's preview)
 
 

@@ -1,10 +1,12 @@
 """The peer: one program, two roles, the same core for the CLI, the GUI and simulations.
 
-A *source* reads, paces and encodes frames and sends them to at most `max_children`
-direct children. A *viewer* follows the parent the tracker assigns, forwards every
-frame to its own children the moment it arrives (before any decode), and separately
-decodes only the newest frame at its own resolution for its display. Both keep a
-session with the tracker and report statistics in their heartbeats.
+A *source* reads, paces and encodes frames (JPEG or H.264) and sends them to at most
+`max_children` direct children. A *viewer* follows the parent the tracker assigns,
+forwards every frame to its own children the moment it arrives (before any decode), and
+separately makes pictures for its display at its own resolution (peer/pictures.py: the
+newest JPEG, or every H.264 unit in order). Both keep the frames since the last
+keyframe for a child that joins (peer/gop.py), pass keyframe requests up the tree, and
+keep a session with the tracker and report statistics in their heartbeats.
 
 The sinks (what the user sees) are `PeerHooks`: the peer tells them what happened as
 events (peer/events.py), and the CLI prints them, the GUI words and draws them. The
@@ -26,9 +28,10 @@ from peer.children import ChildrenHub
 from peer.config import PeerConfig, PeerHooks
 from peer.errors import PeerError, TrackerError
 from peer.gate import AdmissionGate
+from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
-from peer.media import decode_jpeg
 from peer.parent import LinkEnded, ParentFollower
+from peer.pictures import Picture, PictureFeed
 from peer.queues import LatestFrameSlot
 from peer.resolution import DecodePlan, plan_decode, resolution_label
 from peer.source import FrameSource
@@ -60,6 +63,11 @@ class Peer:
         )
         self.gate = AdmissionGate(name=config.name, capacity=config.max_children)
         self.epoch = 0
+        self.gop = GopCache()
+        self.last_frame = (0, 0)  # (epoch, seq) of the newest frame received
+        # The codec of the stream we send or receive.
+        self.codec = frame_source.codec if frame_source else config.codec
+        self.keyframe_limiter = KeyframeLimiter()  # requests we pass up the tree
         self.hub = ChildrenHub(
             gate=self.gate,
             depth=lambda: self.counters.depth,
@@ -67,6 +75,8 @@ class Peer:
             on_dropped=self._child_dropped,
             on_sent=lambda nbytes: self.counters.on_bytes_sent(trio.current_time(), nbytes),
             on_event=self.hooks.on_event,
+            backlog=self._backlog,
+            on_keyframe_request=self._keyframe_requested,
         )
         self.tracker = TrackerLink(
             config.tracker,
@@ -84,8 +94,10 @@ class Peer:
             on_stream_ended=self._on_stream_ended,
             report=self.tracker.send,
             on_event=self.hooks.on_event,
+            last_frame=lambda: self.last_frame,
         )
-        self.display: LatestFrameSlot[p.VideoFrame] = LatestFrameSlot()
+        self.pictures = PictureFeed(on_picture=self._on_picture, on_waiting=self._ask_for_keyframe)
+        self.display: LatestFrameSlot[Picture] = LatestFrameSlot()
         self.last_image_size: tuple[int, int] | None = None
         self.true_latency_ms = 0.0
         self.stream_ended = trio.Event()
@@ -101,8 +113,10 @@ class Peer:
             self.signer = frame_source.signer if frame_source else FrameSigner()
         self.integrity = FrameIntegrity()
         # Called with every frame this peer sends (source) or receives (viewer), before any
-        # decode: the HTTP tap and the recorder. Each must return at once.
+        # decode: the recorder. Each must return at once.
         self.frame_sinks: list[Callable[[p.VideoFrame], None]] = []
+        # Called with every picture made (the newest of each H.264 batch): the HTTP tap.
+        self.picture_sinks: list[Callable[[Picture], None]] = []
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -117,6 +131,8 @@ class Peer:
                 quality=config.quality,
                 max_resolution=config.max_resolution,
                 fps=config.fps,
+                codec=config.codec,
+                h264=config.h264,
             )
         try:
             with self._scope:
@@ -132,12 +148,11 @@ class Peer:
                     nursery.start_soon(self.tracker.run)
                     if config.role == "source":
                         nursery.start_soon(self._stream)
-                        if config.preview:
-                            nursery.start_soon(self._decode_newest)
                     else:
                         nursery.start_soon(self.follower.run)
-                        if config.decode:
-                            nursery.start_soon(self._decode_newest)
+                    nursery.start_soon(self.pictures.run)  # idle until fed H.264
+                    if self._displays():
+                        nursery.start_soon(self._show_newest)
         finally:
             self.finished.set()
             if self._source is not None:
@@ -206,6 +221,11 @@ class Peer:
         snapshot["true_latency_ms"] = round(self.true_latency_ms, 2)
         snapshot["parent_switches"] = self.follower.switches
         snapshot["frames_rejected"] = self.integrity.rejected
+        snapshot["codec"] = self.codec.label
+        snapshot["frames_undecodable"] = self.pictures.undecodable
+        if self._source is not None:
+            snapshot["encode_ms"] = round(self._source.last_encode_s * 1000, 2)
+            snapshot["keyframes_forced"] = self._source.keyframes_forced
         return snapshot
 
     # -- the source --------------------------------------------------------------------
@@ -222,10 +242,12 @@ class Peer:
 
     def _send_frame(self, frame: p.VideoFrame) -> None:
         self.hub.forward(frame, arrival_ns=frame.header.capture_ns, path_latency_us=0)
+        self.gop.add(frame)
         for sink in self.frame_sinks:
             sink(frame)
-        self.counters.on_frame_sent(trio.current_time())
-        self.display.put(frame)
+        self.counters.on_frame_sent(trio.current_time(), frame.payload_bytes())
+        if self.shows_pictures():
+            self._feed_pictures(frame)
         assert self._source is not None
         self.counters.frames_skipped = self._source.frames_skipped
 
@@ -239,9 +261,22 @@ class Peer:
         signatures: it only counts what arrives. The check starts again with the next
         frame once a child, a display or a sink needs it.
         """
-        return bool(self.config.decode or self.hub.links or self.frame_sinks)
+        return bool(self._displays() or self.hub.links or self.frame_sinks or self.picture_sinks)
+
+    def shows_pictures(self) -> bool:
+        """Whether frames become pictures here: a display, a preview or the HTTP tap."""
+        return self._displays() or bool(self.picture_sinks)
+
+    def _displays(self) -> bool:
+        return self.config.preview if self.config.role == "source" else self.config.decode
 
     def _on_frame(self, frame: p.VideoFrame, arrival_ns: int) -> None:
+        header = frame.header
+        last_epoch, last_seq = self.last_frame
+        if header.epoch == last_epoch and header.seq <= last_seq:
+            return  # a new parent resending what we have: nothing to do with it
+        self.last_frame = (header.epoch, header.seq)
+        self.codec = header.codec
         if self.uses_frames():
             verdict = self.integrity.check(frame)
             if verdict is not Verdict.GOOD:
@@ -252,7 +287,9 @@ class Peer:
                     detail = f"{strikes} frames failed the signature check"
                     raise LinkEnded(p.LossReason.TAMPERED, detail)
                 return
-        header = frame.header
+            self.gop.add(frame)
+        elif self.gate.capacity:
+            self.gop.add(frame, checked=False)  # checked if a child ever needs it
         if self.hub.links:
             rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
             self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
@@ -266,33 +303,72 @@ class Peer:
         self.true_latency_ms = (arrival_ns - header.capture_ns) / 1e6
         self.hooks.on_frame_received(header, arrival_ns)
         self.receiving.set()
-        if self.config.decode:
-            self.display.put(frame)
         for sink in self.frame_sinks:
             sink(frame)
+        if self.shows_pictures():
+            self._feed_pictures(frame)
 
-    async def _decode_newest(self) -> None:
+    def _feed_pictures(self, frame: p.VideoFrame) -> None:
+        if not self.pictures.fed:  # starting mid-GOP (a tap added late): from the keyframe
+            for cached in self.gop.frames:
+                self.pictures.feed(cached)
+        self.pictures.feed(frame)
+
+    def _backlog(self, epoch: int, seq: int) -> list[p.VideoFrame]:
+        """What a new child that has (epoch, seq) gets first: the GOP after that, checked."""
+        frames = self.gop.after(epoch, seq)
+        if self.gop.unchecked:
+            for index, frame in enumerate(frames):
+                if self.integrity.check(frame) is not Verdict.GOOD:
+                    self.gop.clear()
+                    return frames[:index]
+            self.gop.unchecked = 0
+        return frames
+
+    def _on_picture(self, picture: Picture) -> None:
+        if self._displays():
+            self.display.put(picture)
+        for sink in self.picture_sinks:
+            sink(picture)
+
+    async def _show_newest(self) -> None:
         while True:
-            frame = await self.display.get_newest()
-            header = frame.header
+            picture = await self.display.get_newest()
+            header = picture.header
             plan = plan_decode(header.width, header.height, self.resolution)
-            decoded = await trio.to_thread.run_sync(self._decode_for_display, frame.jpeg, plan)
-            if decoded is None:
+            shown = await trio.to_thread.run_sync(self._image_for_display, picture, plan)
+            if shown is None:
                 self.hooks.on_event(ev.FrameUndecodable(seq=header.seq))
                 continue
-            image, shown = decoded
+            image, prepared = shown
             self.counters.on_frame_displayed(trio.current_time())
             self.last_image_size = (image.shape[1], image.shape[0])
             self.counters.resolution = resolution_label(image.shape[1], image.shape[0])
-            self.hooks.on_image(shown, header)
+            self.hooks.on_image(prepared, header)
 
-    def _decode_for_display(self, jpeg: memoryview, plan: DecodePlan) -> tuple[Any, Any] | None:
-        """Decode, then prepare_image (in one worker thread hop): (image, what to show)."""
-        image = decode_jpeg(jpeg, plan)
+    def _image_for_display(self, picture: Picture, plan: DecodePlan) -> tuple[Any, Any] | None:
+        """The image, then prepare_image (in one worker thread hop): (image, what to show)."""
+        image = picture.image(plan)
         if image is None:
             return None
         prepare = self.hooks.prepare_image
         return image, image if prepare is None else prepare(image)
+
+    # -- keyframe requests -------------------------------------------------------------
+
+    def _ask_for_keyframe(self) -> None:
+        """Our decoder lost its place: ask up the tree for a keyframe (rate-limited)."""
+        self._keyframe_requested(p.KeyframeRequest(epoch=self.last_frame[0]))
+
+    def _keyframe_requested(self, request: p.KeyframeRequest) -> None:
+        """A child (or our own decoder) wants a keyframe: the source makes one, a relay
+        passes the request up, at most once a second either way."""
+        now = trio.current_time()
+        if self._source is not None:
+            if request.epoch == self.epoch:
+                self._source.request_keyframe(now)
+        elif self.keyframe_limiter.allow(now):
+            self.follower.send_up(request)
 
     def _on_parent(self, name: str | None, depth: int) -> None:
         self.integrity.parent_changed()

@@ -6,7 +6,9 @@ admission token, and receives frames, pinging every PING_INTERVAL_S when no fram
 on a close, a reset, bad bytes, or PARENT_SILENCE_S without a frame or a pong; the plan
 then decides between the backup and the tracker. Links run over any `trio.abc.Stream`
 (`connect` opens them; tests pass memory streams) and every time comes from trio's
-clock, so the silence rule runs under MockClock.
+clock, so the silence rule runs under MockClock. The Join says the newest frame we
+have, so a new parent sends only what comes after it; `send_up` carries a keyframe
+request to the parent.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ ACCEPT_TIMEOUT_S = 2.0
 # Assignments wait here while a link is being made; more than this at once is a
 # misbehaving tracker: the newest is dropped (and said).
 ASSIGNMENT_QUEUE = 16
+# Messages for the parent (keyframe requests) waiting for the link's sender; when full,
+# the newest is dropped: a request repeats itself if it is still needed.
+UPSTREAM_QUEUE = 4
 FROM_PARENT = (p.Accept, p.Reject, p.VideoFrame, p.Ping, p.Pong, p.StreamEnded, p.Goodbye)
 
 Connect = Callable[[str, int], Awaitable[trio.abc.Stream]]
@@ -69,16 +74,21 @@ class ParentFollower:
     on_stream_ended: Callable[[p.StreamEnded], None]
     report: Callable[[p.Message], bool]
     on_event: Callable[[ev.PeerEvent], None] = lambda event: None
+    # (epoch, seq) of the newest frame we have; (0, 0) for none.
+    last_frame: Callable[[], tuple[int, int]] = lambda: (0, 0)
     connect: Connect = open_tcp
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[p.Assign] = attrs.field(init=False)
+    _up_send: trio.MemorySendChannel[p.Message] = attrs.field(init=False)
+    _up_receive: trio.MemoryReceiveChannel[p.Message] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
     _last_frame_s: float = attrs.field(init=False, default=-math.inf)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
+        self._up_send, self._up_receive = trio.open_memory_channel[p.Message](UPSTREAM_QUEUE)
 
     @property
     def current(self) -> p.ParentOffer | None:
@@ -101,6 +111,16 @@ class ParentFollower:
     def set_backup(self, backup: p.ParentOffer | None) -> None:
         """The tracker named a new backup parent."""
         self.plan.set_backup(backup)
+
+    def send_up(self, message: p.Message) -> bool:
+        """Send `message` to the parent if a link is up; False if it was dropped."""
+        if self.plan.current is None:
+            return False
+        try:
+            self._up_send.send_nowait(message)
+        except trio.WouldBlock:
+            return False
+        return True
 
     async def run(self) -> None:
         """Follow assignments forever; recover from parent loss as the plan says."""
@@ -161,7 +181,14 @@ class ParentFollower:
             decoder = p.MessageDecoder(
                 accept=FROM_PARENT, max_frame_payload_bytes=self.max_frame_payload_bytes
             )
-            join = p.Join(protocol_version=p.PROTOCOL_VERSION, name=self.name, token=offer.token)
+            last_epoch, last_seq = self.last_frame()
+            join = p.Join(
+                protocol_version=p.PROTOCOL_VERSION,
+                name=self.name,
+                token=offer.token,
+                last_epoch=last_epoch,
+                last_seq=last_seq,
+            )
             try:
                 with trio.fail_after(ACCEPT_TIMEOUT_S):
                     await stream.send_all(p.encode(join))
@@ -195,8 +222,14 @@ class ParentFollower:
 
     async def _ping(self, stream: trio.abc.Stream) -> None:
         """Ping every PING_INTERVAL_S while no frames come, every BUSY_PING_INTERVAL_S
-        while they do (a quiet parent must answer to count as alive)."""
+        while they do (a quiet parent must answer to count as alive); in between, send
+        what `send_up` queued. The link's only writer."""
         last_ping_s = -math.inf
+        while True:  # what was queued for an earlier parent is stale
+            try:
+                self._up_receive.receive_nowait()
+            except trio.WouldBlock:
+                break
         try:
             while True:
                 now = trio.current_time()
@@ -206,7 +239,10 @@ class ParentFollower:
                     with trio.fail_after(PARENT_SILENCE_S):
                         await stream.send_all(p.encode(ping))
                     last_ping_s = now
-                await trio.sleep(PING_INTERVAL_S)
+                with trio.move_on_after(PING_INTERVAL_S):
+                    message = await self._up_receive.receive()
+                    with trio.fail_after(PARENT_SILENCE_S):
+                        await stream.send_all(p.encode(message))
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             return  # the reader notices the silence
 

@@ -1,7 +1,9 @@
 """Queues for video that keep the newest frames and never grow a backlog.
 
 `FrameQueue` is the per-child send queue: bounded, and when full it drops the *oldest*
-frame (counted), so a slow child sees a skip instead of an ever-growing delay.
+frame (counted), so a slow child sees a skip instead of an ever-growing delay. A new
+child's backlog (the frames since the last keyframe) rides above the bound until it has
+been sent.
 Control messages (pongs, stream end) ride in front of frames and are never dropped
 for video's sake. `LatestFrameSlot` holds only the newest item, for the local display:
 a decoder slower than the stream skips frames.
@@ -25,6 +27,7 @@ class FrameQueue(Generic[T]):
         self._frames: deque[T] = deque()
         self._control: deque[bytes | memoryview] = deque()
         self._max_frames = max_frames
+        self._backlog = 0  # backlog frames still queued, allowed above the bound
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
         self.dropped = 0
@@ -37,13 +40,30 @@ class FrameQueue(Generic[T]):
         if self._closed:
             return True
         kept_all = True
-        if len(self._frames) >= self._max_frames:
+        if len(self._frames) >= self._max_frames + self._backlog:
             self._frames.popleft()
+            self._backlog = max(0, self._backlog - 1)
             self.dropped += 1
             kept_all = False
         self._frames.append(frame)
         self._lot.unpark()
         return kept_all
+
+    def put_backlog(self, frames: list[T]) -> None:
+        """Queue what a new child needs before the live frames (allowed above the bound)."""
+        if self._closed or not frames:
+            return
+        self._frames.extend(frames)
+        self._backlog += len(frames)
+        self._lot.unpark()
+
+    def drop_frames(self) -> int:
+        """Drop every queued frame (counted); how many. Control messages stay."""
+        count = len(self._frames)
+        self._frames.clear()
+        self._backlog = 0
+        self.dropped += count
+        return count
 
     def put_control(self, data: bytes | memoryview, *, front: bool = False) -> bool:
         """Queue a control message ahead of frames; False if the lane is full.
@@ -73,6 +93,8 @@ class FrameQueue(Generic[T]):
             if self._control:
                 return self._control.popleft()
             if self._frames:
+                if self._backlog:
+                    self._backlog -= 1
                 return self._frames.popleft()
             if self._closed:
                 raise trio.EndOfChannel

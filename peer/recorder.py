@@ -8,6 +8,12 @@ fast. Every frame is written at the first frame's size at the chosen resolution.
 Decoding, scaling and writing happen in a worker thread; the peer's receive path only
 puts the frame in a bounded queue. The file is released (its index written) on every
 way out, Ctrl-C included.
+
+An H.264 stream recorded to .mp4 or .mkv at the stream's own size is written as it is,
+access unit by access unit, without decoding (peer/remux.py). At any other size (or to
+.avi) it is decoded in order and re-encoded like JPEG frames. Either way a unit after a
+loss is skipped until the next keyframe (peer/gop.DecodeGate), so the file never shows
+a broken picture: the gap plays as a pause.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ import trio
 
 import protocol as p
 from peer.errors import PeerError, UsageError
+from peer.gop import DecodeGate
+from peer.h264 import H264Decoder, picture_to_image
 from peer.media import Image, decode_jpeg
-from peer.resolution import plan_decode
+from peer.remux import REMUX_SUFFIXES, H264Remuxer
+from peer.resolution import DecodePlan, plan_decode
 
 FOURCC_BY_SUFFIX = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "XVID"}
 QUEUE_FRAMES = 120
@@ -97,6 +106,11 @@ class Recorder:
         self._size: tuple[int, int] | None = None
         self._last_image: Image | None = None
         self._timeline: Timeline | None = None
+        self._gate = DecodeGate()  # H.264: which units may be decoded or written
+        self._decoder: H264Decoder | None = None
+        self._remuxer: H264Remuxer | None = None
+        self._slot = 0  # the remuxed file's timeline: frame slots since the first
+        self.remuxing = False  # H.264 written as it is, without re-encoding
 
     def add(self, frame: p.VideoFrame) -> None:
         """Queue a frame for writing; never waits."""
@@ -111,7 +125,7 @@ class Recorder:
         try:
             sample: list[p.VideoFrame] = []
             async for frame in self._receive:
-                if self._writer is None:
+                if self._timeline is None:  # the rate is not known yet
                     sample.append(frame)
                     if len(sample) < FPS_SAMPLE_FRAMES:
                         continue
@@ -121,7 +135,7 @@ class Recorder:
                 await trio.to_thread.run_sync(self._write, frame)
         finally:
             with trio.CancelScope(shield=True):
-                if self._writer is None and sample:
+                if self._timeline is None and sample:
                     await self._open_and_write(sample)
                 await trio.to_thread.run_sync(self._close)
 
@@ -137,7 +151,11 @@ class Recorder:
         fill, copies = self._timeline.copies(header.epoch, header.seq)
         if not copies:
             return
-        image = decode_jpeg(frame.jpeg, plan_decode(header.width, header.height, self.resolution))
+        plan = plan_decode(header.width, header.height, self.resolution)
+        if header.codec is p.Codec.H264 and self._remux_fits(plan, header):
+            self._remux(frame, fill)
+            return
+        image = self._image(frame, plan)
         if image is None:
             fill += 1  # a frame that does not decode is a frame lost
         elif self._size is not None and (image.shape[1], image.shape[0]) != self._size:
@@ -153,6 +171,45 @@ class Recorder:
             writer.write(image)
             self.frames_written += 1
             self._last_image = image
+
+    def _remux_fits(self, plan: DecodePlan, header: p.FrameHeader) -> bool:
+        """Whether this H.264 stream goes into the file as it is (decided once)."""
+        if self._writer is not None:
+            return False
+        if self._remuxer is None:
+            same_size = (plan.width, plan.height) == (header.width, header.height)
+            if not (same_size and self.path.suffix.lower() in REMUX_SUFFIXES):
+                return False
+            assert self.fps is not None
+            self._remuxer = H264Remuxer(self.path, self.fps, header.width, header.height)
+            self._size = (header.width, header.height)
+            self.remuxing = True
+        return True
+
+    def _remux(self, frame: p.VideoFrame, fill: int) -> None:
+        """Write the unit as it is; a stream of another size (a new source) is skipped."""
+        assert self._remuxer is not None
+        header = frame.header
+        self._slot += fill
+        if (header.width, header.height) == self._size and self._gate.admit(header, 0.0):
+            self._remuxer.write(frame.data, self._slot, keyframe=frame.header.keyframe)
+            self.frames_written += 1
+        self._slot += 1
+
+    def _image(self, frame: p.VideoFrame, plan: DecodePlan) -> Image | None:
+        """The frame as an image at the plan's size; None if it does not decode (or, for
+        H.264, follows a loss and waits for a keyframe)."""
+        if frame.header.codec is p.Codec.JPEG:
+            return decode_jpeg(frame.data, plan)
+        if not self._gate.admit(frame.header, 0.0):
+            return None
+        if self._decoder is None:
+            self._decoder = H264Decoder()
+        picture = self._decoder.decode(frame.data)
+        if picture is None:
+            self._gate.failed(0.0)
+            return None
+        return picture_to_image(picture, plan.width, plan.height)
 
     def _open(self, image: Image | None) -> cv2.VideoWriter | None:
         if image is None:
@@ -171,3 +228,6 @@ class Recorder:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        if self._remuxer is not None:
+            self._remuxer.close()
+            self._remuxer = None

@@ -158,6 +158,8 @@ class PeerCounters:
     sent: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     bytes_in: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
     bytes_out: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
+    # source: the stream's own bytes (each frame once, whatever the fanout)
+    stream_bytes: RateWindow = attrs.field(factory=lambda: RateWindow(BANDWIDTH_WINDOW_S))
     loss: LossWindow = attrs.field(factory=LossWindow)
     latency: LatencyEstimate = attrs.field(factory=LatencyEstimate)
     frames_sent: int = 0  # source: frames sent into the tree
@@ -177,9 +179,10 @@ class PeerCounters:
         """Count a frame decoded for display."""
         self.displayed.add(now_s)
 
-    def on_frame_sent(self, now_s: float) -> None:
+    def on_frame_sent(self, now_s: float, nbytes: int) -> None:
         """Count a frame the source sent into the tree (once per frame, whatever the fanout)."""
         self.sent.add(now_s)
+        self.stream_bytes.add(now_s, nbytes)
         self.frames_sent += 1
 
     def on_bytes_sent(self, now_s: float, nbytes: int) -> None:
@@ -204,7 +207,8 @@ class PeerCounters:
         )
 
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
-        """Return one stats line: the DESIGN.md keys plus frames_skipped and frames_dropped."""
+        """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped and
+        stream_kbps."""
         rates = self.rates(now_s)
         return {
             "t": round(wall_s, 3),
@@ -225,7 +229,14 @@ class PeerCounters:
             "resolution": self.resolution,
             "frames_skipped": self.frames_skipped,
             "frames_dropped": self.frames_dropped,
+            "stream_kbps": round(self.stream_kbps(now_s), 1),
         }
+
+    def stream_kbps(self, now_s: float) -> float:
+        """The stream's own bitrate: what the source encodes, or what a viewer receives."""
+        if self.role == "source":
+            return kbps(self.stream_bytes.rate(now_s))
+        return kbps(self.bytes_in.rate(now_s))
 
 
 @attrs.frozen

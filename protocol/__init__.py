@@ -34,15 +34,18 @@ from protocol.decoder import CLOSED, NEED_DATA, MessageDecoder, Sentinel
 from protocol.envelope import ENVELOPE_BYTES
 from protocol.errors import ProtocolError, Reason
 from protocol.frames import (
+    CODECS_BY_LABEL,
+    FLAG_KEYFRAME,
     FLAG_SIGNED,
     FRAME_HEADER_BYTES,
+    Codec,
     FrameHeader,
     VideoFrame,
     frame_wire_parts,
     relay_parts,
 )
 from protocol.limits import PROTOCOL_VERSION
-from protocol.link import Accept, Join, Ping, Pong
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 from protocol.registry import (
     BY_TYPE_CODE,
@@ -56,8 +59,10 @@ from protocol.registry import (
 __all__ = [
     "BY_TYPE_CODE",
     "CLOSED",
+    "CODECS_BY_LABEL",
     "CONTROL_TYPES",
     "ENVELOPE_BYTES",
+    "FLAG_KEYFRAME",
     "FLAG_SIGNED",
     "FRAME_HEADER_BYTES",
     "MESSAGE_TYPES",
@@ -72,6 +77,7 @@ __all__ = [
     "ChatMessage",
     "ChatSend",
     "ChildDropped",
+    "Codec",
     "ControlMessage",
     "DropReason",
     "Error",
@@ -82,6 +88,7 @@ __all__ = [
     "HeartbeatAck",
     "Hello",
     "Join",
+    "KeyframeRequest",
     "LossReason",
     "Message",
     "MessageDecoder",

@@ -6,14 +6,14 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.
 MAX_CONTROL_PAYLOAD_BYTES = 64 * 1024
 MAX_CHAT_HISTORY_PAYLOAD_BYTES = 1024 * 1024
 MAX_STATUS_PAYLOAD_BYTES = 4 * 1024 * 1024
-# One JPEG frame plus its binary header; 8 MiB holds a 4K frame at high quality.
+# One encoded frame plus its binary header; 8 MiB holds a 4K JPEG at high quality.
 MAX_FRAME_PAYLOAD_BYTES = 8 * 1024 * 1024
 
 # Strings on the wire. Policy (for example the 1-32 character rule for peer names, or

@@ -1,8 +1,11 @@
 """Messages on a peer-to-peer video link (child <-> parent), besides the frames.
 
 A child opens the TCP connection, sends `Join` with the admission token the tracker
-gave it, and gets `Accept` (then frames) or `Reject` (then close). Either side may
-`Ping`; the other answers `Pong` with the same nonce, so each end measures its RTT.
+gave it (and the last frame it has, when it switches parent mid-stream), and gets
+`Accept` (then frames) or `Reject` (then close). Either side may `Ping`; the other
+answers `Pong` with the same nonce, so each end measures its RTT. A child that lost part
+of an H.264 stream may send `KeyframeRequest`; relays pass it up, merged and
+rate-limited, and the source encodes its next frame as a keyframe.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class Join:
     protocol_version: int = attrs.field(validator=int_between(0, 255))
     name: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
     token: str = attrs.field(validator=text(MAX_TOKEN_CHARS))
+    # The newest frame the child already has (seq 0: none): the parent starts after it.
+    last_epoch: int = attrs.field(default=0, validator=int_between(0, _U32))
+    last_seq: int = attrs.field(default=0, validator=int_between(0, _I64))
 
 
 @attrs.frozen
@@ -66,3 +72,13 @@ class Pong:
 
     nonce: int = attrs.field(validator=int_between(0, _I64))
     echo_ns: int = attrs.field(validator=int_between(0, _I64))
+
+
+@attrs.frozen
+class KeyframeRequest:
+    """Child -> parent: I lost part of the stream of `epoch`; a keyframe would restart me."""
+
+    TYPE_CODE: ClassVar[int] = 0x44
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    epoch: int = attrs.field(validator=int_between(0, _U32))

@@ -36,7 +36,7 @@ from protocol.heartbeat_body import (
 )
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
-from protocol.link import Accept, Join, Ping, Pong
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong
 
 ControlMessage = (
     Hello
@@ -62,6 +62,7 @@ ControlMessage = (
     | Accept
     | Ping
     | Pong
+    | KeyframeRequest
 )
 Message = ControlMessage | VideoFrame
 
@@ -89,6 +90,7 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     Accept,
     Ping,
     Pong,
+    KeyframeRequest,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
 # The hot messages with fixed binary bodies; every other control message is JSON.

@@ -1,8 +1,9 @@
 """Frame signatures: the source signs what it captured, every viewer checks it.
 
-What is signed is a domain tag, the frame's identity and size (epoch, seq, capture
-time, width, height) and the BLAKE3 digest of its JPEG bytes, so a signature costs one
-hash of the payload plus one RSA operation on a fixed 88 bytes. The hop count and path
+What is signed is a domain tag, the frame's identity, size and encoding (epoch, seq,
+capture time, width, height, codec, keyframe flag) and the BLAKE3 digest of its
+picture's bytes, so a signature costs one hash of the payload plus one RSA operation on
+a fixed 90 bytes. The hop count and path
 latency are not covered: relays rewrite them on every hop.
 
 Why RSA-2048 (PSS, SHA-256, e = 65537) and not Ed25519: one source signs each frame
@@ -34,18 +35,25 @@ KEY_BITS = SIGNATURE_BYTES * 8
 PUBLIC_EXPONENT = 65537
 PUBLIC_KEY_HEX_CHARS = SIGNATURE_BYTES * 2
 
-_SIGNED_FIELDS = struct.Struct(">4sIQQHH")
-_DOMAIN = b"SNf2"
+_SIGNED_FIELDS = struct.Struct(">4sIQQHHBB")
+_DOMAIN = b"SNf3"
 _PADDING = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _HASH = hashes.SHA256()
 
 
-def signed_message(header: FrameHeader, jpeg: bytes | memoryview) -> bytes:
+def signed_message(header: FrameHeader, data: bytes | memoryview) -> bytes:
     """The bytes a frame's signature covers."""
     fields = _SIGNED_FIELDS.pack(
-        _DOMAIN, header.epoch, header.seq, header.capture_ns, header.width, header.height
+        _DOMAIN,
+        header.epoch,
+        header.seq,
+        header.capture_ns,
+        header.width,
+        header.height,
+        header.codec,
+        header.keyframe,
     )
-    return fields + blake3.blake3(jpeg).digest()
+    return fields + blake3.blake3(data).digest()
 
 
 class FrameSigner:
@@ -58,9 +66,9 @@ class FrameSigner:
         modulus = self._key.public_key().public_numbers().n
         self.public_key_hex = modulus.to_bytes(SIGNATURE_BYTES, "big").hex()
 
-    def sign(self, header: FrameHeader, jpeg: bytes | memoryview) -> bytes:
+    def sign(self, header: FrameHeader, data: bytes | memoryview) -> bytes:
         """The SIGNATURE_BYTES-byte signature of a frame."""
-        return self._key.sign(signed_message(header, jpeg), _PADDING, _HASH)
+        return self._key.sign(signed_message(header, data), _PADDING, _HASH)
 
 
 class FrameVerifier:
@@ -81,7 +89,7 @@ class FrameVerifier:
             return False
         try:
             self._key.verify(
-                frame.signature, signed_message(frame.header, frame.jpeg), _PADDING, _HASH
+                frame.signature, signed_message(frame.header, frame.data), _PADDING, _HASH
             )
         except InvalidSignature:
             return False

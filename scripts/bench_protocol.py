@@ -27,7 +27,7 @@ def make_frame(size: int) -> p.VideoFrame:
     header = p.FrameHeader(
         epoch=1, seq=1, capture_ns=time.time_ns(), width=1280, height=720, hops=1
     )
-    return p.VideoFrame(header=header, jpeg=os.urandom(size))
+    return p.VideoFrame(header=header, data=os.urandom(size))
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:

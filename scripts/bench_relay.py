@@ -71,7 +71,7 @@ def signature_cost(frames: int = 300, fps: float = 30.0, noise: bool = False) ->
     for seq in range(frames):
         jpeg = jpegs[seq % len(jpegs)]
         header = p.FrameHeader(epoch=1, seq=seq, capture_ns=seq, width=1920, height=1080)
-        signed.append(p.VideoFrame(header=header, jpeg=jpeg, signature=signer.sign(header, jpeg)))
+        signed.append(p.VideoFrame(header=header, data=jpeg, signature=signer.sign(header, jpeg)))
     sign_s = (time.process_time() - start) / frames
     start = time.process_time()
     ok = all(verifier.verify(frame) for frame in signed)

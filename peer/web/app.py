@@ -27,6 +27,7 @@ import protocol as p
 from peer.chat_board import ChatRefused
 from peer.errors import PeerError
 from peer.node import Peer
+from peer.pictures import Picture
 from peer.resolution import ResolutionError, parse_resolution
 from peer.web.fanout import FrameFanout
 from peer.web.http_server import ClientGone, HttpError, Request, Responder
@@ -42,7 +43,7 @@ REFUSED_STATUS = {"chat_rate_limited": 429, "chat_busy": 503}
 
 
 class WebTap:
-    """The tap of one peer: frames fanned out to clients, and the request handlers."""
+    """The tap of one peer: pictures fanned out to clients, and the request handlers."""
 
     def __init__(
         self, peer: Peer, *, max_clients: int = 32, client_stall_s: float = CLIENT_STALL_S
@@ -59,9 +60,9 @@ class WebTap:
 
     # -- feeding -------------------------------------------------------------------------
 
-    def publish(self, frame: p.VideoFrame) -> None:
-        """A frame the peer sent or received (a Peer frame sink)."""
-        self.fanout.publish(frame)
+    def publish(self, picture: Picture) -> None:
+        """A picture the peer made of what it sent or received (a Peer picture sink)."""
+        self.fanout.publish(picture)
 
     async def refresh_viewer_count(self) -> None:
         """Keep the swarm's viewer count fresh while someone reads /stats.json."""
@@ -130,8 +131,8 @@ class WebTap:
     async def _send_parts(self, respond: Responder, resolution: str) -> None:
         with self.fanout.subscribe() as slot:
             while True:
-                frame = await slot.get_newest()
-                jpeg = await self.renditions.jpeg(frame, resolution)
+                picture = await slot.get_newest()
+                jpeg = await self.renditions.jpeg(picture, resolution)
                 if jpeg is None:
                     continue
                 head = (
@@ -142,10 +143,10 @@ class WebTap:
 
     async def _snapshot(self, query: dict[str, str], request: Request, respond: Responder) -> None:
         resolution = self._resolution(query)
-        frame = self.fanout.latest
-        if frame is None:
+        picture = self.fanout.latest
+        if picture is None:
             raise HttpError(503, "no frame yet", [("retry-after", "1")])
-        jpeg = await self.renditions.jpeg(frame, resolution)
+        jpeg = await self.renditions.jpeg(picture, resolution)
         if jpeg is None:
             raise HttpError(503, "the newest frame does not decode")
         await respond.body(200, "image/jpeg", bytes(jpeg))

@@ -1,35 +1,36 @@
-"""One latest-frame slot per HTTP client: a slow client skips frames, nobody waits."""
+"""One latest-picture slot per HTTP client: a slow client skips pictures, nobody waits."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
-import protocol as p
+from peer.pictures import Picture
 from peer.queues import LatestFrameSlot
 
 
 class FrameFanout:
-    """Hands each frame to every subscriber's own slot, and keeps the newest for snapshots.
+    """Hands each picture to every subscriber's own slot, and keeps the newest for snapshots.
 
-    `publish` is called from the peer's receive path for every frame, so it only swaps a
-    reference per subscriber: no copy, no decode, no waiting.
+    `publish` is called from the peer's receive path for every picture (every JPEG frame,
+    the newest of each decoded H.264 batch), so it only swaps a reference per subscriber:
+    no copy, no decode, no waiting.
     """
 
     def __init__(self) -> None:
-        self.latest: p.VideoFrame | None = None
-        self._slots: set[LatestFrameSlot[p.VideoFrame]] = set()
+        self.latest: Picture | None = None
+        self._slots: set[LatestFrameSlot[Picture]] = set()
 
-    def publish(self, frame: p.VideoFrame) -> None:
-        """A new frame: every subscriber will see it (or a newer one)."""
-        self.latest = frame
+    def publish(self, picture: Picture) -> None:
+        """A new picture: every subscriber will see it (or a newer one)."""
+        self.latest = picture
         for slot in self._slots:
-            slot.put(frame)
+            slot.put(picture)
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[LatestFrameSlot[p.VideoFrame]]:
-        """A slot of this client's own, primed with the newest frame, removed on exit."""
-        slot: LatestFrameSlot[p.VideoFrame] = LatestFrameSlot()
+    def subscribe(self) -> Iterator[LatestFrameSlot[Picture]]:
+        """A slot of this client's own, primed with the newest picture, removed on exit."""
+        slot: LatestFrameSlot[Picture] = LatestFrameSlot()
         if self.latest is not None:
             slot.put(self.latest)
         self._slots.add(slot)

@@ -37,7 +37,7 @@ from peer.addresses import parse_address
 from peer.config import PeerConfig, PeerHooks
 from peer.media import TestPattern
 from peer.node import Peer
-from peer.source import FrameSource
+from peer.source import EncodedPicture, FrameSource
 from protocol.signing import FrameSigner
 
 FANOUT = 3  # the source's direct children
@@ -54,12 +54,12 @@ class PreEncodedFrames(FrameSource):
         self.log = log
         self.index = -1
 
-    def encode_next(self, skip: int) -> tuple[bytes, int, int, int] | None:
+    def encode_next(self, skip: int) -> EncodedPicture | None:
         """The next pre-encoded frame (skipping `skip`), stamped with the time now."""
         self.index += 1 + skip
         capture_ns = time.time_ns()
         self.log.record(capture_ns)
-        return self.frames[self.index % len(self.frames)], WIDTH, HEIGHT, capture_ns
+        return EncodedPicture(self.frames[self.index % len(self.frames)], WIDTH, HEIGHT, capture_ns)
 
 
 def source(args: argparse.Namespace) -> None:

@@ -362,6 +362,21 @@ def assert_one_line_error(result: Finished, expected: str) -> None:
             id="bad-resolution",
         ),
         pytest.param(
+            ["source", "testsrc", "--codec", "vp9"],
+            "argument --codec: invalid choice: 'vp9'",
+            id="bad-codec",
+        ),
+        pytest.param(
+            ["source", "testsrc", "--bitrate", "1500"],
+            "--bitrate needs --codec h264",
+            id="h264-option-without-h264",
+        ),
+        pytest.param(
+            ["source", "testsrc", "--codec", "h264", "--crf", "60"],
+            "argument --crf: 60 is not a CRF from 0 to 51",
+            id="bad-crf",
+        ),
+        pytest.param(
             ["chat", "--name", "bob", ""],
             f"a chat message has 1 to {MAX_CHAT_CHARS} characters",
             id="empty-chat",

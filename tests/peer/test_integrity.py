@@ -22,9 +22,9 @@ class TamperingHub(ChildrenHub):
 
     def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
         """Forward a corrupted copy."""
-        jpeg = bytearray(frame.jpeg)
+        jpeg = bytearray(frame.data)
         jpeg[len(jpeg) // 2] ^= 0xFF
-        super().forward(attrs.evolve(frame, jpeg=bytes(jpeg)), arrival_ns, path_latency_us)
+        super().forward(attrs.evolve(frame, data=bytes(jpeg)), arrival_ns, path_latency_us)
 
 
 def tamper_when_forwarding(relay: Peer) -> None:
@@ -105,7 +105,7 @@ def test_a_new_epoch_of_the_same_source_is_trusted_a_new_source_is_held() -> Non
 
     def frame(signer: FrameSigner, epoch: int) -> p.VideoFrame:
         header = p.FrameHeader(epoch=epoch, seq=1, capture_ns=1, width=2, height=2)
-        return p.VideoFrame(header=header, jpeg=b"x", signature=signer.sign(header, b"x"))
+        return p.VideoFrame(header=header, data=b"x", signature=signer.sign(header, b"x"))
 
     assert integrity.check(frame(source, 1)) is Verdict.GOOD
     # After a tracker restart the source re-registers: same key, new epoch, no new Assign.
@@ -114,5 +114,5 @@ def test_a_new_epoch_of_the_same_source_is_trusted_a_new_source_is_held() -> Non
     assert integrity.check(frame(FrameSigner(), 3)) is Verdict.UNKNOWN
     assert integrity.rejected == 0
     # A bad signature for a known epoch is what counts against the parent.
-    forged = attrs.evolve(frame(source, 2), jpeg=b"y")
+    forged = attrs.evolve(frame(source, 2), data=b"y")
     assert integrity.check(forged) is Verdict.BAD and integrity.rejected == 1

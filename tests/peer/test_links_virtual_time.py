@@ -39,7 +39,7 @@ Serve = Callable[[trio.abc.Stream], Awaitable[None]]
 
 def frame(seq: int) -> p.VideoFrame:
     header = p.FrameHeader(epoch=1, seq=seq, capture_ns=seq, width=64, height=36)
-    return p.VideoFrame(header=header, jpeg=b"\xff\xd8 picture %d" % seq)
+    return p.VideoFrame(header=header, data=b"\xff\xd8 picture %d" % seq)
 
 
 def offer(name: str, port: int) -> p.ParentOffer:

@@ -13,7 +13,7 @@ from peer.wire import receive_message
 from tests.polling import eventually
 
 FRAME = p.VideoFrame(
-    header=p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=2, height=2, hops=1), jpeg=b"jpeg"
+    header=p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=2, height=2, hops=1), data=b"jpeg"
 )
 
 
@@ -70,7 +70,7 @@ async def test_garbage_from_the_parent_ends_the_link_and_is_reported(
     offer = p.ParentOffer(name="good", host="127.0.0.1", port=good_port, token="t")
     follower.assign(p.Assign(parent=offer, depth=1, epoch=1))
     await eventually(lambda: bool(frames), within_s=5, what="a frame from the good parent")
-    assert bytes(frames[0].jpeg) == b"jpeg"
+    assert bytes(frames[0].data) == b"jpeg"
 
 
 async def test_a_parent_that_refuses_us_is_reported_to_the_tracker(

@@ -45,7 +45,7 @@ def frame(seq: int, *, epoch: int = 1, fps: float = 30.0) -> p.VideoFrame:
     header = p.FrameHeader(
         epoch=epoch, seq=seq, capture_ns=int(seq * 1e9 / fps), width=640, height=360
     )
-    return p.VideoFrame(header=header, jpeg=jpeg.tobytes())
+    return p.VideoFrame(header=header, data=jpeg.tobytes())
 
 
 # -- pure decisions ------------------------------------------------------------------------
@@ -100,7 +100,7 @@ async def test_a_gap_in_the_stream_keeps_the_file_whole_and_on_time(
         for seq in [*range(1, 21), *range(31, 61)]:  # frames 21-30 never arrive
             recorder.add(frame(seq))
         # A frame that does not decode holds its slot with the previous picture.
-        recorder.add(p.VideoFrame(header=frame(61).header, jpeg=b"not a jpeg"))
+        recorder.add(p.VideoFrame(header=frame(61).header, data=b"not a jpeg"))
         await eventually(lambda: recorder.frames_written >= 61, within_s=20, what="writing")
         nursery.cancel_scope.cancel()
     frames, width, height, fps = read_back(path)

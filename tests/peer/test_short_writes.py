@@ -63,7 +63,7 @@ def frame(seq: int, size: int, rng: random.Random) -> p.VideoFrame:
         epoch=7, seq=seq, capture_ns=time.time_ns(), width=640, height=360, hops=seq % 3
     )
     return p.VideoFrame(
-        header=header, jpeg=rng.randbytes(size), signature=rng.randbytes(SIGNATURE_BYTES)
+        header=header, data=rng.randbytes(size), signature=rng.randbytes(SIGNATURE_BYTES)
     )
 
 
@@ -72,7 +72,7 @@ def same_frame_one_hop_further(got: p.VideoFrame, sent: p.VideoFrame) -> bool:
     return (
         where_in_the_stream(got.header) == where_in_the_stream(sent.header)
         and got.header.hops == sent.header.hops + 1
-        and bytes(got.jpeg) == bytes(sent.jpeg)
+        and bytes(got.data) == bytes(sent.data)
         and got.signature == sent.signature
     )
 

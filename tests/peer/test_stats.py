@@ -72,12 +72,14 @@ def test_a_relay_reports_what_it_uploads_to_its_children() -> None:
 def test_the_source_reports_frames_and_bits_it_sent() -> None:
     source = PeerCounters(name="cam", role="source", resolution="source")
     for i in range(60):
-        source.on_frame_sent(i / 30)
+        source.on_frame_sent(i / 30, 10_000)
         source.on_bytes_sent(i / 30, 3 * 10_000)  # one frame to each of three children
     snapshot = source.snapshot(59 / 30 + 1 / 60, wall_s=0.0)
     assert snapshot["fps"] == 30.0
     # 60 frames in 2 s at 30,000 bytes each is 900,000 bytes/s.
     assert snapshot["bandwidth_kbps"] == snapshot["upload_kbps"] == 7200.0
+    # The stream itself: each frame once, 10,000 bytes at 30 fps.
+    assert snapshot["stream_kbps"] == 2400.0
     assert snapshot["recv_fps"] == 0.0
     assert snapshot["frames_received"] == 0
 
@@ -144,7 +146,7 @@ def test_the_stats_line_has_every_design_key_and_is_json() -> None:
 
     snapshot = viewer.snapshot(10 / 30, wall_s=1_700_000_000.123456)
 
-    assert set(snapshot) == DESIGN_KEYS | {"frames_skipped", "frames_dropped"}
+    assert set(snapshot) == DESIGN_KEYS | {"frames_skipped", "frames_dropped", "stream_kbps"}
     decoded = json.loads(json.dumps(snapshot))
     assert decoded == snapshot
     assert decoded["t"] == 1_700_000_000.123

@@ -125,20 +125,26 @@ chat_histories = st.builds(
     messages=lists_up_to(short_chat_messages, CHAT_HISTORY_LENGTH)
     | st.lists(chat_messages, max_size=3),
 )
-frame_headers = st.builds(
-    p.FrameHeader,
-    epoch=u32s,
-    seq=ints_up_to(0, U64),
-    capture_ns=ints_up_to(0, U64),
-    width=ints_up_to(1, MAX_FRAME_DIMENSION),
-    height=ints_up_to(1, MAX_FRAME_DIMENSION),
-    hops=ints_up_to(0, U16),
-    path_latency_us=u32s,
+# A JPEG frame is always a keyframe; an H.264 access unit may or may not be one.
+encodings = st.just((p.Codec.JPEG, True)) | st.tuples(st.just(p.Codec.H264), st.booleans())
+frame_headers = encodings.flatmap(
+    lambda encoding: st.builds(
+        p.FrameHeader,
+        epoch=u32s,
+        seq=ints_up_to(0, U64),
+        capture_ns=ints_up_to(0, U64),
+        width=ints_up_to(1, MAX_FRAME_DIMENSION),
+        height=ints_up_to(1, MAX_FRAME_DIMENSION),
+        hops=ints_up_to(0, U16),
+        path_latency_us=u32s,
+        codec=st.just(encoding[0]),
+        keyframe=st.just(encoding[1]),
+    )
 )
 video_frames = st.builds(
     p.VideoFrame,
     header=frame_headers,
-    jpeg=st.binary(min_size=1, max_size=3000),
+    data=st.binary(min_size=1, max_size=3000),
     signature=st.sampled_from([b""])
     | st.binary(min_size=SIGNATURE_BYTES, max_size=SIGNATURE_BYTES),
 )
@@ -206,10 +212,18 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.ChatSend: st.builds(p.ChatSend, text=texts),
     p.ChatMessage: chat_messages,
     p.ChatHistory: chat_histories,
-    p.Join: st.builds(p.Join, protocol_version=versions, name=names, token=tokens),
+    p.Join: st.builds(
+        p.Join,
+        protocol_version=versions,
+        name=names,
+        token=tokens,
+        last_epoch=u32s,
+        last_seq=counts,
+    ),
     p.Accept: st.builds(p.Accept, parent=names, depth=u32s, epoch=u32s),
     p.Ping: st.builds(p.Ping, nonce=counts, sent_ns=counts),
     p.Pong: st.builds(p.Pong, nonce=counts, echo_ns=counts),
+    p.KeyframeRequest: st.builds(p.KeyframeRequest, epoch=u32s),
     p.VideoFrame: video_frames,
 }
 

@@ -24,11 +24,11 @@ stats = p.PeerStats(
     children=2,
     resolution="480p",
 )
-# Envelopes: magic, version 4, type, flags, reserved, body length.
-ENV_ERROR = bytes.fromhex("534e0404000000000032")
-ENV_PARENT_LOST = bytes.fromhex("534e041200000000004f")
-ENV_CHILD_DROPPED = bytes.fromhex("534e041300000000002e")
-ENV_WAITING = bytes.fromhex("534e0416000000000019")
+# Envelopes: magic, version 5, type, flags, reserved, body length.
+ENV_ERROR = bytes.fromhex("534e0504000000000032")
+ENV_PARENT_LOST = bytes.fromhex("534e051200000000004f")
+ENV_CHILD_DROPPED = bytes.fromhex("534e051300000000002e")
+ENV_WAITING = bytes.fromhex("534e0516000000000019")
 chat = p.ChatMessage(id=7, sender="alice", time_ns=1_700_000_000_000_000_000, text="hi, all")
 
 GOLDEN: list[tuple[p.Message, bytes]] = [
@@ -42,7 +42,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             resolution="720p",
         ),
-        bytes.fromhex("534e04010000000000b8")
+        bytes.fromhex("534e05010000000000b8")
         + b'{"protocol_version":1,"name":"alice","role":"viewer","listen_host":"127.0.0.1","listen_port":40000,"max_children":3,"resolution":"720p","parent":null,"join_key":null,"stream_key":null}',
     ),
     (
@@ -54,7 +54,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_children=3,
             stream_key="ab" * 256,
         ),
-        bytes.fromhex("534e04010000000002b6")
+        bytes.fromhex("534e05010000000002b6")
         + b'{"protocol_version":1,"name":"cam","role":"source","listen_host":"127.0.0.1","listen_port":40001,"max_children":3,"resolution":"source","parent":null,"join_key":null,"stream_key":"'
         + b"ab" * 256
         + b'"}',
@@ -68,12 +68,12 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             source="cam",
             epoch=4,
         ),
-        bytes.fromhex("534e0402000000000071")
+        bytes.fromhex("534e0502000000000071")
         + b'{"protocol_version":1,"name":"alice","heartbeat_interval_ms":1000,"admission_key":"k3y","source":"cam","epoch":4}',
     ),
     (
         p.Reject(code=p.RejectCode.NAME_TAKEN, message="name 'alice' is taken"),
-        bytes.fromhex("534e0403000000000037")
+        bytes.fromhex("534e0503000000000037")
         + b'{"code":"name_taken","message":"name \'alice\' is taken"}',
     ),
     (
@@ -82,18 +82,18 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.Goodbye(reason="quit"),
-        bytes.fromhex("534e0405000000000011") + b'{"reason":"quit"}',
+        bytes.fromhex("534e0505000000000011") + b'{"reason":"quit"}',
     ),
     (
         p.Assign(parent=offer, depth=2, epoch=4, backup=None, stream_key="cd" * 256),
-        bytes.fromhex("534e041000000000027f")
+        bytes.fromhex("534e051000000000027f")
         + b'{"parent":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"},"depth":2,"epoch":4,"backup":null,"stream_key":"'
         + b"cd" * 256
         + b'"}',
     ),
     (
         p.BackupUpdate(backup=offer),
-        bytes.fromhex("534e041100000000004d")
+        bytes.fromhex("534e051100000000004d")
         + b'{"backup":{"name":"relay-1","host":"127.0.0.1","port":40001,"token":"tok-a"}}',
     ),
     (
@@ -109,11 +109,11 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.StreamStarted(source="cam", epoch=4),
-        bytes.fromhex("534e041400000000001a") + b'{"source":"cam","epoch":4}',
+        bytes.fromhex("534e051400000000001a") + b'{"source":"cam","epoch":4}',
     ),
     (
         p.StreamEnded(source="cam", epoch=4, reason="end of file"),
-        bytes.fromhex("534e0415000000000031")
+        bytes.fromhex("534e0515000000000031")
         + b'{"source":"cam","epoch":4,"reason":"end of file"}',
     ),
     (
@@ -123,7 +123,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     (
         p.Heartbeat(seq=12, stats=stats),
         bytes.fromhex(
-            "534e0420000000000065"  # envelope: 101 bytes of binary body
+            "534e0520000000000065"  # envelope: 101 bytes of binary body
             "000000000000000c"  # seq 12
             "403d800000000000"  # fps 29.5
             "403e000000000000"  # recv_fps 30.0
@@ -142,11 +142,11 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     ),
     (
         p.HeartbeatAck(seq=12, server_time_ns=1_700_000_000_000_000_000),
-        bytes.fromhex("534e0421000000000010000000000000000c17979cfe362a0000"),
+        bytes.fromhex("534e0521000000000010000000000000000c17979cfe362a0000"),
     ),
     (
         p.StatusRequest(),
-        bytes.fromhex("534e0422000000000002") + b"{}",
+        bytes.fromhex("534e0522000000000002") + b"{}",
     ),
     (
         p.StatusReply(
@@ -166,40 +166,41 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             max_depth=1,
             source_fanout=3,
         ),
-        bytes.fromhex("534e04230000000000c4")
+        bytes.fromhex("534e05230000000000c4")
         + b'{"source":"cam","epoch":4,"peers":[{"name":"cam","role":"source","parent":null,"depth":0,"children":["alice"],"max_children":3,"resolution":"source","stats":null}],"max_depth":1,"source_fanout":3}',
     ),
     (
         p.ChatSend(text="hi, all"),
-        bytes.fromhex("534e0430000000000012") + b'{"text":"hi, all"}',
+        bytes.fromhex("534e0530000000000012") + b'{"text":"hi, all"}',
     ),
     (
         chat,
-        bytes.fromhex("534e0431000000000048")
+        bytes.fromhex("534e0531000000000048")
         + b'{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}',
     ),
     (
         p.ChatHistory(messages=[chat]),
-        bytes.fromhex("534e0432000000000057")
+        bytes.fromhex("534e0532000000000057")
         + b'{"messages":[{"id":7,"sender":"alice","time_ns":1700000000000000000,"text":"hi, all"}]}',
     ),
     (
-        p.Join(protocol_version=1, name="bob", token="tok-b"),
-        bytes.fromhex("534e0440000000000033")
-        + b'{"protocol_version":1,"name":"bob","token":"tok-b"}',
+        p.Join(protocol_version=1, name="bob", token="tok-b", last_epoch=4, last_seq=999),
+        bytes.fromhex("534e0540000000000051")
+        + b'{"protocol_version":1,"name":"bob","token":"tok-b","last_epoch":4,"last_seq":999}',
     ),
     (
         p.Accept(parent="alice", depth=3, epoch=4),
-        bytes.fromhex("534e0441000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
+        bytes.fromhex("534e0541000000000026") + b'{"parent":"alice","depth":3,"epoch":4}',
     ),
     (
         p.Ping(nonce=5, sent_ns=123456789),
-        bytes.fromhex("534e044200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
+        bytes.fromhex("534e054200000000001f") + b'{"nonce":5,"sent_ns":123456789}',
     ),
     (
         p.Pong(nonce=5, echo_ns=123456789),
-        bytes.fromhex("534e044300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
+        bytes.fromhex("534e054300000000001f") + b'{"nonce":5,"echo_ns":123456789}',
     ),
+    (p.KeyframeRequest(epoch=4), bytes.fromhex("534e054400000000000b") + b'{"epoch":4}'),
     (
         p.VideoFrame(
             header=p.FrameHeader(
@@ -211,22 +212,41 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
                 hops=2,
                 path_latency_us=1500,
             ),
-            jpeg=b"\xff\xd8\xff\xe0JPEG\xff\xd9",
+            data=b"\xff\xd8\xff\xe0JPEG\xff\xd9",
         ),
         bytes.fromhex(
-            "534e04500000000000280000000400000000000003e817979cfe362a0000050002d00002000005dcffd8ffe04a504547ffd9"
+            # A JPEG frame: flag 0x02 (keyframe), codec 1 at offset 30 of the header.
+            "534e05500200000000290000000400000000000003e817979cfe362a0000050002d00002000005dc01ffd8ffe04a504547ffd9"
         ),
     ),
     (
         p.VideoFrame(
             header=p.FrameHeader(epoch=4, seq=1001, capture_ns=1, width=640, height=360),
-            jpeg=b"\xff\xd8\xff\xd9",
+            data=b"\xff\xd8\xff\xd9",
             signature=bytes(range(256)),
         ),
         bytes.fromhex(
-            "534e04500100000001220000000400000000000003e9000000000000000102800168000000000000"
+            "534e05500300000001230000000400000000000003e900000000000000010280016800000000000001"
             + bytes(range(256)).hex()
             + "ffd8ffd9"
+        ),
+    ),
+    (
+        p.VideoFrame(
+            header=p.FrameHeader(
+                epoch=4,
+                seq=1002,
+                capture_ns=2,
+                width=1280,
+                height=720,
+                codec=p.Codec.H264,
+                keyframe=False,
+            ),
+            data=b"\x00\x00\x00\x01\x41\x9a",
+        ),
+        bytes.fromhex(
+            # An H.264 access unit that is not a keyframe: no flags, codec 2.
+            "534e05500000000000250000000400000000000003ea0000000000000002050002d00000000000000200000001419a"
         ),
     ),
 ]

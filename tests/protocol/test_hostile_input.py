@@ -100,7 +100,7 @@ def test_a_huge_frame_length_is_refused() -> None:
 
 def test_frame_limit_is_configurable_per_connection() -> None:
     header = p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1)
-    frame = p.encode(p.VideoFrame(header=header, jpeg=bytes(1000)))
+    frame = p.encode(p.VideoFrame(header=header, data=bytes(1000)))
     assert reason_for(frame, max_frame_payload_bytes=100) is p.Reason.TOO_LARGE
 
 
@@ -148,8 +148,21 @@ def test_frame_too_short_for_its_header() -> None:
 
 
 def test_frame_with_zero_width() -> None:
-    body = struct.pack(">IQQHHHI", 1, 1, 1, 0, 10, 0, 0) + b"jpeg"
-    assert reason_for(control(p.VideoFrame.TYPE_CODE, body)) is p.Reason.OUT_OF_RANGE
+    body = struct.pack(">IQQHHHIB", 1, 1, 1, 0, 10, 0, 0, p.Codec.JPEG) + b"jpeg"
+    keyframe = p.FLAG_KEYFRAME
+    assert reason_for(control(p.VideoFrame.TYPE_CODE, body, flags=keyframe)) is (
+        p.Reason.OUT_OF_RANGE
+    )
+
+
+@pytest.mark.parametrize(
+    ("codec", "flags"),
+    [(0, p.FLAG_KEYFRAME), (3, p.FLAG_KEYFRAME), (255, 0), (p.Codec.JPEG, 0)],
+    ids=["codec 0", "codec 3", "codec 255", "a JPEG that is not a keyframe"],
+)
+def test_frame_with_an_unknown_codec_or_a_jpeg_not_a_keyframe(codec: int, flags: int) -> None:
+    body = struct.pack(">IQQHHHIB", 1, 1, 1, 10, 10, 0, 0, codec) + b"picture"
+    assert reason_for(control(p.VideoFrame.TYPE_CODE, body, flags=flags)) is (p.Reason.OUT_OF_RANGE)
 
 
 def test_connection_closed_mid_message() -> None:
@@ -239,7 +252,7 @@ def test_invalid_values_cannot_be_built() -> None:
         p.Ping(nonce=-1, sent_ns=0)
     with pytest.raises(ValueError):
         p.VideoFrame(
-            header=p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1), jpeg=b""
+            header=p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1), data=b""
         )
 
 

@@ -165,37 +165,42 @@ def test_a_value_at_its_limit_goes_through_and_one_more_is_refused(bound: Bound)
 @pytest.mark.parametrize("field", ["width", "height"])
 def test_a_frame_may_be_as_large_as_the_dimension_limit_and_no_larger(field: str) -> None:
     size = {"width": 1, "height": 1, field: MAX_FRAME_DIMENSION}
-    header = p.FrameHeader(epoch=1, seq=1, capture_ns=1, **size)
-    frame = p.VideoFrame(header=header, jpeg=b"\xff\xd8")
+    header = p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=size["width"], height=size["height"])
+    frame = p.VideoFrame(header=header, data=b"\xff\xd8")
     assert decode(p.encode(frame)) == [frame]
 
-    with pytest.raises(ValueError):
-        p.FrameHeader(epoch=1, seq=1, capture_ns=1, **{**size, field: MAX_FRAME_DIMENSION + 1})
     too_large = {**size, field: MAX_FRAME_DIMENSION + 1}
-    body = struct.pack(">IQQHHHI", 1, 1, 1, too_large["width"], too_large["height"], 0, 0)
-    data = pack_envelope(p.VideoFrame.TYPE_CODE, 0, len(body) + 2) + body + b"\xff\xd8"
+    with pytest.raises(ValueError):
+        p.FrameHeader(
+            epoch=1, seq=1, capture_ns=1, width=too_large["width"], height=too_large["height"]
+        )
+    width, height = too_large["width"], too_large["height"]
+    body = struct.pack(">IQQHHHIB", 1, 1, 1, width, height, 0, 0, p.Codec.JPEG)
+    data = (
+        pack_envelope(p.VideoFrame.TYPE_CODE, p.FLAG_KEYFRAME, len(body) + 2) + body + b"\xff\xd8"
+    )
     assert refusal(data) is p.Reason.OUT_OF_RANGE
 
 
 def test_a_signature_has_exactly_its_length() -> None:
     header = p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=2, height=2)
-    signed = p.VideoFrame(header=header, jpeg=b"j", signature=b"s" * SIGNATURE_BYTES)
+    signed = p.VideoFrame(header=header, data=b"j", signature=b"s" * SIGNATURE_BYTES)
     assert decode(p.encode(signed)) == [signed]
     for length in (SIGNATURE_BYTES - 1, SIGNATURE_BYTES + 1):
         with pytest.raises(ValueError):
-            p.VideoFrame(header=header, jpeg=b"j", signature=b"s" * length)
+            p.VideoFrame(header=header, data=b"j", signature=b"s" * length)
 
 
 def test_a_frame_payload_may_fill_the_frame_limit_and_not_one_byte_more() -> None:
     header = p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=3840, height=2160)
     room = MAX_FRAME_PAYLOAD_BYTES - p.FRAME_HEADER_BYTES
-    largest = p.VideoFrame(header=header, jpeg=b"\xab" * room)
+    largest = p.VideoFrame(header=header, data=b"\xab" * room)
     assert largest.payload_bytes() == MAX_FRAME_PAYLOAD_BYTES
     [decoded] = decode(p.encode(largest))
-    assert isinstance(decoded, p.VideoFrame) and decoded.jpeg.nbytes == room
+    assert isinstance(decoded, p.VideoFrame) and decoded.data.nbytes == room
 
     with pytest.raises(ValueError, match="over the limit"):
-        p.encode(p.VideoFrame(header=header, jpeg=b"\xab" * (room + 1)))
+        p.encode(p.VideoFrame(header=header, data=b"\xab" * (room + 1)))
     # Refused from the envelope alone: nothing of the payload needs to arrive.
     assert refusal(pack_envelope(p.VideoFrame.TYPE_CODE, 0, MAX_FRAME_PAYLOAD_BYTES + 1)) is (
         p.Reason.TOO_LARGE

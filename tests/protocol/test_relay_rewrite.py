@@ -29,25 +29,25 @@ def test_relay_parts_change_only_hops_and_latency(
     assert relayed.header.seq == frame.header.seq
     assert relayed.header.capture_ns == frame.header.capture_ns
     assert relayed.header.epoch == frame.header.epoch
-    assert bytes(relayed.jpeg) == bytes(frame.jpeg)
+    assert bytes(relayed.data) == bytes(frame.data)
     assert relayed.signature == frame.signature
 
 
 def test_relay_parts_pass_the_received_jpeg_through_without_copying() -> None:
     header = p.FrameHeader(epoch=1, seq=7, capture_ns=10, width=1280, height=720)
-    wire = p.encode(p.VideoFrame(header=header, jpeg=b"\xff\xd8" + bytes(70_000)))
+    wire = p.encode(p.VideoFrame(header=header, data=b"\xff\xd8" + bytes(70_000)))
     received = decode_one(wire)
     assert isinstance(received, p.VideoFrame)
     # One received chunk holding exactly one message: the payload is the chunk itself.
-    assert received.jpeg.obj is wire
+    assert received.data.obj is wire
     head, jpeg = p.relay_parts(received, hops=1, path_latency_us=250)
-    assert jpeg.obj is received.jpeg.obj
+    assert jpeg.obj is received.data.obj
     assert len(head) == p.ENVELOPE_BYTES + p.FRAME_HEADER_BYTES
 
 
 def test_relay_fields_saturate_instead_of_overflowing() -> None:
     header = p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1)
-    frame = p.VideoFrame(header=header, jpeg=b"x")
+    frame = p.VideoFrame(header=header, data=b"x")
     head, jpeg = p.relay_parts(frame, hops=10**6, path_latency_us=10**12)
     relayed = decode_one(head + jpeg)
     assert isinstance(relayed, p.VideoFrame)
@@ -57,9 +57,9 @@ def test_relay_fields_saturate_instead_of_overflowing() -> None:
 
 def test_signed_frame_carries_its_signature_through_a_relay() -> None:
     header = p.FrameHeader(epoch=3, seq=1, capture_ns=5, width=2, height=2)
-    frame = p.VideoFrame(header=header, jpeg=b"jpeg", signature=bytes(range(256)))
+    frame = p.VideoFrame(header=header, data=b"jpeg", signature=bytes(range(256)))
     head, jpeg = p.relay_parts(frame, hops=4, path_latency_us=9)
     relayed = decode_one(head + jpeg)
     assert isinstance(relayed, p.VideoFrame)
     assert relayed.signature == bytes(range(256))
-    assert relayed.flags == p.FLAG_SIGNED
+    assert relayed.flags == p.FLAG_SIGNED | p.FLAG_KEYFRAME

@@ -65,14 +65,15 @@ README_TYPE_CODES: dict[type[p.Message], int] = {
     p.StreamStarted: 0x14, p.StreamEnded: 0x15, p.Waiting: 0x16, p.Heartbeat: 0x20,
     p.HeartbeatAck: 0x21, p.StatusRequest: 0x22, p.StatusReply: 0x23, p.ChatSend: 0x30,
     p.ChatMessage: 0x31, p.ChatHistory: 0x32, p.Join: 0x40, p.Accept: 0x41, p.Ping: 0x42,
-    p.Pong: 0x43, p.VideoFrame: 0x50,
+    p.Pong: 0x43, p.KeyframeRequest: 0x44, p.VideoFrame: 0x50,
 }  # fmt: skip
-README_VERSION = 4  # the protocol version protocol/README.md describes
+README_VERSION = 5  # the protocol version protocol/README.md describes
 ENVELOPE = struct.Struct(">2sBBBBI")  # magic, version, type, flags, reserved, length
-FRAME_HEADER = struct.Struct(">IQQHHHI")
+FRAME_HEADER = struct.Struct(">IQQHHHIB")
 HEARTBEAT = struct.Struct(">Q7d4QB")
 HEARTBEAT_ACK = struct.Struct(">QQ")
 SIGNED = 0x01
+KEYFRAME = 0x02
 
 
 def body_as_the_readme_describes(message: p.Message) -> tuple[int, bytes | dict[str, object]]:
@@ -81,10 +82,10 @@ def body_as_the_readme_describes(message: p.Message) -> tuple[int, bytes | dict[
     if isinstance(message, p.VideoFrame):
         h = message.header
         head = FRAME_HEADER.pack(
-            h.epoch, h.seq, h.capture_ns, h.width, h.height, h.hops, h.path_latency_us
+            h.epoch, h.seq, h.capture_ns, h.width, h.height, h.hops, h.path_latency_us, h.codec
         )
-        flags = SIGNED if message.signature else 0
-        return flags, head + message.signature + bytes(message.jpeg)
+        flags = (SIGNED if message.signature else 0) | (KEYFRAME if h.keyframe else 0)
+        return flags, head + message.signature + bytes(message.data)
     if isinstance(message, p.Heartbeat):
         s = message.stats
         resolution = s.resolution.encode()

@@ -15,7 +15,7 @@ VERIFIER = FrameVerifier(SIGNER.public_key_hex)
 
 
 def signed(header: p.FrameHeader, jpeg: bytes) -> p.VideoFrame:
-    return p.VideoFrame(header=header, jpeg=jpeg, signature=SIGNER.sign(header, jpeg))
+    return p.VideoFrame(header=header, data=jpeg, signature=SIGNER.sign(header, jpeg))
 
 
 headers = st.builds(
@@ -25,6 +25,8 @@ headers = st.builds(
     capture_ns=st.integers(0, 2**64 - 1),
     width=st.integers(1, 16384),
     height=st.integers(1, 16384),
+    codec=st.just(p.Codec.H264),
+    keyframe=st.booleans(),
 )
 
 
@@ -51,12 +53,18 @@ def test_any_change_to_the_picture_or_its_identity_fails(
     header: p.FrameHeader, jpeg: bytes, data: st.DataObject
 ) -> None:
     frame = signed(header, jpeg)
-    field = data.draw(st.sampled_from(["jpeg", "epoch", "seq", "capture_ns", "width", "height"]))
-    if field == "jpeg":
+    fields = ["data", "epoch", "seq", "capture_ns", "width", "height", "codec", "keyframe"]
+    field = data.draw(st.sampled_from(fields))
+    if field == "data":
         index = data.draw(st.integers(0, len(jpeg) - 1))
         changed = bytearray(jpeg)
         changed[index] ^= 0x01
-        tampered = attrs.evolve(frame, jpeg=bytes(changed))
+        tampered = attrs.evolve(frame, data=bytes(changed))
+    elif field == "codec":  # an H.264 access unit passed off as a JPEG
+        jpeg_header = attrs.evolve(header, codec=p.Codec.JPEG, keyframe=True)
+        tampered = attrs.evolve(frame, header=jpeg_header)
+    elif field == "keyframe":
+        tampered = attrs.evolve(frame, header=attrs.evolve(header, keyframe=not header.keyframe))
     else:
         value = getattr(header, field)
         other = value - 1 if value > (1 if field in ("width", "height") else 0) else value + 1
@@ -66,9 +74,9 @@ def test_any_change_to_the_picture_or_its_identity_fails(
 
 def test_unsigned_and_foreign_frames_fail() -> None:
     header = p.FrameHeader(epoch=1, seq=1, capture_ns=1, width=2, height=2)
-    assert not VERIFIER.verify(p.VideoFrame(header=header, jpeg=b"x"))
+    assert not VERIFIER.verify(p.VideoFrame(header=header, data=b"x"))
     other = FrameSigner()
-    forged = p.VideoFrame(header=header, jpeg=b"x", signature=other.sign(header, b"x"))
+    forged = p.VideoFrame(header=header, data=b"x", signature=other.sign(header, b"x"))
     assert not VERIFIER.verify(forged)
 
 

@@ -47,7 +47,7 @@ async def refused_with(client: Client) -> p.Reject:
             p.encode(
                 p.VideoFrame(
                     header=p.FrameHeader(epoch=0, seq=0, capture_ns=0, width=1, height=1),
-                    jpeg=b"x",
+                    data=b"x",
                 )
             ),
             "unexpected_type",

@@ -37,7 +37,7 @@ async def start_tap(nursery: trio.Nursery, peer: Peer, max_clients: int = 32) ->
     """Serve `peer` over HTTP on a free loopback port, as `--http 0` would."""
     tap = WebTap(peer, max_clients=max_clients)
     url: str = await nursery.start(serve_tap, tap, "127.0.0.1", 0)
-    peer.frame_sinks.append(tap.publish)
+    peer.picture_sinks.append(tap.publish)
     return tap, url
 
 

@@ -228,7 +228,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_frees_its_slot(
 ) -> None:
     tap = WebTap(tapped.viewer, client_stall_s=1.0)
     url: str = await nursery.start(serve_tap, tap, "127.0.0.1", 0)
-    tapped.viewer.frame_sinks.append(tap.publish)
+    tapped.viewer.picture_sinks.append(tap.publish)
     host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
     sock = trio.socket.socket()
     sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
