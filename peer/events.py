@@ -169,3 +169,20 @@ class RequestRefused(PeerEvent):
 
     code: p.ErrorCode = attrs.field(validator=attrs.validators.instance_of(p.ErrorCode))
     message: str = attrs.field(validator=_text)
+
+
+def from_tracker(message: p.Message, own_name: str) -> PeerEvent | None:
+    """The event a message from the tracker is for the user, if any."""
+    if isinstance(message, p.StreamStarted) and message.source != own_name:
+        return StreamStarted(source=message.source)
+    if isinstance(message, p.StreamEnded) and message.source != own_name:
+        return StreamEnded(source=message.source, reason=message.reason)
+    if isinstance(message, p.Waiting):
+        return Waiting(reason=message.reason)
+    if isinstance(message, p.Error):
+        return RequestRefused(code=message.code, message=message.message)
+    if isinstance(message, p.Reject):
+        return SessionClosed(message=message.message)
+    if isinstance(message, p.Goodbye):
+        return SessionClosed(message=message.reason)
+    return None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import trio
 
@@ -26,14 +25,13 @@ from peer import events as ev
 from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
 from peer.config import PeerConfig, PeerHooks
+from peer.display import Display
 from peer.errors import PeerError, TrackerError
 from peer.gate import AdmissionGate
 from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
 from peer.parent import LinkEnded, ParentFollower
 from peer.pictures import Picture, PictureFeed
-from peer.queues import LatestFrameSlot
-from peer.resolution import DecodePlan, plan_decode, resolution_label
 from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
@@ -97,8 +95,7 @@ class Peer:
             last_frame=lambda: self.last_frame,
         )
         self.pictures = PictureFeed(on_picture=self._on_picture, on_waiting=self._ask_for_keyframe)
-        self.display: LatestFrameSlot[Picture] = LatestFrameSlot()
-        self.last_image_size: tuple[int, int] | None = None
+        self.display = Display(self.hooks, self.counters, lambda: self.resolution)
         self.true_latency_ms = 0.0
         self.stream_ended = trio.Event()
         self.finished = trio.Event()
@@ -152,7 +149,7 @@ class Peer:
                         nursery.start_soon(self.follower.run)
                     nursery.start_soon(self.pictures.run)  # idle until fed H.264
                     if self._displays():
-                        nursery.start_soon(self._show_newest)
+                        nursery.start_soon(self.display.run)
         finally:
             self.finished.set()
             if self._source is not None:
@@ -193,6 +190,11 @@ class Peer:
             raise TrackerError("the tracker did not answer the chat message in time")
         finally:
             self.chat.forget(pending)
+
+    @property
+    def last_image_size(self) -> tuple[int, int] | None:
+        """The size of the newest image shown (None before the first)."""
+        return self.display.last_image_size
 
     def set_resolution(self, resolution: str) -> None:
         """Change the local display resolution (applies from the next decoded frame)."""
@@ -310,12 +312,13 @@ class Peer:
 
     def _feed_pictures(self, frame: p.VideoFrame) -> None:
         if not self.pictures.fed:  # starting mid-GOP (a tap added late): from the keyframe
-            for cached in self.gop.frames:
+            for cached in self._backlog(0, 0):
                 self.pictures.feed(cached)
         self.pictures.feed(frame)
 
     def _backlog(self, epoch: int, seq: int) -> list[p.VideoFrame]:
-        """What a new child that has (epoch, seq) gets first: the GOP after that, checked."""
+        """What a new child (or a new picture sink) that has (epoch, seq) gets first: the
+        GOP after that, its signatures checked."""
         frames = self.gop.after(epoch, seq)
         if self.gop.unchecked:
             for index, frame in enumerate(frames):
@@ -330,29 +333,6 @@ class Peer:
             self.display.put(picture)
         for sink in self.picture_sinks:
             sink(picture)
-
-    async def _show_newest(self) -> None:
-        while True:
-            picture = await self.display.get_newest()
-            header = picture.header
-            plan = plan_decode(header.width, header.height, self.resolution)
-            shown = await trio.to_thread.run_sync(self._image_for_display, picture, plan)
-            if shown is None:
-                self.hooks.on_event(ev.FrameUndecodable(seq=header.seq))
-                continue
-            image, prepared = shown
-            self.counters.on_frame_displayed(trio.current_time())
-            self.last_image_size = (image.shape[1], image.shape[0])
-            self.counters.resolution = resolution_label(image.shape[1], image.shape[0])
-            self.hooks.on_image(prepared, header)
-
-    def _image_for_display(self, picture: Picture, plan: DecodePlan) -> tuple[Any, Any] | None:
-        """The image, then prepare_image (in one worker thread hop): (image, what to show)."""
-        image = picture.image(plan)
-        if image is None:
-            return None
-        prepare = self.hooks.prepare_image
-        return image, image if prepare is None else prepare(image)
 
     # -- keyframe requests -------------------------------------------------------------
 
@@ -405,26 +385,10 @@ class Peer:
         )
 
     def _peer_stats(self) -> p.PeerStats:
-        counters = self.counters
-        rates = counters.rates(trio.current_time())
-        return p.PeerStats(
-            fps=rates.fps,
-            recv_fps=rates.recv_fps,
-            bandwidth_kbps=rates.bandwidth_kbps,
-            upload_kbps=rates.upload_kbps,
-            latency_ms=round(counters.latency.latency_ms, 2),
-            rtt_ms=round(counters.latency.rtt_ms, 2),
-            loss_pct=min(100.0, rates.loss_pct),
-            frames_received=self.counters.loss.frames_received,
-            frames_lost=self.counters.loss.frames_lost,
-            depth=self.counters.depth,
-            children=len(self.hub.links),
-            resolution=self.counters.resolution[:16],
-        )
+        return self.counters.peer_stats(trio.current_time(), children=len(self.hub.links))
 
     def _on_tracker_message(self, message: p.Message) -> None:
         hooks = self.hooks
-        event: ev.PeerEvent | None = None
         if isinstance(message, p.Welcome):
             self.hub.add_admission_key(message.admission_key)
             if self.config.role == "source":
@@ -436,30 +400,17 @@ class Peer:
             self.follower.set_backup(message.backup)
         elif isinstance(message, p.ChildDropped):
             self.hub.let_go(message.child)  # declared gone: free its slot now
-        elif isinstance(message, p.ChatMessage):
-            self.chat.add(message)
-            hooks.on_chat(message)
-        elif isinstance(message, p.ChatHistory):
-            for line in message.messages:
+        elif isinstance(message, p.ChatMessage | p.ChatHistory):
+            lines = message.messages if isinstance(message, p.ChatHistory) else [message]
+            for line in lines:
                 self.chat.add(line)
                 hooks.on_chat(line)
-        elif isinstance(message, p.StreamStarted):
-            if message.source != self.config.name:
-                event = ev.StreamStarted(source=message.source)
-        elif isinstance(message, p.StreamEnded):
-            if message.source != self.config.name:
-                event = ev.StreamEnded(source=message.source, reason=message.reason)
-        elif isinstance(message, p.Waiting):
-            event = ev.Waiting(reason=message.reason)
         elif isinstance(message, p.Error):
             self.chat.refused(message)
-            event = ev.RequestRefused(code=message.code, message=message.message)
-        elif isinstance(message, p.Reject | p.Goodbye):
-            text = message.message if isinstance(message, p.Reject) else message.reason
-            event = ev.SessionClosed(message=text)
         elif isinstance(message, p.StatusReply):
             waiters, self._status_waiters = self._status_waiters, []
             for waiter in waiters:
                 waiter.send_nowait(message)
+        event = ev.from_tracker(message, self.config.name)
         if event is not None:
             hooks.on_event(event)

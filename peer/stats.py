@@ -206,6 +206,24 @@ class PeerCounters:
             loss_pct=round(self.loss.loss_pct(now_s), 2),
         )
 
+    def peer_stats(self, now_s: float, *, children: int) -> p.PeerStats:
+        """What a heartbeat tells the tracker."""
+        rates = self.rates(now_s)
+        return p.PeerStats(
+            fps=rates.fps,
+            recv_fps=rates.recv_fps,
+            bandwidth_kbps=rates.bandwidth_kbps,
+            upload_kbps=rates.upload_kbps,
+            latency_ms=round(self.latency.latency_ms, 2),
+            rtt_ms=round(self.latency.rtt_ms, 2),
+            loss_pct=min(100.0, rates.loss_pct),
+            frames_received=self.loss.frames_received,
+            frames_lost=self.loss.frames_lost,
+            depth=self.depth,
+            children=children,
+            resolution=self.resolution[:16],
+        )
+
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
         """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped and
         stream_kbps."""
