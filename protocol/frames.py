@@ -53,6 +53,7 @@ class Codec(enum.IntEnum):
 
 
 CODECS_BY_LABEL = {codec.label: codec for codec in Codec}
+_CODECS_BY_NUMBER = {int(codec): codec for codec in Codec}
 
 FRAME_HEADER = struct.Struct(">IQQHHHIB")
 FRAME_HEADER_BYTES = FRAME_HEADER.size
@@ -64,9 +65,14 @@ _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _check_keyframe(instance: FrameHeader, _: object, value: bool) -> None:
-    if instance.codec is Codec.JPEG and not value:
-        raise ValueError("every JPEG frame is a keyframe")
+def _check_encoding(instance: FrameHeader, _: object, keyframe: bool) -> None:
+    # One check for both fields: it runs for every frame a relay receives.
+    codec = instance.codec
+    if codec is Codec.JPEG:
+        if not keyframe:
+            raise ValueError("every JPEG frame is a keyframe")
+    elif codec is not Codec.H264:
+        raise ValueError(f"unknown codec {codec!r}")
 
 
 @attrs.frozen
@@ -80,8 +86,8 @@ class FrameHeader:
     height: int = attrs.field(validator=int_between(1, MAX_FRAME_DIMENSION))
     hops: int = attrs.field(default=0, validator=int_between(0, _U16))
     path_latency_us: int = attrs.field(default=0, validator=int_between(0, _U32))
-    codec: Codec = attrs.field(default=Codec.JPEG, converter=Codec)
-    keyframe: bool = attrs.field(default=True, validator=_check_keyframe)
+    codec: Codec = Codec.JPEG
+    keyframe: bool = attrs.field(default=True, validator=_check_encoding)
 
 
 def _as_view(data: bytes | bytearray | memoryview) -> memoryview:
@@ -190,9 +196,12 @@ def decode_frame(flags: int, payload: memoryview) -> VideoFrame:
             Reason.MALFORMED,
             f"frame payload of {len(payload)} bytes has no room for its header and picture",
         )
-    epoch, seq, capture_ns, width, height, hops, path_latency_us, codec = FRAME_HEADER.unpack_from(
+    epoch, seq, capture_ns, width, height, hops, path_latency_us, number = FRAME_HEADER.unpack_from(
         payload, 0
     )
+    codec = _CODECS_BY_NUMBER.get(number)
+    if codec is None:
+        raise ProtocolError(Reason.OUT_OF_RANGE, f"unknown codec {number}")
     view = payload
     try:
         header = FrameHeader(
