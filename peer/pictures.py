@@ -86,7 +86,7 @@ class PictureFeed:
     """Turns the frames a peer receives (or sends) into pictures, in order."""
 
     on_picture: Callable[[Picture], None]
-    # Called when the gate starts waiting for a keyframe (the peer may ask for one).
+    # Called while the gate waits for a keyframe (the peer asks for one, rate-limited).
     on_waiting: Callable[[], None] = lambda: None
     gate: DecodeGate = attrs.field(factory=DecodeGate)
     decoded: int = 0  # H.264 units decoded
@@ -106,10 +106,9 @@ class PictureFeed:
         if frame.header.codec is p.Codec.JPEG:
             self.on_picture(JpegPicture(frame))
             return
-        was_waiting = self.gate.waiting
         if not self.gate.admit(frame.header, trio.current_time()):
-            if self.gate.waiting and not was_waiting:
-                self.on_waiting()
+            if self.gate.waiting:
+                self.on_waiting()  # again with every unit skipped: the peer rate-limits
             return
         if len(self._pending) >= MAX_PENDING_UNITS:
             self._pending.clear()

@@ -18,8 +18,11 @@ import protocol as p
 from peer.children import ChildrenHub
 from peer.config import PeerHooks
 from peer.h264 import H264Decoder, H264Settings, picture_to_image
+from peer.media import TestPattern as Pattern  # (not a test class)
 from peer.node import Peer
 from peer.recorder import Recorder
+from peer.source import FrameSource
+from protocol.signing import FrameSigner
 from tests.peer.conftest import PeerStarter, VideoMaker
 from tests.polling import eventually
 
@@ -258,3 +261,17 @@ def test_h264_without_libx264_is_one_clear_line(
     assert cli.main(["source", "testsrc", "--codec", "h264", "--tracker", "127.0.0.1:9"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "no libx264 encoder" in lines[0], lines
+
+
+def test_the_source_honours_at_most_one_keyframe_request_a_second() -> None:
+    source = FrameSource(Pattern(160, 96, FPS), FrameSigner(), codec=p.Codec.H264, h264=LONG_KEYINT)
+    keyframes = []
+    for seq in range(1, 91):  # a request before every frame, a frame every 30 ms
+        source.request_keyframe(now_s=seq * 0.03)
+        frame = source.capture(0, epoch=1, seq=seq)
+        assert frame is not None
+        if frame.header.keyframe:
+            keyframes.append(seq)
+    source.close()
+    assert keyframes == [1, 35, 69]  # one a second (and the first is one anyway)
+    assert source.keyframes_forced == 3 and source.keyframe_requests.merged == 87
