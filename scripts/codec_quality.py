@@ -2,15 +2,16 @@
 
 The measuring half of scripts/bench_codec.py, all of it blocking, in the caller's process
 and thread, one picture at a time, as a source and a viewer handle them. Plan: decode
-a clip once into memory (`load_clip`, at most `max_frames` frames: 720p BGR is 2.7 MB a
-frame), then for each `Encoding` encode every frame (timed), decode it again (timed), and
-score the decoded picture against its source frame with SSIM.
+a clip once into memory (`load_clip`, at most `max_frames` frames: 720p BGR and its luma
+take 3.7 MB a frame), then for each `Encoding` encode every frame (timed), decode it
+again (timed), and score the decoded picture against its source frame with SSIM.
 
 SSIM is scikit-image's `structural_similarity` on luma only (OpenCV's BGR to grayscale,
 BT.601 weights), 7x7 uniform window, data range 255, in float32: the way video quality is
-usually scored, and what DESIGN.md's table measured (JPEG q80 0.984 on the clip). Colour
-SSIM (channel_axis=2) is lower for both codecs, which subsample chroma alike, and 2.5x
-slower. float32 scores the same as float64 to 6 places, in two thirds of the time.
+usually scored, and the closer to DESIGN.md's table (JPEG q80 on the clip: 0.984 there,
+0.986 on luma, 0.974 in colour). Colour SSIM (channel_axis=2) is lower for both codecs,
+which subsample chroma alike, and 2.5x slower. float32 scores the same as float64 to 6
+places, in two thirds of the time.
 """
 
 from __future__ import annotations
@@ -116,8 +117,16 @@ def load_clip(name: str, label: str, reader: FrameReader, max_frames: int) -> Cl
 
 
 def luma(image: Image) -> Image:
-    """The picture's luma (BT.601), as SSIM scores it."""
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    """The picture's luma (BT.601), 8 bits a pixel."""
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def similarity(ssim: Callable[..., float], source_luma: Image, picture: Image) -> float:
+    """SSIM of a decoded BGR picture against its source frame's luma, in float32."""
+    return float(
+        ssim(source_luma.astype(np.float32), luma(picture).astype(np.float32),
+             data_range=SSIM_DATA_RANGE)
+    )  # fmt: skip
 
 
 @attrs.frozen
@@ -152,7 +161,7 @@ def measure(clip: Clip, encoding: Encoding, ssim: Callable[..., float]) -> Measu
         decode_s += time.perf_counter() - start
         if picture is None:
             raise RuntimeError(f"{encoding.label}: frame {index} does not decode")
-        scores.append(float(ssim(source, luma(picture), data_range=SSIM_DATA_RANGE)))
+        scores.append(similarity(ssim, source, picture))
     worst = min(range(len(scores)), key=scores.__getitem__)
     frames = len(units)
     return Measured(
