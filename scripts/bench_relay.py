@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,32 +186,45 @@ def start_tracker(started: list[subprocess.Popen[str]]) -> str:
 
 
 def start_source(
-    started: list[subprocess.Popen[str]], tracker: str, source: str, fanout: int
+    started: list[subprocess.Popen[str]],
+    tracker: str,
+    source: str,
+    fanout: int,
+    options: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
-    """A source process printing --stats-json lines."""
+    """A source process printing --stats-json lines; `options` go to `peer source` too
+    (--codec h264, --loop...)."""
     return spawn(
         started, "-m", "peer", "source", source, "--tracker", tracker, "--name", "source",
-        "--fanout", str(fanout), "--stats-json",
+        "--fanout", str(fanout), "--stats-json", *options,
     )  # fmt: skip
 
 
-def chain(args: argparse.Namespace) -> dict[str, Any]:
-    """Part 1: per-hop latency down a chain of relay processes."""
+def chain(
+    hops: int,
+    source: str,
+    seconds: float,
+    *,
+    source_options: Sequence[str] = (),
+    warmup_s: float = 2.0,
+) -> dict[str, Any]:
+    """Part 1: per-hop latency down a chain of `hops` relay processes, measured for
+    `seconds` after `warmup_s`; `source_options` go to the source (its codec, say)."""
     with processes() as started:
         tracker = start_tracker(started)
-        start_source(started, tracker, args.source, fanout=1)
+        start_source(started, tracker, source, fanout=1, options=source_options)
         workers = []
-        for hop in range(args.hops):
+        for hop in range(hops):
             work = spawn(
                 started, __file__, "worker", "--tracker", tracker, "--names", f"hop{hop:02d}",
-                "--max-children", "1", "--seconds", str(args.seconds), "--warmup", "2",
+                "--max-children", "1", "--seconds", str(seconds), "--warmup", str(warmup_s),
             )  # fmt: skip
             read_line(work)  # "ready": receiving, so the next one lands below it
             workers.append(work)
         go(workers)
         reports: dict[str, Any] = {}
         for work in workers:
-            reports.update(json.loads(read_line(work, args.seconds + 60)))
+            reports.update(json.loads(read_line(work, seconds + warmup_s + 60)))
     by_depth = sorted(reports.values(), key=lambda r: r["depth"])
     per_hop: list[float] = []
     rows = []
@@ -223,7 +237,7 @@ def chain(args: argparse.Namespace) -> dict[str, Any]:
     first = by_depth[0]
     end_to_end = list(by_depth[-1]["latency_ms"].values())
     return {
-        "hops": args.hops,
+        "hops": hops,
         "depths": [r["depth"] for r in by_depth],
         "first_hop_ms_p50": quantile(list(first["latency_ms"].values()), 0.5),
         "per_hop": rows,
@@ -326,7 +340,7 @@ def main() -> None:
         return
 
     print(f"== chain of {args.hops} relay processes, {args.source}, {args.seconds:.0f} s")
-    result = chain(args)
+    result = chain(args.hops, args.source, args.seconds)
     print(f"{'depth':>6} {'frames':>8} {'added p50 ms':>13} {'added p99 ms':>13}")
     for depth, count, p50, p99 in result["per_hop"]:
         print(f"{depth:>6} {count:>8} {p50:>13.3f} {p99:>13.3f}")

@@ -91,6 +91,18 @@ def tracker(cpu_pct: float = 12.9, ack_p99_ms: float | None = 6.4) -> dict[str, 
             "other_cpu_pct": 40.0}  # fmt: skip
 
 
+def codec(h264_kbps: float = 1860.0, h264_hop_ms: float = 0.47) -> dict[str, Any]:
+    jpeg_hop_ms = 0.52
+    return {
+        "clips": {"bbb": {"encodings": {"h264": {"kbps": h264_kbps, "ssim_mean": 0.9794}}}},
+        "chain": {
+            "jpeg": {"per_hop_ms_p50": jpeg_hop_ms},
+            "h264": {"per_hop_ms_p50": h264_hop_ms},
+            "h264_per_hop_ms_p50_max": jpeg_hop_ms * 1.10 + 0.05,
+        },
+    }
+
+
 def outcome(name: str, data: dict[str, Any] | None, **changes: Any) -> bench_screen.Outcome:
     done = bench_screen.Outcome(name=name, argv=("--x", "1"), seconds=12.0, returncode=0, data=data)
     return attrs.evolve(done, **changes)
@@ -142,6 +154,27 @@ def test_every_target_met_prints_one_screen_with_the_commit_and_a_pass_summary()
     assert cells(p99) == ("9.50", "<= imagezmq 30.10", "PASS")
     assert row(screen, "compare", "imagezmq CPU ms/delivered frame").value == "0.533"
     assert row(screen, "relay", "source upload in streams, most viewers").value == "2.98"
+
+
+def test_h264_is_judged_by_its_rate_its_ssim_and_a_hop_beside_jpegs_on_the_same_screen() -> None:
+    outcomes = {**all_passing(), "codec": outcome("codec", codec())}
+    screen, text = screen_of(outcomes)
+    assert len(text.splitlines()) <= SCREEN_MAX_LINES, "every benchmark still fits one screen"
+    assert screen.failed == 0 and screen.passed == 14
+    assert cells(row(screen, "codec", "H.264 kb/s, Big Buck Bunny 720p25")) == (
+        "1860", "<= 2500", "PASS",
+    )  # fmt: skip
+    ssim = row(screen, "codec", "H.264 mean SSIM (luma), same clip")
+    assert cells(ssim) == ("0.9794", ">= 0.97", "PASS")
+    hop = row(screen, "codec", "H.264 added per hop p50 ms")
+    assert cells(hop) == ("0.470", "<= jpeg+tol 0.622", "PASS")
+    assert row(screen, "codec", "JPEG q80 added per hop p50 ms").value == "0.520"
+    slower = {**outcomes, "codec": outcome("codec", codec(h264_kbps=2600.0, h264_hop_ms=0.63))}
+    screen, _ = screen_of(slower)
+    assert screen.failures == (
+        "codec: H.264 kb/s, Big Buck Bunny 720p25",
+        "codec: H.264 added per hop p50 ms",
+    )
 
 
 def test_a_missed_target_fails_names_the_figure_and_shows_both_numbers() -> None:
