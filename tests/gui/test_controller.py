@@ -11,6 +11,7 @@ import socket
 
 import trio
 
+import protocol as p
 from peer.config import PeerConfig
 from peer.gui.config import load_settings
 from peer.gui.controller import AppController, listen_host_for
@@ -237,6 +238,27 @@ async def test_the_login_fields_are_remembered(
     again = await open_window("same")
     assert again.model.login.username == "cam"
     assert again.model.login.tracker == f"{address[0]}:{address[1]}"
+
+
+async def test_the_codec_chosen_on_the_streamer_screen_is_streamed_and_remembered(
+    open_window: WindowOpener, address: tuple[str, int]
+) -> None:
+    cam = await open_window("cam")
+    await log_in(cam, "cam", address, "source")
+    model = session(cam)
+    assert model.codec is p.Codec.JPEG, "JPEG until the user picks another"
+    assert model.choose_codec(p.Codec.H264)
+    await cam.start_stream(PATTERN)
+    assert model.state == "live", model.banner
+    assert cam._session is not None and cam._session.peer.config.codec is p.Codec.H264
+    assert load_settings(cam.settings_file).codec == "h264"
+    alice = await watching(open_window, address, "alice")
+    assert alice._session is not None and alice._session.peer.stats()["codec"] == "h264"
+    await cam.stop_stream()
+
+    again = await open_window("cam")
+    await log_in(again, "cam", address, "source")
+    assert session(again).codec is p.Codec.H264, "offered first the next time"
 
 
 async def test_children_connect_where_this_computer_reaches_the_tracker(

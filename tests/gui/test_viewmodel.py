@@ -12,7 +12,14 @@ from peer import events as ev
 from peer.errors import TrackerRefused, TrackerUnreachable, UsageError
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings, settings_path
-from peer.gui.viewmodel import CHAT_LINES_KEPT, ChatLog, LatestImage, SessionModel, ppm_picture
+from peer.gui.viewmodel import (
+    CHAT_LINES_KEPT,
+    CODEC_CHOICES,
+    ChatLog,
+    LatestImage,
+    SessionModel,
+    ppm_picture,
+)
 from protocol.limits import MAX_CHAT_CHARS
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
@@ -146,6 +153,39 @@ def test_every_change_moves_the_version_the_window_redraws_on() -> None:
     assert model.image.version == 1 and model.stream_size == (1280, 720)
 
 
+def streamer(**kw: object) -> SessionModel:
+    return SessionModel(role="source", name="cam", tracker="127.0.0.1:9000", **kw)  # type: ignore[arg-type]
+
+
+def test_the_streamer_offers_jpeg_first_and_h264_beside_it() -> None:
+    assert CODEC_CHOICES == (p.Codec.JPEG, p.Codec.H264)
+    model = streamer()
+    assert (model.codec, model.choosing) == (p.Codec.JPEG, True)
+    version = model.version
+    assert model.choose_codec(p.Codec.H264)
+    assert model.codec is p.Codec.H264 and model.version > version
+    version = model.version
+    assert model.choose_codec(p.Codec.H264)
+    assert model.version == version, "the same choice again redraws nothing"
+
+
+def test_the_codec_cannot_change_while_streaming_and_can_again_after_stop() -> None:
+    model = streamer(codec=p.Codec.H264)
+    for state in ("starting", "live"):
+        model.set_state(state)
+        assert not model.choosing
+        assert not model.choose_codec(p.Codec.JPEG)
+        assert model.codec is p.Codec.H264
+    model.set_state("idle", "Stopped. Press Start to stream again.")
+    assert model.choosing and model.choose_codec(p.Codec.JPEG)
+    assert model.codec is p.Codec.JPEG
+
+
+def test_a_viewer_chooses_no_codec() -> None:
+    model = viewer()
+    assert not model.choosing and not model.choose_codec(p.Codec.H264)
+
+
 def test_viewer_statistics_read_as_sentences() -> None:
     stats = {
         "fps": 29.96, "recv_fps": 30.0, "bandwidth_kbps": 6300.0, "upload_kbps": 850.0,
@@ -277,13 +317,23 @@ def test_settings_live_in_the_xdg_config_directory(tmp_path: Path) -> None:
 
 def test_settings_are_remembered_between_runs(config_home: Path) -> None:
     assert load_settings() == Settings()
-    assert save_settings(Settings(username="alice", tracker="10.0.0.2:9100", resolution="720p"))
+    assert load_settings().chosen_codec is p.Codec.JPEG
+    assert save_settings(Settings("alice", "10.0.0.2:9100", resolution="720p", codec="h264"))
     assert (config_home / "streamnest" / "gui.json").exists()
-    assert load_settings() == Settings("alice", "10.0.0.2:9100", "720p")
+    assert load_settings() == Settings("alice", "10.0.0.2:9100", "720p", "h264")
+    assert load_settings().chosen_codec is p.Codec.H264
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", "[1, 2]", '{"username": 5, "resolution": "4k"}', ""]
+    "content",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"username": 5, "resolution": "4k"}',
+        '{"codec": "vp9"}',
+        '{"codec": ["h264"]}',
+        "",
+    ],
 )
 def test_damaged_settings_mean_the_defaults(tmp_path: Path, content: str) -> None:
     path = tmp_path / "gui.json"
