@@ -201,6 +201,24 @@ def _(event: ev.CpuBehind) -> Notice:
     )
 
 
+CODEC_NAMES = {p.Codec.JPEG: "JPEG", p.Codec.H264: "H.264"}
+# What the streamer screen says beside each choice: the trade-off, in a few words.
+CODEC_HINTS = {
+    p.Codec.JPEG: "each frame stands alone",
+    p.Codec.H264: "about a tenth of the bits: fits home uplinks",
+}
+
+
+def codec_name(codec: p.Codec) -> str:
+    """How the window names a codec: JPEG, H.264."""
+    return CODEC_NAMES.get(codec, codec.label)
+
+
+def codec_hint(codec: p.Codec) -> str:
+    """Why one would choose `codec`, beside its button on the streamer screen."""
+    return CODEC_HINTS.get(codec, "")
+
+
 def stream_end_reason(event: ev.StreamEnded) -> str:
     """Why the stream ended, for the banner."""
     return f"{event.source} stopped streaming ({event.reason or 'the stream ended'})"
