@@ -8,6 +8,7 @@ show. Every wait polls with a deadline, and every test is bounded by SCENARIO_S.
 
 from __future__ import annotations
 
+import re
 import tkinter as tk
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -192,8 +193,11 @@ def test_stream_the_test_pattern_in_h264_chosen_on_the_streamer_screen_and_watch
                 what="the preview of the H.264 stream",
             )
             assert all(b.instate(["disabled"]) for b in streamer.codec_choices.values())
-            assert cam.controller._session is not None
-            assert cam.controller._session.peer.config.codec is Codec.H264
+            await eventually(
+                lambda: streamer.stats.value("Codec") == "H.264", within_s=5, what="stats"
+            )
+            assert streamer.stats.value("Encode time").endswith(" ms a frame")
+            assert streamer.stats.value("Stream bitrate").endswith("b/s")
 
             log_in(alice, "alice", address, "join")
             await eventually(
@@ -213,6 +217,10 @@ def test_stream_the_test_pattern_in_h264_chosen_on_the_streamer_screen_and_watch
                 what="the H.264 video moving on",
             )
             assert viewer.banner.cget("text") == "Watching the stream, received from cam."
+            await eventually(
+                lambda: viewer.stats.value("Codec") == "H.264", within_s=5, what="viewer stats"
+            )
+            assert re.fullmatch(r"none|\d+ frames? not shown", viewer.stats.value("Undecodable"))
 
             streamer.stop_button.invoke()
             await eventually(
