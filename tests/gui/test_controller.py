@@ -7,6 +7,7 @@ widgets draw from.
 
 from __future__ import annotations
 
+import re
 import socket
 
 import trio
@@ -137,7 +138,8 @@ async def test_the_streamer_sees_its_preview_its_numbers_and_its_viewers(
         lambda: dict(model.stats)["Direct children"] == "1 of 3", within_s=5, what="child"
     )
     assert "alice: depth 1, via cam" in model.viewers
-    assert dict(model.stats)["Frames sent"].endswith("fps")
+    # A busy machine may skip frames, and the line then says how many.
+    assert re.fullmatch(r"\d+\.\d fps( \(\d+ skipped\))?", dict(model.stats)["Frames sent"])
 
 
 async def test_chat_reaches_the_other_window_and_refusals_show_inline(
