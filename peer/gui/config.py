@@ -1,4 +1,5 @@
-"""What the desktop app remembers between runs: the last user name, tracker and resolution.
+"""What the desktop app remembers between runs: the last user name, tracker, resolution
+and codec.
 
 One small JSON file, $XDG_CONFIG_HOME/streamnest/gui.json (or ~/.config/streamnest/...).
 A missing or damaged file means the defaults; a file that cannot be written is not an
@@ -14,7 +15,14 @@ from pathlib import Path
 
 import attrs
 
-from peer.gui.viewmodel import DEFAULT_RESOLUTION, DEFAULT_TRACKER, VIEWER_RESOLUTIONS
+import protocol as p
+from peer.gui.viewmodel import (
+    CODEC_CHOICES,
+    DEFAULT_CODEC,
+    DEFAULT_RESOLUTION,
+    DEFAULT_TRACKER,
+    VIEWER_RESOLUTIONS,
+)
 
 SETTINGS_FILE = "gui.json"
 MAX_SETTINGS_BYTES = 64 * 1024
@@ -23,11 +31,17 @@ MAX_FIELD_CHARS = 256
 
 @attrs.frozen
 class Settings:
-    """The remembered fields of the login and viewer screens."""
+    """The remembered fields of the login, streamer and viewer screens."""
 
     username: str = ""
     tracker: str = DEFAULT_TRACKER
     resolution: str = DEFAULT_RESOLUTION
+    codec: str = DEFAULT_CODEC.label  # the label, as JSON keeps it: "jpeg" or "h264"
+
+    @property
+    def chosen_codec(self) -> p.Codec:
+        """The codec the streamer screen offers first: the one last streamed with."""
+        return p.CODECS_BY_LABEL.get(self.codec, DEFAULT_CODEC)
 
 
 def settings_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -55,10 +69,12 @@ def load_settings(path: Path | None = None) -> Settings:
         return value if isinstance(value, str) and len(value) <= MAX_FIELD_CHARS else default
 
     resolution = text("resolution", defaults.resolution)
+    codec = text("codec", defaults.codec)
     return Settings(
         username=text("username", defaults.username),
         tracker=text("tracker", defaults.tracker) or defaults.tracker,
         resolution=resolution if resolution in VIEWER_RESOLUTIONS else defaults.resolution,
+        codec=codec if p.CODECS_BY_LABEL.get(codec) in CODEC_CHOICES else defaults.codec,
     )
 
 

@@ -75,6 +75,7 @@ class AppController:
         model.login.username = settings.username
         model.login.tracker = settings.tracker
         self.resolution = settings.resolution
+        self.codec = settings.chosen_codec  # what the streamer screen offers first
         self.finished = trio.Event()
         self._closing = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -149,7 +150,11 @@ class AppController:
         if role == "source":
             login.show()
             session = SessionModel(
-                role="source", name=name, tracker=login.tracker.strip(), fanout=SOURCE_FANOUT
+                role="source",
+                name=name,
+                tracker=login.tracker.strip(),
+                fanout=SOURCE_FANOUT,
+                codec=self.codec,
             )
             session.say("Choose what to stream, then press Start.")
             self.model.show_session(session)
@@ -222,9 +227,10 @@ class AppController:
     # -- the streamer ------------------------------------------------------------------
 
     async def start_stream(self, source: str, loop: bool = True) -> None:
-        """Start streaming `source` (a file path, "testsrc" or "0") from the streamer screen."""
+        """Start streaming `source` (a file path, "testsrc" or "0") from the streamer screen,
+        with the codec chosen there (remembered once the stream is live)."""
         model = self.model.session
-        if model is None or model.role != "source" or model.state in ("starting", "live"):
+        if model is None or not model.choosing:
             return
         source = source.strip()
         if not source:
@@ -241,10 +247,13 @@ class AppController:
             source=source,
             loop=loop,
             preview=True,
+            codec=model.codec,
             join_key=self.join_key,
         )
         if await self._start(PeerSession(model, config)):
             model.set_state("live", f"Streaming {describe_source(source)}: viewers can join now.")
+            self.codec = model.codec
+            self._remember()
 
     async def stop_stream(self) -> None:
         """Stop streaming (viewers are told the stream ended); Start works again after."""
@@ -293,5 +302,6 @@ class AppController:
             username=login.username.strip(),
             tracker=login.tracker.strip(),
             resolution=self.resolution,
+            codec=self.codec.label,
         )
         save_settings(attrs.evolve(settings, **changes), self.settings_file)

@@ -1,4 +1,5 @@
-"""The streamer screen: what to stream, a preview of what is sent, start/stop, stats, chat."""
+"""The streamer screen: what to stream and how, a preview of what is sent, start/stop,
+stats, chat."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from tkinter import filedialog, ttk
 
 import attrs
 
+import protocol as p
+from peer.gui import wording
 from peer.gui.controller import CAMERA, TEST_PATTERN
-from peer.gui.viewmodel import SessionModel
+from peer.gui.viewmodel import CODEC_CHOICES, SessionModel
 from peer.gui.widgets import (
+    HINT_COLOUR,
     PAD_PX,
     ChatPanel,
     StatsPanel,
@@ -42,7 +46,8 @@ class StreamerActions:
 
 
 class StreamerScreen(ttk.Frame):
-    """Choose a file, the test pattern or camera 0; see the preview and the numbers."""
+    """Choose a file, the test pattern or camera 0, and JPEG or H.264; see the preview
+    and the numbers."""
 
     def __init__(self, master: tk.Misc, model: SessionModel, actions: StreamerActions) -> None:
         super().__init__(master, padding=2 * PAD_PX)
@@ -55,8 +60,9 @@ class StreamerScreen(ttk.Frame):
         )
         self.preview.grid(row=0, column=0, sticky="nw")
         self._build_source_choice(left).grid(row=1, column=0, sticky="ew", pady=PAD_PX)
+        self._build_codec_choice(left).grid(row=2, column=0, sticky="ew", pady=(0, PAD_PX))
         buttons = ttk.Frame(left)
-        buttons.grid(row=2, column=0, sticky="w")
+        buttons.grid(row=3, column=0, sticky="w")
         self.start_button = ttk.Button(buttons, text="Start", command=self.start)
         self.stop_button = ttk.Button(buttons, text="Stop", command=actions.stop)
         self.leave_button = ttk.Button(buttons, text="Log out", command=actions.leave)
@@ -99,6 +105,29 @@ class StreamerScreen(ttk.Frame):
         self.loop_check.grid(row=3, column=0, columnspan=3, sticky="w")
         return box
 
+    def _build_codec_choice(self, master: tk.Misc) -> ttk.LabelFrame:
+        box = ttk.LabelFrame(master, text="How to send it", padding=PAD_PX)
+        self.codec = tk.StringVar(self, value=self.model.codec.label)
+        self.codec_choices: dict[p.Codec, ttk.Radiobutton] = {}
+        for row, codec in enumerate(CODEC_CHOICES):
+            button = ttk.Radiobutton(
+                box,
+                text=wording.codec_name(codec),
+                value=codec.label,
+                variable=self.codec,
+                command=self._codec_chosen,
+            )
+            button.grid(row=row, column=0, sticky="w")
+            hint = ttk.Label(box, text=wording.codec_hint(codec), foreground=HINT_COLOUR)
+            hint.grid(row=row, column=1, sticky="w", padx=PAD_PX)
+            self.codec_choices[codec] = button
+        return box
+
+    def _codec_chosen(self) -> None:
+        # The model decides: no change while streaming, and the buttons show what it kept.
+        if not self.model.choose_codec(p.CODECS_BY_LABEL[self.codec.get()]):
+            self.codec.set(self.model.codec.label)
+
     def browse(self) -> None:
         """Pick a video file (MP4, AVI, MKV, or anything)."""
         path = filedialog.askopenfilename(
@@ -129,9 +158,9 @@ class StreamerScreen(ttk.Frame):
             return
         self._drawn_version = model.version
         self.banner.show(model.banner, warning=model.warning)
-        streaming = model.state in ("starting", "live")
-        self.start_button.state(["disabled"] if streaming else ["!disabled"])
-        self.stop_button.state(["!disabled"] if streaming else ["disabled"])
+        choosing = model.choosing
+        self.start_button.state(["!disabled"] if choosing else ["disabled"])
+        self.stop_button.state(["disabled"] if choosing else ["!disabled"])
         for widget in (
             self.file_choice,
             self.path_entry,
@@ -139,8 +168,11 @@ class StreamerScreen(ttk.Frame):
             self.pattern_choice,
             self.camera_choice,
             self.loop_check,
+            *self.codec_choices.values(),
         ):
-            widget.state(["disabled"] if streaming else ["!disabled"])
+            widget.state(["!disabled"] if choosing else ["disabled"])
+        if self.codec.get() != model.codec.label:
+            self.codec.set(model.codec.label)
         self.stats.show(model.stats)
         self.viewers.show(model.viewers)
         self.chat.show(model.chat, model.chat_error)

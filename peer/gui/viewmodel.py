@@ -26,6 +26,9 @@ Image = Any  # a numpy array, height x width x 3, uint8 BGR (as the peer decodes
 DEFAULT_TRACKER = "127.0.0.1:9000"
 DEFAULT_RESOLUTION = "480p"
 VIEWER_RESOLUTIONS = ("360p", "480p", "720p", "1080p")
+# What the streamer screen offers, in this order; JPEG until the user picks another.
+CODEC_CHOICES = (p.Codec.JPEG, p.Codec.H264)
+DEFAULT_CODEC = p.Codec.JPEG
 CHAT_LINES_KEPT = 200
 # A viewer with a parent that received nothing for this many 1 s samples says so.
 QUIET_SAMPLES_BEFORE_WARNING = 2
@@ -136,6 +139,7 @@ class SessionModel:
     tracker: str
     resolution: str = DEFAULT_RESOLUTION
     fanout: int = 3
+    codec: p.Codec = DEFAULT_CODEC  # what the streamer sends with (its screen's choice)
     state: str = attrs.field(default="idle", validator=attrs.validators.in_(SESSION_STATES))
     banner: str = ""
     warning: bool = False
@@ -229,6 +233,22 @@ class SessionModel:
         self.viewers = wording.viewer_lines(reply, self.name)
         self.viewers_in_tree = wording.viewers_in_tree(reply)
         self.version += 1
+
+    # -- what the user chooses ----------------------------------------------------------
+
+    @property
+    def choosing(self) -> bool:
+        """Whether the streamer may change what to stream and how (never while streaming)."""
+        return self.role == "source" and self.state not in ("starting", "live")
+
+    def choose_codec(self, codec: p.Codec) -> bool:
+        """The streamer picked `codec` for the next Start; False (kept) while streaming."""
+        if not self.choosing or codec not in CODEC_CHOICES:
+            return False
+        if codec is not self.codec:
+            self.codec = codec
+            self.version += 1
+        return True
 
     # -- what the session itself decides --------------------------------------------
 

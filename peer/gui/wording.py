@@ -201,6 +201,24 @@ def _(event: ev.CpuBehind) -> Notice:
     )
 
 
+CODEC_NAMES = {p.Codec.JPEG: "JPEG", p.Codec.H264: "H.264"}
+# What the streamer screen says beside each choice: the trade-off, in a few words.
+CODEC_HINTS = {
+    p.Codec.JPEG: "each frame stands alone",
+    p.Codec.H264: "about a tenth of the bits: fits home uplinks",
+}
+
+
+def codec_name(codec: p.Codec) -> str:
+    """How the window names a codec: JPEG, H.264."""
+    return CODEC_NAMES.get(codec, codec.label)
+
+
+def codec_hint(codec: p.Codec) -> str:
+    """Why one would choose `codec`, beside its button on the streamer screen."""
+    return CODEC_HINTS.get(codec, "")
+
+
 def stream_end_reason(event: ev.StreamEnded) -> str:
     """Why the stream ended, for the banner."""
     return f"{event.source} stopped streaming ({event.reason or 'the stream ended'})"
@@ -227,46 +245,89 @@ def stat_lines(
     return viewer_stat_lines(stats)
 
 
+# The panels' lines, in the order they are shown (the panel places a line where it first
+# appears, so the dashes before any data come in the same order).
+SOURCE_STAT_LABELS = (
+    "Codec",
+    "Frames sent",
+    "Encode time",
+    "Stream bitrate",
+    "Upload",
+    "Viewers in the tree",
+    "Direct children",
+)
+VIEWER_STAT_LABELS = (
+    "Frame rate",
+    "Codec",
+    "Bandwidth",
+    "Latency",
+    "Packet loss",
+    "Undecodable",
+    "Depth",
+    "Parent",
+    "Relaying to",
+    "Resolution",
+)
+
+
 def source_stat_lines(
     stats: Mapping[str, Any], viewers_in_tree: int, fanout: int
 ) -> list[StatLine]:
-    """FPS sent, upload bandwidth, viewers in the whole tree, direct children."""
+    """Codec, FPS sent, encode time, the stream's bitrate, upload, viewers, children."""
     if not stats:
-        labels = ("Frames sent", "Upload", "Viewers in the tree", "Direct children")
-        return [(label, NO_VALUE) for label in labels]
+        return [(label, NO_VALUE) for label in SOURCE_STAT_LABELS]
     skipped = int(_number(stats, "frames_skipped"))
     sent = f"{_number(stats, 'fps'):.1f} fps" + (f" ({skipped} skipped)" if skipped else "")
-    return [
-        ("Frames sent", sent),
-        ("Upload", rate_text(_number(stats, "upload_kbps"))),
-        ("Viewers in the tree", str(viewers_in_tree)),
-        ("Direct children", f"{int(_number(stats, 'children'))} of {fanout}"),
-    ]
+    values = (
+        _codec_text(stats),
+        sent,
+        f"{_number(stats, 'encode_ms'):.1f} ms a frame",
+        rate_text(_number(stats, "stream_kbps")),
+        rate_text(_number(stats, "upload_kbps")),
+        str(viewers_in_tree),
+        f"{int(_number(stats, 'children'))} of {fanout}",
+    )
+    return list(zip(SOURCE_STAT_LABELS, values, strict=True))
 
 
 def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
-    """FPS, bandwidth, latency, loss, depth, parent (and relaying, resolution)."""
-    labels = ("Frame rate", "Bandwidth", "Latency", "Packet loss", "Depth", "Parent")
+    """FPS, codec, bandwidth, latency, loss, undecodable frames, depth, parent, relaying,
+    resolution."""
     if not stats:
-        return [(label, NO_VALUE) for label in (*labels, "Relaying to", "Resolution")]
+        return [(label, NO_VALUE) for label in VIEWER_STAT_LABELS]
     parent = stats.get("parent")
     depth = int(_number(stats, "depth"))
     lost = int(_number(stats, "frames_lost"))
     children = int(_number(stats, "children"))
+    # Before the first frame the peer only knows the codec it would send with.
+    codec = _codec_text(stats) if _number(stats, "frames_received") else NO_VALUE
     values = (
         f"{_number(stats, 'fps'):.1f} fps shown, {_number(stats, 'recv_fps'):.1f} received",
+        codec,
         f"{rate_text(_number(stats, 'bandwidth_kbps'))} in, "
         f"{rate_text(_number(stats, 'upload_kbps'))} out",
         f"{_number(stats, 'latency_ms'):.1f} ms (RTT to parent {_number(stats, 'rtt_ms'):.1f} ms)",
         f"{_number(stats, 'loss_pct'):.1f}% now; {lost} lost in all",
+        undecodable_text(int(_number(stats, "frames_undecodable"))),
         (f"{depth} hop{'s' if depth != 1 else ''} from the source" if parent else NO_VALUE),
         str(parent) if parent else "none yet",
+        f"{children} viewer{'s' if children != 1 else ''}",
+        str(stats.get("resolution", NO_VALUE)),
     )
-    return [
-        *zip(labels, values, strict=True),
-        ("Relaying to", f"{children} viewer{'s' if children != 1 else ''}"),
-        ("Resolution", str(stats.get("resolution", NO_VALUE))),
-    ]
+    return list(zip(VIEWER_STAT_LABELS, values, strict=True))
+
+
+def undecodable_text(frames: int) -> str:
+    """Frames not shown because one before them was lost (H.264 waits for a keyframe)."""
+    if not frames:
+        return "none"
+    return f"{frames} frame{'s' if frames != 1 else ''} not shown"
+
+
+def _codec_text(stats: Mapping[str, Any]) -> str:
+    label = stats.get("codec")
+    codec = p.CODECS_BY_LABEL.get(label) if isinstance(label, str) else None
+    return codec_name(codec) if codec is not None else NO_VALUE
 
 
 def viewers_in_tree(reply: p.StatusReply) -> int:

@@ -7,10 +7,12 @@ widgets draw from.
 
 from __future__ import annotations
 
+import re
 import socket
 
 import trio
 
+import protocol as p
 from peer.config import PeerConfig
 from peer.gui.config import load_settings
 from peer.gui.controller import AppController, listen_host_for
@@ -136,7 +138,8 @@ async def test_the_streamer_sees_its_preview_its_numbers_and_its_viewers(
         lambda: dict(model.stats)["Direct children"] == "1 of 3", within_s=5, what="child"
     )
     assert "alice: depth 1, via cam" in model.viewers
-    assert dict(model.stats)["Frames sent"].endswith("fps")
+    # A busy machine may skip frames, and the line then says how many.
+    assert re.fullmatch(r"\d+\.\d fps( \(\d+ skipped\))?", dict(model.stats)["Frames sent"])
 
 
 async def test_chat_reaches_the_other_window_and_refusals_show_inline(
@@ -196,10 +199,13 @@ async def test_viewers_are_told_when_the_stream_ends_and_see_the_next_one(
     model = session(alice)
     await eventually(lambda: model.state == "ended", within_s=5, what="the end")
     assert "ended" in model.banner and model.warning
-    seen = model.image.version
     await streaming(open_window, address, "cam2")
+    # The old stream's last picture may still land after its end (it was being decoded),
+    # so the new video is counted from the moment the viewer watches cam2.
+    await eventually(lambda: model.state == "live", within_s=STREAM_S, what="watching again")
+    assert model.banner == "Watching the stream, received from cam2."
+    seen = model.image.version
     await eventually(lambda: model.image.version > seen, within_s=STREAM_S, what="video again")
-    assert model.state == "live" and model.banner == "Watching the stream, received from cam2."
 
 
 async def test_a_file_that_cannot_be_opened_is_explained_and_start_works_again(
@@ -237,6 +243,27 @@ async def test_the_login_fields_are_remembered(
     again = await open_window("same")
     assert again.model.login.username == "cam"
     assert again.model.login.tracker == f"{address[0]}:{address[1]}"
+
+
+async def test_the_codec_chosen_on_the_streamer_screen_is_streamed_and_remembered(
+    open_window: WindowOpener, address: tuple[str, int]
+) -> None:
+    cam = await open_window("cam")
+    await log_in(cam, "cam", address, "source")
+    model = session(cam)
+    assert model.codec is p.Codec.JPEG, "JPEG until the user picks another"
+    assert model.choose_codec(p.Codec.H264)
+    await cam.start_stream(PATTERN)
+    assert model.state == "live", model.banner
+    assert cam._session is not None and cam._session.peer.config.codec is p.Codec.H264
+    assert load_settings(cam.settings_file).codec == "h264"
+    alice = await watching(open_window, address, "alice")
+    assert alice._session is not None and alice._session.peer.stats()["codec"] == "h264"
+    await cam.stop_stream()
+
+    again = await open_window("cam")
+    await log_in(again, "cam", address, "source")
+    assert session(again).codec is p.Codec.H264, "offered first the next time"
 
 
 async def test_children_connect_where_this_computer_reaches_the_tracker(

@@ -12,7 +12,14 @@ from peer import events as ev
 from peer.errors import TrackerRefused, TrackerUnreachable, UsageError
 from peer.gui import wording
 from peer.gui.config import Settings, load_settings, save_settings, settings_path
-from peer.gui.viewmodel import CHAT_LINES_KEPT, ChatLog, LatestImage, SessionModel, ppm_picture
+from peer.gui.viewmodel import (
+    CHAT_LINES_KEPT,
+    CODEC_CHOICES,
+    ChatLog,
+    LatestImage,
+    SessionModel,
+    ppm_picture,
+)
 from protocol.limits import MAX_CHAT_CHARS
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 
@@ -146,17 +153,54 @@ def test_every_change_moves_the_version_the_window_redraws_on() -> None:
     assert model.image.version == 1 and model.stream_size == (1280, 720)
 
 
+def streamer(**kw: object) -> SessionModel:
+    return SessionModel(role="source", name="cam", tracker="127.0.0.1:9000", **kw)  # type: ignore[arg-type]
+
+
+def test_the_streamer_offers_jpeg_first_and_h264_beside_it() -> None:
+    assert CODEC_CHOICES == (p.Codec.JPEG, p.Codec.H264)
+    model = streamer()
+    assert (model.codec, model.choosing) == (p.Codec.JPEG, True)
+    version = model.version
+    assert model.choose_codec(p.Codec.H264)
+    assert model.codec is p.Codec.H264 and model.version > version
+    version = model.version
+    assert model.choose_codec(p.Codec.H264)
+    assert model.version == version, "the same choice again redraws nothing"
+
+
+def test_the_codec_cannot_change_while_streaming_and_can_again_after_stop() -> None:
+    model = streamer(codec=p.Codec.H264)
+    for state in ("starting", "live"):
+        model.set_state(state)
+        assert not model.choosing
+        assert not model.choose_codec(p.Codec.JPEG)
+        assert model.codec is p.Codec.H264
+    model.set_state("idle", "Stopped. Press Start to stream again.")
+    assert model.choosing and model.choose_codec(p.Codec.JPEG)
+    assert model.codec is p.Codec.JPEG
+
+
+def test_a_viewer_chooses_no_codec() -> None:
+    model = viewer()
+    assert not model.choosing and not model.choose_codec(p.Codec.H264)
+
+
 def test_viewer_statistics_read_as_sentences() -> None:
     stats = {
         "fps": 29.96, "recv_fps": 30.0, "bandwidth_kbps": 6300.0, "upload_kbps": 850.0,
         "latency_ms": 5.61, "rtt_ms": 1.04, "loss_pct": 1.5, "frames_received": 197,
         "frames_lost": 3, "depth": 2, "parent": "bob", "children": 1, "resolution": "480p",
+        "codec": "h264", "frames_undecodable": 12, "stream_kbps": 6300.0,
     }  # fmt: skip
     lines = dict(wording.viewer_stat_lines(stats))
+    assert list(lines) == list(wording.VIEWER_STAT_LABELS)
     assert lines["Frame rate"] == "30.0 fps shown, 30.0 received"
+    assert lines["Codec"] == "H.264"
     assert lines["Bandwidth"] == "6.3 Mb/s in, 850 kb/s out"
     assert lines["Latency"] == "5.6 ms (RTT to parent 1.0 ms)"
     assert lines["Packet loss"] == "1.5% now; 3 lost in all"
+    assert lines["Undecodable"] == "12 frames not shown"
     assert lines["Depth"] == "2 hops from the source"
     assert lines["Parent"] == "bob"
     assert lines["Relaying to"] == "1 viewer"
@@ -164,19 +208,52 @@ def test_viewer_statistics_read_as_sentences() -> None:
 
 
 def test_streamer_statistics_count_the_whole_tree() -> None:
-    stats = {"fps": 30.0, "upload_kbps": 12_600.0, "children": 2, "frames_skipped": 0}
-    lines = dict(wording.source_stat_lines(stats, viewers_in_tree=7, fanout=3))
-    assert lines == {
-        "Frames sent": "30.0 fps",
-        "Upload": "12.6 Mb/s",
-        "Viewers in the tree": "7",
-        "Direct children": "2 of 3",
-    }
+    stats = {
+        "fps": 30.0, "upload_kbps": 12_600.0, "children": 2, "frames_skipped": 0,
+        "codec": "jpeg", "stream_kbps": 6_300.0, "encode_ms": 4.26, "keyframes_forced": 0,
+    }  # fmt: skip
+    lines = wording.source_stat_lines(stats, viewers_in_tree=7, fanout=3)
+    assert lines == [
+        ("Codec", "JPEG"),
+        ("Frames sent", "30.0 fps"),
+        ("Encode time", "4.3 ms a frame"),
+        ("Stream bitrate", "6.3 Mb/s"),
+        ("Upload", "12.6 Mb/s"),
+        ("Viewers in the tree", "7"),
+        ("Direct children", "2 of 3"),
+    ]
 
 
-def test_before_any_numbers_the_panels_show_dashes() -> None:
-    assert all(value == "-" for _, value in wording.viewer_stat_lines({}))
-    assert all(value == "-" for _, value in wording.source_stat_lines({}, 0, 3))
+def test_the_streamer_sees_the_h264_stream_its_own_bitrate_beside_its_upload() -> None:
+    stats = {"codec": "h264", "stream_kbps": 640.0, "upload_kbps": 1_920.0, "encode_ms": 7.0}
+    lines = dict(wording.source_stat_lines(stats, viewers_in_tree=3, fanout=3))
+    assert lines["Codec"] == "H.264"
+    assert (lines["Stream bitrate"], lines["Upload"]) == ("640 kb/s", "1.9 Mb/s")
+    assert lines["Encode time"] == "7.0 ms a frame"
+
+
+def test_a_viewer_names_the_codec_once_frames_come_and_counts_frames_it_could_not_show() -> None:
+    waiting = dict(wording.viewer_stat_lines({"codec": "jpeg", "frames_received": 0}))
+    assert waiting["Codec"] == "-", "before a frame the peer only knows its own default"
+    assert waiting["Undecodable"] == "none"
+    watching = {"codec": "h264", "frames_received": 40, "frames_undecodable": 1}
+    lines = dict(wording.viewer_stat_lines(watching))
+    assert (lines["Codec"], lines["Undecodable"]) == ("H.264", "1 frame not shown")
+    assert dict(wording.viewer_stat_lines({**watching, "codec": "vp9"}))["Codec"] == "-"
+
+
+def test_each_codec_has_a_name_and_a_reason_to_choose_it() -> None:
+    assert [wording.codec_name(codec) for codec in CODEC_CHOICES] == ["JPEG", "H.264"]
+    assert wording.codec_hint(p.Codec.JPEG) == "each frame stands alone"
+    assert wording.codec_hint(p.Codec.H264) == "about a tenth of the bits: fits home uplinks"
+
+
+def test_before_any_numbers_the_panels_show_dashes_on_the_same_lines() -> None:
+    viewer_lines = wording.viewer_stat_lines({})
+    source_lines = wording.source_stat_lines({}, 0, 3)
+    assert all(value == "-" for _, value in (*viewer_lines, *source_lines))
+    assert [label for label, _ in viewer_lines] == list(wording.VIEWER_STAT_LABELS)
+    assert [label for label, _ in source_lines] == list(wording.SOURCE_STAT_LABELS)
 
 
 def status(*peers: p.PeerInfo, source: str | None = "cam") -> p.StatusReply:
@@ -277,13 +354,23 @@ def test_settings_live_in_the_xdg_config_directory(tmp_path: Path) -> None:
 
 def test_settings_are_remembered_between_runs(config_home: Path) -> None:
     assert load_settings() == Settings()
-    assert save_settings(Settings(username="alice", tracker="10.0.0.2:9100", resolution="720p"))
+    assert load_settings().chosen_codec is p.Codec.JPEG
+    assert save_settings(Settings("alice", "10.0.0.2:9100", resolution="720p", codec="h264"))
     assert (config_home / "streamnest" / "gui.json").exists()
-    assert load_settings() == Settings("alice", "10.0.0.2:9100", "720p")
+    assert load_settings() == Settings("alice", "10.0.0.2:9100", "720p", "h264")
+    assert load_settings().chosen_codec is p.Codec.H264
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", "[1, 2]", '{"username": 5, "resolution": "4k"}', ""]
+    "content",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"username": 5, "resolution": "4k"}',
+        '{"codec": "vp9"}',
+        '{"codec": ["h264"]}',
+        "",
+    ],
 )
 def test_damaged_settings_mean_the_defaults(tmp_path: Path, content: str) -> None:
     path = tmp_path / "gui.json"

@@ -8,6 +8,7 @@ show. Every wait polls with a deadline, and every test is bounded by SCENARIO_S.
 
 from __future__ import annotations
 
+import re
 import tkinter as tk
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,12 +17,13 @@ from typing import Any
 
 import trio
 
+from peer.gui.config import load_settings
 from peer.gui.guest import run_in_tk
 from peer.gui.streamer import StreamerScreen
 from peer.gui.viewer import ViewerScreen
 from peer.gui.window import App
 from peer.one_shot import one_shot
-from protocol import StatusReply, StatusRequest
+from protocol import Codec, StatusReply, StatusRequest
 from tests.peer.conftest import write_video
 from tests.polling import eventually
 from tracker.service import Tracker, TrackerConfig
@@ -165,6 +167,67 @@ def test_stream_a_file_watch_it_chat_change_resolution_and_leave(
                 await alice.controller.finished.wait()
                 await cam.controller.finished.wait()
             assert await names_at_tracker(address) == set()
+
+    run_windows(scenario)
+
+
+def test_stream_the_test_pattern_in_h264_chosen_on_the_streamer_screen_and_watch_it(
+    x_display: str, tracker_config: TrackerConfig, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with desktop(tracker_config, tmp_path, "cam", "alice") as (address, windows):
+            cam, alice = windows
+            log_in(cam, "cam", address, "stream")
+            await eventually(
+                lambda: isinstance(cam.screen, StreamerScreen), within_s=5, what="streamer"
+            )
+            streamer = cam.screen
+            assert isinstance(streamer, StreamerScreen)
+            assert streamer.codec.get() == "jpeg", "JPEG is chosen until the user picks another"
+            streamer.pattern_choice.invoke()
+            streamer.codec_choices[Codec.H264].invoke()
+            streamer.start_button.invoke()
+            await eventually(
+                lambda: streamer.preview.shown_size() == (640, 360),
+                within_s=VIDEO_S,
+                what="the preview of the H.264 stream",
+            )
+            assert all(b.instate(["disabled"]) for b in streamer.codec_choices.values())
+            await eventually(
+                lambda: streamer.stats.value("Codec") == "H.264", within_s=5, what="stats"
+            )
+            assert streamer.stats.value("Encode time").endswith(" ms a frame")
+            assert streamer.stats.value("Stream bitrate").endswith("b/s")
+
+            log_in(alice, "alice", address, "join")
+            await eventually(
+                lambda: isinstance(alice.screen, ViewerScreen), within_s=5, what="viewer"
+            )
+            viewer = alice.screen
+            assert isinstance(viewer, ViewerScreen)
+            await eventually(
+                lambda: viewer.video.shown_size() == (854, 480),
+                within_s=VIDEO_S,
+                what="H.264 pictures at 480p in the viewer",
+            )
+            frames = viewer.video.frames_drawn
+            await eventually(
+                lambda: viewer.video.frames_drawn >= frames + 10,
+                within_s=5,
+                what="the H.264 video moving on",
+            )
+            assert viewer.banner.cget("text") == "Watching the stream, received from cam."
+            await eventually(
+                lambda: viewer.stats.value("Codec") == "H.264", within_s=5, what="viewer stats"
+            )
+            assert re.fullmatch(r"none|\d+ frames? not shown", viewer.stats.value("Undecodable"))
+
+            streamer.stop_button.invoke()
+            await eventually(
+                lambda: streamer.start_button.instate(["!disabled"]), within_s=5, what="stopped"
+            )
+            assert all(b.instate(["!disabled"]) for b in streamer.codec_choices.values())
+            assert load_settings(tmp_path / "cam.json").codec == "h264", "remembered"
 
     run_windows(scenario)
 
