@@ -170,7 +170,7 @@ def relay_parts(frame: VideoFrame, *, hops: int, path_latency_us: int) -> tuple[
         MAGIC,
         PROTOCOL_VERSION,
         FRAME_TYPE_CODE,
-        _flags(header.keyframe, signature),
+        (FLAG_KEYFRAME if header.keyframe else 0) | (FLAG_SIGNED if signature else 0),
         0,
         FRAME_HEADER_BYTES + len(signature) + data.nbytes,
         header.epoch,
