@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import trio
 
 import protocol as p
@@ -32,6 +29,8 @@ from peer.one_shot import one_shot
 from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
+from peer.simulation.placement import place_viewer
+from peer.simulation.processes import Child, command, spawn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
 from peer.simulation.stoppable import run_stoppable, stop_processes
 
@@ -39,77 +38,6 @@ STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
 SETTLE_S = 2.0
 REPORT_TIMEOUT_S = 60.0
-LINE_QUEUE = 4096
-MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-@attrs.define(eq=False)
-class Child:
-    """A process we started, with its stdout as a channel of lines."""
-
-    process: trio.Process
-    lines: trio.MemoryReceiveChannel[str]
-    name: str
-
-
-async def spawn(nursery: trio.Nursery, name: str, argv: Sequence[str]) -> Child:
-    """Start `python argv...`; its stdout lines arrive on a channel."""
-    process = await trio.lowlevel.open_process(
-        [sys.executable, *argv],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    send, receive = trio.open_memory_channel[str](LINE_QUEUE)
-
-    async def pump() -> None:
-        assert process.stdout is not None
-        buffer = b""
-        async with send:
-            while True:
-                try:
-                    chunk = await process.stdout.receive_some(1 << 20)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not chunk:
-                    return
-                buffer += chunk
-                if len(buffer) > MAX_LINE_BYTES:
-                    buffer = b""
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    await send.send(line.decode("utf-8", "replace"))
-
-    nursery.start_soon(pump)
-    return Child(process=process, lines=receive, name=name)
-
-
-async def command(child: Child, message: dict[str, Any]) -> None:
-    """Send one JSON command line to a worker."""
-    assert child.process.stdin is not None
-    with trio.fail_after(10):
-        await child.process.stdin.send_all((json.dumps(message) + "\n").encode())
-
-
-@attrs.frozen
-class Placement:
-    """Where the simulation runs a viewer, and what it does with the frames."""
-
-    worker: int
-    decode: bool
-    resolution: str
-
-
-def place_viewer(index: int, workers: int, decode_share: float, resolution_mix: str) -> Placement:
-    """The `index`-th viewer to join: round-robin over the workers, and every
-    1/decode_share-th viewer *of each worker* decodes, so decoding (the dearest work a
-    viewer does) is spread evenly; the decoders take the resolutions of the mix in turn."""
-    every = max(1, round(1 / decode_share)) if decode_share > 0 else 0
-    rank = index // workers  # among this worker's viewers
-    decode = bool(every) and rank % every == 0
-    mix = resolution_mix.split(",")
-    turn = index // (workers * every) if decode else index
-    return Placement(worker=index % workers, decode=decode, resolution=mix[turn % len(mix)])
 
 
 class Simulation:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from peer.simulation.orchestrator import place_viewer
+from peer.simulation.placement import place_viewer
 
 MIX = "360p,480p,720p,1080p"
 
