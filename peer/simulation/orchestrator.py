@@ -2,6 +2,12 @@
 
     python scripts/simulate.py --viewers 200 --fanout 3 --max-children 3 --duration 60 \\
         --churn 0.05 --source testsrc:640x360@30 --processes 2 --json report.json --plot report.png
+    python scripts/simulate.py --viewers 100 --codec h264 --decode 0.2 --duration 20
+
+The source streams `--codec` (jpeg, or h264 with `--bitrate/--crf/--keyint` passed on as
+they are); the `--decode` share of the viewers, spread evenly over the workers
+(peer/simulation/placement.py), decode and show pictures, and the report says how long
+each waited from its start to its first picture.
 
 Starts a real tracker process, a real source process, and `--processes` worker processes
 running the viewers (peer/simulation/worker.py). Viewers join over a short ramp, churn
@@ -23,7 +29,9 @@ from typing import Any
 import trio
 
 import protocol as p
-from peer.errors import PeerError
+from peer.__main__ import bitrate, codec_settings, crf, keyint
+from peer.errors import PeerError, UsageError
+from peer.h264 import check_encoder
 from peer.media import parse_source
 from peer.one_shot import one_shot
 from peer.resolution import RESOLUTIONS
@@ -38,6 +46,7 @@ STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
 SETTLE_S = 2.0
 REPORT_TIMEOUT_S = 60.0
+H264_OPTIONS = ("bitrate", "crf", "keyint")  # passed on to the source as they are
 
 
 class Simulation:
@@ -77,7 +86,8 @@ class Simulation:
             nursery,
             "source",
             ["-m", "peer", "source", args.source, "--tracker", self.tracker_address,
-             "--name", "source", "--fanout", str(args.fanout), "--stats-json"],
+             "--name", "source", "--fanout", str(args.fanout), "--stats-json",
+             *codec_options(args)],
         )  # fmt: skip
         self.children.append(source)
         with trio.fail_after(STARTUP_TIMEOUT_S):
@@ -301,6 +311,16 @@ class Simulation:
         await stop_processes(child.process for child in self.children)
 
 
+def codec_options(args: argparse.Namespace) -> list[str]:
+    """The source's codec options, as the simulation was given them."""
+    options = ["--codec", args.codec]
+    for name in H264_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            options += [f"--{name}", str(value)]
+    return options
+
+
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -318,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--churn", type=float, default=0.0, help="fraction of viewers per minute")
     parser.add_argument("--kill-relays", type=int, default=0, help="interior relays to kill")
     parser.add_argument("--source", default="testsrc:640x360@30")
+    parser.add_argument(
+        "--codec", choices=list(p.CODECS_BY_LABEL), default="jpeg", help="the source's codec"
+    )
+    parser.add_argument("--bitrate", type=bitrate, metavar="KBPS", help="h264: the rate cap")
+    parser.add_argument("--crf", type=crf, metavar="N", help="h264: quality, lower is better")
+    parser.add_argument("--keyint", type=keyint, metavar="SECONDS", help="h264: keyframe every")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--decode", type=float, default=0.05, help="fraction of viewers decoding")
     parser.add_argument("--resolution-mix", default="360p,480p,720p,1080p")
@@ -343,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"--resolution-mix takes {', '.join(RESOLUTIONS)}")
     if not 0 <= args.decode <= 1 or not 0 <= args.churn <= 60 or math.isnan(args.churn):
         problems.append("--decode is a fraction from 0 to 1; --churn a fraction per minute")
+    try:
+        codec, _ = codec_settings(args)  # the source would refuse what it refuses
+        if codec is p.Codec.H264:
+            check_encoder()
+    except UsageError as exc:
+        problems.append(str(exc))
     if problems:
         print(f"simulate: {'; '.join(problems)}", file=sys.stderr)
         return 2
