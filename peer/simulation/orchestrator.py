@@ -101,6 +101,10 @@ class Simulation:
             )
             self.children.append(worker)
             self.workers.append(worker)
+        with trio.fail_after(STARTUP_TIMEOUT_S):
+            for worker in self.workers:
+                await worker.lines.receive()  # "ready": joins from now on start as sent
+        for worker in self.workers:
             nursery.start_soon(self._collect_worker, worker)
 
         names = [f"v{i:04d}" for i in range(args.viewers)]

@@ -5,9 +5,11 @@ Commands, one JSON object per line on stdin:
     {"op": "leave", "name": N}     leave politely (goodbye to the tracker)
     {"op": "kill", "name": N}      vanish: sockets closed, no goodbye
     {"op": "report"}               print {"ev": "report", "peers": [...]} and carry on
-Once a second the worker prints {"ev": "tick", "up": n, "frames": f} (frames received
-in that second by all its peers). Each viewer is a full `peer.node.Peer` with its own
-listening socket, tracker session and statistics, exactly as a separate program.
+It prints {"ev": "ready"} once it reads commands (its imports take a while: joins sent
+before would all start at once), then once a second {"ev": "tick", "up": n, "frames": f}
+(frames received in that second by all its peers). Each viewer is a full
+`peer.node.Peer` with its own listening socket, tracker session and statistics, exactly
+as a separate program.
 
     python -m peer.simulation.worker --tracker HOST:PORT
 """
@@ -136,6 +138,7 @@ class Worker:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._ticks)
+            emit({"ev": "ready"})
             await self._commands()
             nursery.cancel_scope.cancel()
 
