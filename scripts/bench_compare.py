@@ -3,10 +3,10 @@
 
     python scripts/bench_compare.py [--viewers 10,50,100] [--seconds 10] [--warmup 2]
                                     [--systems streamnest,imagezmq,seed] [--workers 2]
-                                    [--json FILE]
+                                    [--codec jpeg|h264] [--json FILE]
 
 For each N in --viewers, each system runs in turn on loopback with N viewers spread over
---workers processes (many viewers per process, none decoding the JPEG):
+--workers processes (many viewers per process, none decoding the frames):
 
 - streamnest: a tracker, a source with fanout 3 and viewers with 3 child slots each,
   the real relay path (the source is a `peer.node.Peer` whose camera is the frame file);
@@ -15,10 +15,17 @@ For each N in --viewers, each system runs in turn on loopback with N viewers spr
 - seed: the original project's central TCP server relaying base64-in-JSON frames to
   every viewer (scripts/baselines/seed_server.py, a benchmark baseline only).
 
-Every source sends the same 60 pre-encoded JPEG frames (StreamNest's 1280x720 test
-pattern at quality 80) round-robin at 30 fps, stamping capture time and a sequence number
-in its own framing (scripts/baselines/workload.py). Over one measured window, after a
-warm-up, the script reports for each system:
+Every source sends the same 60 pre-encoded frames of StreamNest's 1280x720 test pattern
+round-robin at 30 fps, stamping capture time and a sequence number in its own framing
+(scripts/baselines/workload.py): JPEG at quality 80, or with --codec h264 one GOP of
+H.264 from StreamNest's encoder (its defaults: CRF 23 under a 2,500 kb/s cap, a keyframe
+every 2 s), which the StreamNest source streams as H.264, keyframe flags and GOP caches
+included. The stars carry the same H.264 units as they carry JPEG: as opaque bytes
+(imagezmq's send_jpg and the seed's base64 JSON never look inside, and no viewer of any
+system decodes), so every system moves the same bytes and the comparison stays one of
+topologies, not of codecs; a real H.264 star would also need a keyframe for each late
+joiner, which this steady-state window does not measure. Over one measured window,
+after a warm-up, the script reports for each system:
 
 - source CPU %: the source side's CPU time over the window (100 = one core). The source
   side is the source process, and for the seed also its central server: a star's egress
@@ -55,17 +62,18 @@ from typing import Any
 
 import attrs
 from baselines import probes
-from baselines.report import (
-    LABEL_WIDTH,
-    RATIO_WIDTH,
-    VALUE_WIDTH,
-    cell,
-    check_targets,
-    print_table,
-    ratio,
-)
+from baselines.report import check_targets, print_cpu_per_frame, print_table
 from baselines.streamnest_peers import FANOUT, JOIN_TIMEOUT_S, MAX_CHILDREN
-from baselines.workload import FPS, HEIGHT, JPEG_QUALITY, WIDTH, Window, encode_frames
+from baselines.workload import (
+    CODECS,
+    FPS,
+    HEIGHT,
+    WIDTH,
+    Window,
+    codec_config,
+    codec_label,
+    encode_frames,
+)
 from bench_relay import read_line, start_tracker
 from process_group import processes
 
@@ -170,7 +178,10 @@ def launch_streamnest(run: Run) -> Deployment:
     run.roles[run.started[-1].pid] = "tracker"
     module = "baselines.streamnest_peers"
     frames = str(run.setting.frames_path)
-    source = run.spawn("source", module, "source", "--tracker", tracker, "--frames", frames)
+    codec = run.setting.args.codec
+    source = run.spawn(
+        "source", module, "source", "--tracker", tracker, "--frames", frames, "--codec", codec
+    )
     read_line(source, START_TIMEOUT_S)
     audience = run.spawn_audience(module, "viewers", "--tracker", tracker)
     return Deployment(source, [source.pid], audience)
@@ -286,6 +297,8 @@ def metrics(
         "cpu_pct_by_role": {run.roles.get(pid, str(pid)): pct for pid, pct in cpu_pct.items()},
         "latency_p50_ms_by_depth": {d: quantile(v, 0.5) for d, v in sorted(by_depth.items())},
         "viewers_by_depth": dict(sorted(Counter(depths).items())),
+        # StreamNest viewers say what they received (the stars' viewers see only bytes).
+        "codecs_received": sorted({v["codec"] for v in received.values() if "codec" in v}),
         "measured_s": elapsed_s,
         "source_pids": deployment.source_pids,
         "pids": [process.pid for process in run.started],
@@ -306,17 +319,6 @@ def run_system(system: str, viewers: int, setting: Setting, all_pids: list[int])
             all_pids.extend(process.pid for process in started)
 
 
-def print_cpu_per_frame(results: dict[str, dict[str, Any]]) -> None:
-    """One more table row: CPU ms per delivered frame of each system, then StreamNest/other."""
-    key = "cpu_ms_per_delivered_frame"
-    systems = [system for system in results if "error" not in results[system]]
-    ours = results["streamnest"].get(key) if "streamnest" in systems else None
-    others = [s for s in systems if s != "streamnest"] if "streamnest" in systems else []
-    cells = [cell(results[s][key], ".3f", VALUE_WIDTH) for s in systems]
-    cells += [cell(ratio(ours, results[o][key]), ".3f", RATIO_WIDTH) for o in others]
-    print(f"{'CPU ms/delivered frame':<{LABEL_WIDTH}}" + "".join(cells))
-
-
 def compare(args: argparse.Namespace) -> int:
     """Run every system for every audience size; print tables, targets; 1 if a run failed."""
     systems = args.systems.split(",")
@@ -329,14 +331,15 @@ def compare(args: argparse.Namespace) -> int:
     output: dict[str, Any] = {"runs": [], "targets": [], "pids": []}
     with tempfile.TemporaryDirectory(prefix="bench_compare-") as tmp:
         frames_path = Path(tmp) / "frames.bin"
-        frames = encode_frames(frames_path)
-        mean_bytes = statistics.mean(len(jpeg) for jpeg in frames)
+        frames = encode_frames(frames_path, args.codec)
+        mean_bytes = statistics.mean(len(frame.data) for frame in frames)
         setting = Setting(args, frames_path, Path(tmp), mean_bytes * FPS)
         output["config"] = {
             "width": WIDTH,
             "height": HEIGHT,
             "fps": FPS,
-            "jpeg_quality": JPEG_QUALITY,
+            "codec": args.codec,
+            **codec_config(args.codec, frames),
             "frames": len(frames),
             "mean_frame_bytes": mean_bytes,
             "seconds": args.seconds,
@@ -348,8 +351,8 @@ def compare(args: argparse.Namespace) -> int:
         }
         for viewers in audiences:
             print(
-                f"\n== {viewers} viewers: {WIDTH}x{HEIGHT} JPEG q{JPEG_QUALITY}, {len(frames)} "
-                f"frames of {mean_bytes / 1024:.1f} KiB mean at {FPS:g} fps "
+                f"\n== {viewers} viewers: {WIDTH}x{HEIGHT} {codec_label(args.codec)}, "
+                f"{len(frames)} frames of {mean_bytes / 1024:.1f} KiB mean at {FPS:g} fps "
                 f"({setting.stream_bytes_per_s / 1e6:.2f} MB/s a stream), "
                 f"{args.seconds:g} s measured, {args.workers} viewer processes",
                 flush=True,
@@ -374,6 +377,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="which to run, in order")
     parser.add_argument("--workers", type=int, default=2, help="viewer processes per system")
+    parser.add_argument("--codec", choices=CODECS, default="jpeg", help="the frames' codec")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     try:

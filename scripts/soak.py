@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import protocol as p
 from peer.errors import PeerError
 from peer.one_shot import one_shot
-from peer.simulation.orchestrator import Child, command, spawn
+from peer.simulation.processes import Child, command, spawn
 from peer.simulation.procstat import open_fds, rss_mib
 from peer.simulation.stoppable import run_stoppable, stop_processes
 

@@ -2,6 +2,12 @@
 
     python scripts/simulate.py --viewers 200 --fanout 3 --max-children 3 --duration 60 \\
         --churn 0.05 --source testsrc:640x360@30 --processes 2 --json report.json --plot report.png
+    python scripts/simulate.py --viewers 100 --codec h264 --decode 0.2 --duration 20
+
+The source streams `--codec` (jpeg, or h264 with `--bitrate/--crf/--keyint` passed on as
+they are); the `--decode` share of the viewers, spread evenly over the workers
+(peer/simulation/placement.py), decode and show pictures, and the report says how long
+each waited from its start to its first picture.
 
 Starts a real tracker process, a real source process, and `--processes` worker processes
 running the viewers (peer/simulation/worker.py). Viewers join over a short ramp, churn
@@ -16,22 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import trio
 
 import protocol as p
-from peer.errors import PeerError
+from peer.__main__ import bitrate, codec_settings, crf, keyint
+from peer.errors import PeerError, UsageError
+from peer.h264 import check_encoder
 from peer.media import parse_source
 from peer.one_shot import one_shot
 from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
+from peer.simulation.placement import place_viewer
+from peer.simulation.processes import Child, command, spawn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
 from peer.simulation.stoppable import run_stoppable, stop_processes
 
@@ -39,77 +46,7 @@ STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
 SETTLE_S = 2.0
 REPORT_TIMEOUT_S = 60.0
-LINE_QUEUE = 4096
-MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-@attrs.define(eq=False)
-class Child:
-    """A process we started, with its stdout as a channel of lines."""
-
-    process: trio.Process
-    lines: trio.MemoryReceiveChannel[str]
-    name: str
-
-
-async def spawn(nursery: trio.Nursery, name: str, argv: Sequence[str]) -> Child:
-    """Start `python argv...`; its stdout lines arrive on a channel."""
-    process = await trio.lowlevel.open_process(
-        [sys.executable, *argv],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    send, receive = trio.open_memory_channel[str](LINE_QUEUE)
-
-    async def pump() -> None:
-        assert process.stdout is not None
-        buffer = b""
-        async with send:
-            while True:
-                try:
-                    chunk = await process.stdout.receive_some(1 << 20)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return
-                if not chunk:
-                    return
-                buffer += chunk
-                if len(buffer) > MAX_LINE_BYTES:
-                    buffer = b""
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    await send.send(line.decode("utf-8", "replace"))
-
-    nursery.start_soon(pump)
-    return Child(process=process, lines=receive, name=name)
-
-
-async def command(child: Child, message: dict[str, Any]) -> None:
-    """Send one JSON command line to a worker."""
-    assert child.process.stdin is not None
-    with trio.fail_after(10):
-        await child.process.stdin.send_all((json.dumps(message) + "\n").encode())
-
-
-@attrs.frozen
-class Placement:
-    """Where the simulation runs a viewer, and what it does with the frames."""
-
-    worker: int
-    decode: bool
-    resolution: str
-
-
-def place_viewer(index: int, workers: int, decode_share: float, resolution_mix: str) -> Placement:
-    """The `index`-th viewer to join: round-robin over the workers, and every
-    1/decode_share-th viewer *of each worker* decodes, so decoding (the dearest work a
-    viewer does) is spread evenly; the decoders take the resolutions of the mix in turn."""
-    every = max(1, round(1 / decode_share)) if decode_share > 0 else 0
-    rank = index // workers  # among this worker's viewers
-    decode = bool(every) and rank % every == 0
-    mix = resolution_mix.split(",")
-    turn = index // (workers * every) if decode else index
-    return Placement(worker=index % workers, decode=decode, resolution=mix[turn % len(mix)])
+H264_OPTIONS = ("bitrate", "crf", "keyint")  # passed on to the source as they are
 
 
 class Simulation:
@@ -149,7 +86,8 @@ class Simulation:
             nursery,
             "source",
             ["-m", "peer", "source", args.source, "--tracker", self.tracker_address,
-             "--name", "source", "--fanout", str(args.fanout), "--stats-json"],
+             "--name", "source", "--fanout", str(args.fanout), "--stats-json",
+             *codec_options(args)],
         )  # fmt: skip
         self.children.append(source)
         with trio.fail_after(STARTUP_TIMEOUT_S):
@@ -163,6 +101,10 @@ class Simulation:
             )
             self.children.append(worker)
             self.workers.append(worker)
+        with trio.fail_after(STARTUP_TIMEOUT_S):
+            for worker in self.workers:
+                await worker.lines.receive()  # "ready": joins from now on start as sent
+        for worker in self.workers:
             nursery.start_soon(self._collect_worker, worker)
 
         names = [f"v{i:04d}" for i in range(args.viewers)]
@@ -373,6 +315,16 @@ class Simulation:
         await stop_processes(child.process for child in self.children)
 
 
+def codec_options(args: argparse.Namespace) -> list[str]:
+    """The source's codec options, as the simulation was given them."""
+    options = ["--codec", args.codec]
+    for name in H264_OPTIONS:
+        value = getattr(args, name)
+        if value is not None:
+            options += [f"--{name}", str(value)]
+    return options
+
+
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -390,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--churn", type=float, default=0.0, help="fraction of viewers per minute")
     parser.add_argument("--kill-relays", type=int, default=0, help="interior relays to kill")
     parser.add_argument("--source", default="testsrc:640x360@30")
+    parser.add_argument(
+        "--codec", choices=list(p.CODECS_BY_LABEL), default="jpeg", help="the source's codec"
+    )
+    parser.add_argument("--bitrate", type=bitrate, metavar="KBPS", help="h264: the rate cap")
+    parser.add_argument("--crf", type=crf, metavar="N", help="h264: quality, lower is better")
+    parser.add_argument("--keyint", type=keyint, metavar="SECONDS", help="h264: keyframe every")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--decode", type=float, default=0.05, help="fraction of viewers decoding")
     parser.add_argument("--resolution-mix", default="360p,480p,720p,1080p")
@@ -415,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"--resolution-mix takes {', '.join(RESOLUTIONS)}")
     if not 0 <= args.decode <= 1 or not 0 <= args.churn <= 60 or math.isnan(args.churn):
         problems.append("--decode is a fraction from 0 to 1; --churn a fraction per minute")
+    try:
+        codec, _ = codec_settings(args)  # the source would refuse what it refuses
+        if codec is p.Codec.H264:
+            check_encoder()
+    except UsageError as exc:
+        problems.append(str(exc))
     if problems:
         print(f"simulate: {'; '.join(problems)}", file=sys.stderr)
         return 2

@@ -4,11 +4,16 @@ The report (JSON, and a table at the end of a run) has these top-level keys; the
 suite checks them against REPORT_SCHEMA:
 
 - `settings`: the command-line settings of the run.
-- `viewers`: per viewer: name, continuity, join_ms, frames, frames_lost, loss_pct,
-  depth, parent, recoveries_ms, how_left, true/estimate latency p50 and p99 (ms).
+- `viewers`: per viewer: name, continuity, join_ms, codec (of the frames it received),
+  decode, picture_ms (join to first picture), frames, frames_lost, frames_undecodable,
+  loss_pct, depth, parent, recoveries_ms, how_left, true/estimate latency p50 and p99 (ms).
 - `continuity`, `true_latency_ms`, `estimated_latency_ms`, `per_hop_ms`, `join_ms`,
-  `recovery_ms`, `loss_pct`: each {p5, p50, p95, p99, min, max, count} over all viewers
-  (continuity: one value per viewer; latencies: sampled frames).
+  `join_to_picture_ms`, `recovery_ms`, `loss_pct`: each {p5, p50, p95, p99, min, max,
+  count} over all viewers (continuity: one value per viewer; latencies: sampled frames;
+  join to picture: one value per decoding viewer that showed a picture).
+- `decoding_viewers`: how many viewers decoded (the `--decode` share of them);
+  `frames_undecodable`: frames they did not show because one before them was lost or
+  did not decode (H.264; always 0 for JPEG), in total.
 - `source`: egress_mbps (MB/s sent by the source), stream_kbps, egress_streams.
 - `tracker`: cpu_pct (of one core), bytes_per_s (TCP bytes in + out, via `ss`; null
   without iproute2), rss_mib.
@@ -23,6 +28,11 @@ suite checks them against REPORT_SCHEMA:
 
 Continuity is frames received / frames the source sent while the viewer was attached:
 from its first frame to its departure, or to the newest frame any viewer had at the end.
+Latencies are sampled on frames captured after the viewer started: the older ones its
+parent replays on joining (the GOP cache) are counted, not sampled.
+Join time runs from the moment a viewer starts (registers) to its first frame; join to
+picture, from the same moment to the first picture it shows (`PeerHooks.on_image`): for
+H.264 that includes waiting for, receiving and decoding the frames since a keyframe.
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ REPORT_SCHEMA: dict[str, type] = {
     "estimated_latency_ms": dict,
     "per_hop_ms": dict,
     "join_ms": dict,
+    "join_to_picture_ms": dict,
+    "decoding_viewers": int,
+    "frames_undecodable": int,
     "recovery_ms": dict,
     "loss_pct": dict,
     "source": dict,
@@ -85,23 +98,28 @@ def continuity(peer: dict[str, Any], newest_seq: int) -> float | None:
     return min(1.0, peer["frames"] / expected) if expected > 0 else 1.0
 
 
+def _since_start_ms(peer: dict[str, Any], key: str) -> float | None:
+    """Milliseconds from the viewer's start to the moment at `key`, if it came."""
+    moment = peer[key]
+    return round((moment - peer["started_s"]) * 1000, 1) if moment is not None else None
+
+
 def summarize_viewers(peers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-viewer rows and the aggregate distributions."""
     newest = max((p["last_seq"] for p in peers if p["left_s"] is None), default=0)
     rows = []
     for peer in peers:
-        join_ms = (
-            (peer["first_frame_s"] - peer["started_s"]) * 1000
-            if peer["first_frame_s"] is not None
-            else None
-        )
         rows.append(
             {
                 "name": peer["name"],
                 "continuity": continuity(peer, newest),
-                "join_ms": round(join_ms, 1) if join_ms is not None else None,
+                "join_ms": _since_start_ms(peer, "first_frame_s"),
+                "codec": peer["codec"],
+                "decode": peer["decode"],
+                "picture_ms": _since_start_ms(peer, "first_picture_s"),
                 "frames": peer["frames"],
                 "frames_lost": peer["frames_lost"],
+                "frames_undecodable": peer["frames_undecodable"],
                 "loss_pct": peer["loss_pct"],
                 "depth": peer["depth"],
                 "parent": peer["parent"],
@@ -123,6 +141,11 @@ def summarize_viewers(peers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         "estimated_latency_ms": distribution(pooled("estimate_ms")),
         "per_hop_ms": distribution(pooled("per_hop_ms")),
         "join_ms": distribution([r["join_ms"] for r in rows if r["join_ms"] is not None]),
+        "join_to_picture_ms": distribution(
+            [r["picture_ms"] for r in rows if r["picture_ms"] is not None]
+        ),
+        "decoding_viewers": sum(1 for peer in peers if peer["decode"]),
+        "frames_undecodable": sum(int(peer["frames_undecodable"]) for peer in peers),
         "recovery_ms": distribution(pooled("recoveries_ms")),
         "loss_pct": distribution([float(p["loss_pct"] or 0.0) for p in peers]),
         "latency_samples_ms": {
@@ -168,6 +191,7 @@ def table(report: dict[str, Any]) -> str:
         ("estimated_latency_ms", "peers' own latency estimate (ms)"),
         ("per_hop_ms", "latency per hop (ms)"),
         ("join_ms", "join time, register -> frame (ms)"),
+        ("join_to_picture_ms", "join to first picture (ms)"),
         ("recovery_ms", "recovery after parent loss (ms)"),
         ("loss_pct", "loss (%)"),
     ]:
@@ -183,6 +207,9 @@ def table(report: dict[str, Any]) -> str:
         f"tracker: {tracker['cpu_pct']:.1f}% of a core, {_kilo(tracker['bytes_per_s'])} kB/s, "
         f"{tracker['rss_mib']:.1f} MiB",
         f"relay traffic (all viewers' upload) {report['relay_traffic_mbps']:.2f} MB/s",
+        f"codec {report['settings']['codec']}: {report['decoding_viewers']} viewers decoding, "
+        f"{report['join_to_picture_ms']['count']} showed a picture, "
+        f"{report['frames_undecodable']} frames undecodable",
         f"tree: {tree['attached']}/{tree['viewers_at_end']} viewers attached, max depth "
         f"{tree['max_depth']}, depths {tree['depth_histogram']}",
     ]

@@ -5,9 +5,11 @@ Commands, one JSON object per line on stdin:
     {"op": "leave", "name": N}     leave politely (goodbye to the tracker)
     {"op": "kill", "name": N}      vanish: sockets closed, no goodbye
     {"op": "report"}               print {"ev": "report", "peers": [...]} and carry on
-Once a second the worker prints {"ev": "tick", "up": n, "frames": f} (frames received
-in that second by all its peers). Each viewer is a full `peer.node.Peer` with its own
-listening socket, tracker session and statistics, exactly as a separate program.
+It prints {"ev": "ready"} once it reads commands (its imports take a while: joins sent
+before would all start at once), then once a second {"ev": "tick", "up": n, "frames": f}
+(frames received in that second by all its peers). Each viewer is a full
+`peer.node.Peer` with its own listening socket, tracker session and statistics, exactly
+as a separate program.
 
     python -m peer.simulation.worker --tracker HOST:PORT
 """
@@ -32,6 +34,7 @@ from peer.node import Peer
 # Keep every Nth latency sample for the report's distributions (memory stays small).
 LATENCY_SAMPLE_EVERY = 3
 COMMAND_BYTES = 64 * 1024
+NS_PER_S = 1_000_000_000
 
 
 @attrs.define
@@ -42,6 +45,7 @@ class Probe:
     started_s: float
     decode: bool
     first_frame_s: float | None = None
+    first_picture_s: float | None = None  # a decoding viewer's first picture shown
     last_frame_s: float | None = None
     left_s: float | None = None
     how_left: str | None = None
@@ -75,11 +79,20 @@ class Probe:
         if self.first_seq is None:
             self.first_seq = header.seq
         self.last_seq = header.seq
-        if self.frames % LATENCY_SAMPLE_EVERY == 0 and self.peer is not None:
+        # A frame captured before the viewer started came from its parent's GOP cache on
+        # joining (H.264: up to a keyframe interval old, replayed at once and shown as the
+        # newest picture): counted, but its age is no delivery latency, so not sampled.
+        replayed = header.capture_ns < self.started_s * NS_PER_S
+        if self.frames % LATENCY_SAMPLE_EVERY == 0 and self.peer is not None and not replayed:
             true_ms = (arrival_ns - header.capture_ns) / 1e6
             self.true_ms.append(round(true_ms, 3))
             self.estimate_ms.append(round(self.peer.counters.latency.latency_ms, 3))
             self.per_hop_ms.append(round(true_ms / max(1, header.hops), 3))
+
+    def on_image(self, _image: object, _header: p.FrameHeader) -> None:
+        """A picture was shown: the first one ends the wait the viewer sees."""
+        if self.first_picture_s is None:
+            self.first_picture_s = time.time()
 
     def summary(self) -> dict[str, Any]:
         """The probe as JSON data for the orchestrator."""
@@ -89,14 +102,17 @@ class Probe:
             "name": self.name,
             "started_s": self.started_s,
             "first_frame_s": self.first_frame_s,
+            "first_picture_s": self.first_picture_s,
             "last_frame_s": self.last_frame_s,
             "left_s": self.left_s,
             "how_left": self.how_left,
             "decode": self.decode,
+            "codec": peer.codec.label if peer is not None and self.first_seq is not None else None,
             "frames": self.frames,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
             "frames_lost": peer.counters.loss.frames_lost if peer is not None else 0,
+            "frames_undecodable": peer.pictures.undecodable if peer is not None else 0,
             "depth": stats.get("depth"),
             "parent": stats.get("parent"),
             "children": stats.get("children"),
@@ -122,6 +138,7 @@ class Worker:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._ticks)
+            emit({"ev": "ready"})
             await self._commands()
             nursery.cancel_scope.cancel()
 
@@ -159,7 +176,7 @@ class Worker:
     async def _join(self, command: dict[str, Any]) -> None:
         name = command["name"]
         probe = Probe(name=name, started_s=time.time(), decode=command.get("decode", False))
-        hooks = PeerHooks(on_frame_received=probe.on_frame)
+        hooks = PeerHooks(on_frame_received=probe.on_frame, on_image=probe.on_image)
         config = PeerConfig(
             role="viewer",
             name=name,

@@ -57,6 +57,17 @@ def print_table(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float
     return ratios
 
 
+def print_cpu_per_frame(results: dict[str, dict[str, Any]]) -> None:
+    """One more table row: CPU ms per delivered frame of each system, then StreamNest/other."""
+    key = "cpu_ms_per_delivered_frame"
+    systems = [system for system in results if "error" not in results[system]]
+    ours = results["streamnest"].get(key) if "streamnest" in systems else None
+    others = [s for s in systems if s != "streamnest"] if "streamnest" in systems else []
+    cells = [cell(results[s][key], ".3f", VALUE_WIDTH) for s in systems]
+    cells += [cell(ratio(ours, results[o][key]), ".3f", RATIO_WIDTH) for o in others]
+    print(f"{'CPU ms/delivered frame':<{LABEL_WIDTH}}" + "".join(cells))
+
+
 def target(name: str, value: float | None, passed: bool) -> dict[str, Any]:
     """One target check, printed as PASS or FAIL."""
     shown = "-" if value is None else f"{value:.3f}"

@@ -1,6 +1,7 @@
 """StreamNest's side of the comparison: the real peers, run the way the baselines are run.
 
     python -m baselines.streamnest_peers source --tracker HOST:PORT --frames FILE
+                                               [--codec jpeg|h264]
     python -m baselines.streamnest_peers viewers --tracker HOST:PORT --names a,b,c
 
 Not a baseline: this is StreamNest itself, through `peer.node.Peer`, so frames take the
@@ -9,6 +10,13 @@ frame instead of encoding a camera image (everything after it, pacing included, 
 real source). Viewers relay with MAX_CHILDREN slots each and do not decode; they join
 one after another, each receiving before the next joins, so the tree is built as a
 growing audience would build it. The process protocol is the one of `baselines.workload`.
+
+With --codec h264 the frames are H.264 access units with their keyframe flags, and every
+relay keeps its GOP cache as it would live. Two things of a live H.264 source cannot be
+done with units encoded beforehand, and neither changes what is measured: a late frame
+does not skip units (the sequence must stay whole to decode; the live encoder would
+likewise just encode the next picture), and a keyframe request is not honoured (only a
+viewer that decodes asks, and none does here).
 """
 
 from __future__ import annotations
@@ -21,14 +29,16 @@ import trio
 
 import protocol as p
 from baselines.workload import (
+    CODECS,
     FPS,
     HEIGHT,
     JPEG_QUALITY,
     WIDTH,
     DeliveryLog,
     SendLog,
+    StoredFrame,
     Window,
-    load_frames,
+    read_frames,
     report_on_window,
     say_ready,
     viewers_report,
@@ -48,23 +58,27 @@ JOIN_TIMEOUT_S = 30.0  # for one viewer to receive its first frame
 class PreEncodedFrames(FrameSource):
     """A StreamNest source's video whose camera is the benchmark's pre-encoded frames."""
 
-    def __init__(self, frames: list[bytes], log: SendLog) -> None:
-        super().__init__(TestPattern(WIDTH, HEIGHT, FPS), FrameSigner(), fps=FPS)
+    def __init__(self, frames: list[StoredFrame], log: SendLog, codec: p.Codec) -> None:
+        pattern = TestPattern(WIDTH, HEIGHT, FPS)
+        super().__init__(pattern, FrameSigner(), fps=FPS, codec=codec)
         self.frames = frames
         self.log = log
         self.index = -1
 
     def encode_next(self, skip: int) -> EncodedPicture | None:
-        """The next pre-encoded frame (skipping `skip`), stamped with the time now."""
-        self.index += 1 + skip
+        """The next pre-encoded frame, stamped with the time now. JPEG skips `skip`
+        frames, as a late camera read does; H.264 never skips a unit (see above)."""
+        self.index += 1 + (skip if self.codec is p.Codec.JPEG else 0)
         capture_ns = time.time_ns()
         self.log.record(capture_ns)
-        return EncodedPicture(self.frames[self.index % len(self.frames)], WIDTH, HEIGHT, capture_ns)
+        frame = self.frames[self.index % len(self.frames)]
+        return EncodedPicture(frame.data, WIDTH, HEIGHT, capture_ns, frame.keyframe)
 
 
 def source(args: argparse.Namespace) -> None:
     """Stream the frame file through a real StreamNest source; then report."""
     log = SendLog()
+    codec = p.CODECS_BY_LABEL[args.codec]
     config = PeerConfig(
         role="source",
         name="source",
@@ -72,6 +86,7 @@ def source(args: argparse.Namespace) -> None:
         max_children=FANOUT,
         fps=FPS,
         quality=JPEG_QUALITY,
+        codec=codec,
     )
 
     def set_window(window: Window) -> None:
@@ -79,7 +94,7 @@ def source(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            video = PreEncodedFrames(load_frames(args.frames), log)
+            video = PreEncodedFrames(read_frames(args.frames), log, codec)
             await nursery.start(Peer(config, frame_source=video).run)
             say_ready()
             await trio.to_thread.run_sync(report_on_window, set_window, log.report)
@@ -106,6 +121,7 @@ def viewers(args: argparse.Namespace) -> None:
         result = viewers_report(logs)
         for name, viewer in result["viewers"].items():
             viewer["depth"] = peers[name].counters.depth
+            viewer["codec"] = peers[name].codec.label
         return result
 
     async def main() -> None:
@@ -136,6 +152,7 @@ def main() -> None:
         sub = commands.add_parser(command)
         sub.add_argument("--tracker", required=True, help="HOST:PORT")
     commands.choices["source"].add_argument("--frames", required=True, help="frame file")
+    commands.choices["source"].add_argument("--codec", choices=CODECS, default="jpeg")
     commands.choices["viewers"].add_argument("--names", required=True, help="comma-separated")
     args = parser.parse_args()
     {"source": source, "viewers": viewers}[args.command](args)

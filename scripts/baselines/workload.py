@@ -1,9 +1,15 @@
 """The workload every system in scripts/bench_compare.py carries, and how its processes report.
 
-Every source sends the same pre-encoded JPEG frames (a file the orchestrator writes once)
+Every source sends the same pre-encoded frames (a file the orchestrator writes once)
 round-robin at FPS on an absolute schedule (`peer.pacing.PacingSchedule`, the one the
 StreamNest source uses), stamping each frame with a sequence number and its capture time
 (Unix ns, taken just before it is sent) in its own system's framing.
+
+The frames are JPEG (each stands alone) or H.264 access units from StreamNest's own
+encoder (peer.h264: libx264, its default settings), with their keyframe flags. An
+H.264 sequence is a whole number of GOPs starting on a keyframe (an IDR picture with
+its SPS and PPS), so when the list wraps around, the unit after the last is a keyframe
+and the looped stream stays decodable for anyone who decodes it.
 
 Every benchmark process speaks one small line protocol with the orchestrator:
 
@@ -27,54 +33,132 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+import protocol as p
 from peer.pacing import PacingSchedule
+
+if TYPE_CHECKING:  # imported where used: a process that only loads the frames needs neither
+    from peer.h264 import H264Settings
+    from peer.media import TestPattern
 
 WIDTH = 1280
 HEIGHT = 720
 FPS = 30.0
 JPEG_QUALITY = 80
-FRAME_COUNT = 60  # distinct frames, sent round-robin (2 s of the test pattern)
+FRAME_COUNT = 60  # distinct frames, sent round-robin (2 s of the test pattern: one H.264 GOP)
 GRACE_S = 1.0  # a frame of the window still counts if it arrives this long after it
 REPORT_MARGIN_S = 0.1  # reports are written this long after the grace period
 POLL_INTERVAL_S = 0.01
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
-_LENGTH = struct.Struct(">I")
+CODECS = tuple(p.CODECS_BY_LABEL)  # jpeg, h264
+_FRAME_HEADER = struct.Struct(">?I")  # keyframe, length
 
 
 # -- the frames ------------------------------------------------------------------------
 
 
-def encode_frames(path: Path, count: int = FRAME_COUNT) -> list[bytes]:
-    """Encode `count` frames of StreamNest's test pattern, save them to `path`, return them."""
+@attrs.frozen
+class StoredFrame:
+    """One pre-encoded frame: its bytes, and whether a decoder can start at it."""
+
+    data: bytes
+    keyframe: bool = True
+
+
+def encode_frames(path: Path, codec: str = "jpeg", count: int = FRAME_COUNT) -> list[StoredFrame]:
+    """Encode at least `count` frames of StreamNest's test pattern, save them to `path`,
+    return them. H.264: rounded up to whole GOPs, the first frame a keyframe."""
     from peer.media import TestPattern, encode_jpeg
 
     pattern = TestPattern(WIDTH, HEIGHT, FPS)
-    frames = [encode_jpeg(pattern.read(0), JPEG_QUALITY) for _ in range(count)]
+    if codec == "jpeg":
+        frames = [StoredFrame(encode_jpeg(pattern.read(0), JPEG_QUALITY)) for _ in range(count)]
+    else:
+        frames = _encode_h264(pattern, count)
     with path.open("wb") as file:
-        for jpeg in frames:
-            file.write(_LENGTH.pack(len(jpeg)))
-            file.write(jpeg)
+        for frame in frames:
+            file.write(_FRAME_HEADER.pack(frame.keyframe, len(frame.data)))
+            file.write(frame.data)
     return frames
 
 
-def load_frames(path: str | Path) -> list[bytes]:
-    """The frames `encode_frames` saved."""
+def h264_settings() -> H264Settings:
+    """The H.264 settings of the workload: StreamNest's defaults (peer.h264.H264Settings)."""
+    from peer.h264 import H264Settings
+
+    return H264Settings()
+
+
+def gop_frames() -> int:
+    """Frames from one H.264 keyframe to the next in the workload."""
+    return max(1, round(FPS * h264_settings().keyint_s))
+
+
+def _encode_h264(pattern: TestPattern, count: int) -> list[StoredFrame]:
+    from peer.h264 import H264Encoder
+
+    gop = gop_frames()
+    total = -(-count // gop) * gop
+    encoder = H264Encoder(WIDTH, HEIGHT, FPS, h264_settings())
+    try:
+        frames = [
+            StoredFrame(*encoder.encode(pattern.read(0), round(index * 1e6 / FPS)))
+            for index in range(total)
+        ]
+    finally:
+        encoder.close()
+    if not frames[0].keyframe:
+        raise RuntimeError("the H.264 workload does not start on a keyframe: it cannot loop")
+    return frames
+
+
+def codec_config(codec: str, frames: list[StoredFrame]) -> dict[str, Any]:
+    """How the frames were encoded, for the JSON report."""
+    if codec == "jpeg":
+        return {"jpeg_quality": JPEG_QUALITY}
+    settings = h264_settings()
+    return {
+        "h264_crf": settings.crf,
+        "h264_bitrate_kbps": settings.bitrate_kbps,
+        "h264_keyint_frames": gop_frames(),
+        "keyframes": sum(frame.keyframe for frame in frames),
+        "stars_carry": "the same H.264 units, as opaque bytes",
+    }
+
+
+def codec_label(codec: str) -> str:
+    """The frames, in a few words, for each run's heading."""
+    if codec == "jpeg":
+        return f"JPEG q{JPEG_QUALITY}"
+    settings = h264_settings()
+    return (
+        f"H.264 CRF {settings.crf} (cap {settings.bitrate_kbps} kb/s, keyframe every "
+        f"{gop_frames()} frames; the stars relay the same units as opaque bytes)"
+    )
+
+
+def read_frames(path: str | Path) -> list[StoredFrame]:
+    """The frames `encode_frames` saved, with their keyframe flags."""
     data = Path(path).read_bytes()
     frames = []
     offset = 0
     while offset < len(data):
-        (length,) = _LENGTH.unpack_from(data, offset)
-        offset += _LENGTH.size
-        frames.append(data[offset : offset + length])
+        keyframe, length = _FRAME_HEADER.unpack_from(data, offset)
+        offset += _FRAME_HEADER.size
+        frames.append(StoredFrame(data[offset : offset + length], keyframe))
         offset += length
     if not frames:
         raise SystemExit(f"no frames in {path}")
     return frames
+
+
+def load_frames(path: str | Path) -> list[bytes]:
+    """The bytes of the frames `encode_frames` saved (what a star sends, opaque)."""
+    return [frame.data for frame in read_frames(path)]
 
 
 # -- the measured window and what is logged in it --------------------------------------

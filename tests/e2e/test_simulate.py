@@ -15,6 +15,9 @@ from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 SIMULATION_TIMEOUT_S = 180  # a 10 s simulation: startup, churn and reaping on a busy machine
+DISTRIBUTIONS = (
+    "continuity", "true_latency_ms", "join_ms", "join_to_picture_ms", "recovery_ms", "per_hop_ms",
+)  # fmt: skip
 
 
 @pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
@@ -36,8 +39,12 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
 
     for key, kind in REPORT_SCHEMA.items():
         assert isinstance(report[key], kind), key
-    for key in ("continuity", "true_latency_ms", "join_ms", "recovery_ms", "per_hop_ms"):
+    for key in DISTRIBUTIONS:
         assert set(report[key]) == set(DISTRIBUTION_KEYS), key
+    assert report["settings"]["codec"] == "jpeg"
+    assert report["decoding_viewers"] >= 2, "5% of each worker's viewers, the first included"
+    assert report["join_to_picture_ms"]["count"] >= 1
+    assert report["frames_undecodable"] == 0, "every JPEG frame stands alone"
 
     tree = report["tree"]
     assert tree["attached"] == tree["viewers_at_end"] >= 15, "every viewer attached"
@@ -51,6 +58,55 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
     assert report["source"]["egress_streams"] <= 3.5
     assert not [pid for pid in report["pids"] if alive(pid)], "a process was left behind"
     assert "continuity index" in result.stdout
+
+
+@pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
+def test_h264_viewers_that_decode_show_a_picture_soon_after_joining(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            sys.executable, "scripts/simulate.py", "--viewers", "12", "--duration", "6",
+            "--codec", "h264", "--keyint", "4", "--decode", "0.5", "--processes", "2",
+            "--source", "testsrc:320x240@30", "--json", str(report_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SIMULATION_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+
+    for key, kind in REPORT_SCHEMA.items():
+        assert isinstance(report[key], kind), key
+    viewers = report["viewers"]
+    assert {viewer["codec"] for viewer in viewers} == {"h264"}
+    decoders = [viewer for viewer in viewers if viewer["decode"]]
+    assert len(decoders) == report["decoding_viewers"] == 6, "every second viewer of each worker"
+    # Joining mid-GOP (4 s between keyframes), each shows a picture: the relay replays the
+    # frames since the keyframe. No bound on the wait: the suite's machine may be busy.
+    for viewer in decoders:
+        assert viewer["picture_ms"] is not None, viewer["name"]
+        assert viewer["picture_ms"] >= viewer["join_ms"], "a picture comes from a frame"
+    assert not [viewer for viewer in viewers if not viewer["decode"] and viewer["picture_ms"]]
+    assert report["join_to_picture_ms"]["count"] == 6
+    assert report["frames_undecodable"] == sum(v["frames_undecodable"] for v in viewers)
+    assert report["tree"]["attached"] == 12
+    assert "join to first picture (ms)" in result.stdout
+    assert "codec h264: 6 viewers decoding, 6 showed a picture" in result.stdout
+    assert not [pid for pid in report["pids"] if alive(pid)], "a process was left behind"
+
+
+def test_h264_options_need_the_h264_codec() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/simulate.py", "--bitrate", "800"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--bitrate needs --codec h264" in result.stderr
 
 
 def children_of(pid: int) -> list[int]:

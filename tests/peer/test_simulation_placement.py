@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from peer.simulation.orchestrator import place_viewer
+from peer.simulation.placement import place_viewer
 
 MIX = "360p,480p,720p,1080p"
 
@@ -27,3 +27,9 @@ def test_the_decoders_take_every_resolution_of_the_mix() -> None:
 
 def test_no_decoders_when_the_share_is_zero() -> None:
     assert not any(place_viewer(i, 2, 0.0, MIX).decode for i in range(100))
+
+
+def test_a_fifth_of_a_hundred_viewers_decode_ten_on_each_of_two_workers() -> None:
+    placements = [place_viewer(i, 2, 0.2, MIX) for i in range(100)]
+    decoders = Counter(p.worker for p in placements if p.decode)
+    assert decoders == {0: 10, 1: 10}
