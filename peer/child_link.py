@@ -17,6 +17,14 @@ from peer.queues import FrameQueue
 from peer.wire import send_parts
 
 CHILD_QUEUE_FRAMES = 4
+# An H.264 child that loses a frame loses the rest of its GOP, so it may fall further
+# behind before one is dropped: half a second at 30 fps (about 150 KiB at 2.5 Mb/s).
+H264_CHILD_QUEUE_FRAMES = 15
+
+
+def queue_bound(codec: p.Codec) -> int:
+    """How many frames a child's queue holds for a stream of `codec`."""
+    return H264_CHILD_QUEUE_FRAMES if codec is p.Codec.H264 else CHILD_QUEUE_FRAMES
 
 
 async def send_frame(stream: trio.abc.Stream, head: bytes, data: memoryview) -> None:

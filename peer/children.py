@@ -27,8 +27,18 @@ import trio
 
 import protocol as p
 from peer import events as ev
-from peer.child_link import ChildLink, QueuedFrame, can_write_now, relay_head, send_frame, write_now
+from peer.child_link import (
+    CHILD_QUEUE_FRAMES,
+    ChildLink,
+    QueuedFrame,
+    can_write_now,
+    queue_bound,
+    relay_head,
+    send_frame,
+    write_now,
+)
 from peer.gate import AdmissionGate
+from peer.queues import FrameQueue
 from peer.tcp_info import sending_limits
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
@@ -67,6 +77,7 @@ class ChildrenHub:
     backlog: Callable[[int, int], list[p.VideoFrame]] = _no_backlog
     on_keyframe_request: Callable[[p.KeyframeRequest], None] = lambda request: None
     links: dict[str, ChildLink] = attrs.field(factory=dict)
+    queue_frames: int = CHILD_QUEUE_FRAMES  # each child's queue bound (set_codec)
     address: tuple[str, int] | None = None
     frames_dropped: int = 0
     # What the upload monitor reads: frames offered to the children, their bytes, and
@@ -137,6 +148,12 @@ class ChildrenHub:
         if written:
             self.bytes_sent += written
             self.on_sent(written)
+
+    def set_codec(self, codec: p.Codec) -> None:
+        """The stream is (now) of `codec`: size every child's queue for it."""
+        self.queue_frames = queue_bound(codec)
+        for link in self.links.values():
+            link.queue.max_frames = self.queue_frames
 
     def send_control(self, message: p.Message) -> None:
         """Send a control message (stream end) to every child, ahead of queued frames."""
@@ -248,7 +265,7 @@ class ChildrenHub:
         previous = self.links.get(name)
         if previous is not None:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
-        link = ChildLink(name=name, stream=stream)
+        link = ChildLink(name=name, stream=stream, queue=FrameQueue(self.queue_frames))
         now_ns = time.time_ns()
         backlog = self.backlog(join.last_epoch, join.last_seq)
         link.queue.put_backlog(

@@ -63,7 +63,7 @@ class Peer:
         self.epoch = 0
         self.gop = GopCache()
         self.last_frame = (0, 0)  # (epoch, seq) of the newest frame received
-        # The codec of the stream we send or receive.
+        # The codec of the stream we send or receive (a viewer learns it from the frames).
         self.codec = frame_source.codec if frame_source else config.codec
         self.keyframe_limiter = KeyframeLimiter()  # requests we pass up the tree
         self.hub = ChildrenHub(
@@ -234,6 +234,8 @@ class Peer:
 
     async def _stream(self) -> None:
         assert self._source is not None
+        self.codec = self._source.codec
+        self.hub.set_codec(self.codec)
         await self._source.run(lambda: self.epoch, self._send_frame)
         self.hooks.on_event(ev.VideoEnded())
         self.hub.send_control(
@@ -278,7 +280,9 @@ class Peer:
         if header.epoch == last_epoch and header.seq <= last_seq:
             return  # a new parent resending what we have: nothing to do with it
         self.last_frame = (header.epoch, header.seq)
-        self.codec = header.codec
+        if header.codec is not self.codec:
+            self.codec = header.codec
+            self.hub.set_codec(header.codec)
         if self.uses_frames():
             verdict = self.integrity.check(frame)
             if verdict is not Verdict.GOOD:

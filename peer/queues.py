@@ -26,7 +26,7 @@ class FrameQueue(Generic[T]):
     def __init__(self, max_frames: int) -> None:
         self._frames: deque[T] = deque()
         self._control: deque[bytes | memoryview] = deque()
-        self._max_frames = max_frames
+        self.max_frames = max_frames  # the bound; may change (the stream's codec)
         self._backlog = 0  # backlog frames still queued, allowed above the bound
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -40,7 +40,7 @@ class FrameQueue(Generic[T]):
         if self._closed:
             return True
         kept_all = True
-        if len(self._frames) >= self._max_frames + self._backlog:
+        if len(self._frames) >= self.max_frames + self._backlog:
             self._frames.popleft()
             self._backlog = max(0, self._backlog - 1)
             self.dropped += 1

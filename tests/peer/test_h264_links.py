@@ -127,6 +127,21 @@ async def test_a_child_that_lost_a_frame_gets_nothing_more_until_a_keyframe(
     assert before == list(range(1, len(before) + 1)), "only a prefix of the first GOP"
 
 
+async def test_an_h264_childs_queue_holds_half_a_second_before_it_drops(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    hub, key = relay(GopCache(), [])
+    hub.set_codec(p.Codec.H264)
+    await join(hub, key, nursery, lockstep=True)  # reads nothing
+    for seq in range(1, 17):  # one in flight, fifteen queued
+        hub.forward(unit(seq, keyframe=seq == 1), arrival_ns=0, path_latency_us=0)
+        await trio.sleep(1 / 30)
+    link = hub.links["kid"]
+    assert len(link.queue) == 15 and not link.awaiting_keyframe
+    hub.forward(unit(17), arrival_ns=0, path_latency_us=0)
+    assert link.awaiting_keyframe
+
+
 async def test_a_keyframe_request_goes_from_the_child_to_the_parent(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
