@@ -6,8 +6,9 @@ fresh 41-byte head (hop count + 1, path latency including the time the frame wai
 here) and sends it followed by the untouched picture bytes. A child that cannot keep up
 loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is cut off
 and reported to the tracker, and nobody else notices. (An H.264 child that lost a frame
-cannot decode until the next keyframe, so its queue is emptied and it gets nothing more
-until then: our upload is not spent on frames it would throw away.) A new child first
+cannot decode until the next keyframe, so its queue is emptied, it gets nothing more
+until then, and we ask up the tree for one: our upload is not spent on frames it would
+throw away, and the wait is short.) A new child first
 gets what it lacks of the current GOP (`backlog`: after the last frame it says it has,
 or from the keyframe), so it shows a picture at once. When most children starve at once
 the bottleneck is our own upload (`peer.upload_monitor.UploadMonitor` decides): the
@@ -142,9 +143,11 @@ class ChildrenHub:
             if not link.queue.put_frame(queued):
                 self.frames_dropped += 1
                 if frame.header.codec is p.Codec.H264 and not keyframe:
-                    # Its oldest frame is gone, so nothing after it decodes: skip to a keyframe.
+                    # Its oldest frame is gone, so nothing after it decodes: skip to a
+                    # keyframe, and ask for one (a child that shows nothing would not).
                     self.frames_dropped += link.queue.drop_frames()
                     link.awaiting_keyframe = True
+                    self.on_keyframe_request(p.KeyframeRequest(epoch=frame.header.epoch))
         if written:
             self.bytes_sent += written
             self.on_sent(written)

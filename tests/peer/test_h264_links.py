@@ -107,7 +107,8 @@ async def test_a_switching_child_gets_only_what_comes_after_its_newest_frame(
 async def test_a_child_that_lost_a_frame_gets_nothing_more_until_a_keyframe(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    hub, key = relay(GopCache(), [])
+    requests: list[p.KeyframeRequest] = []
+    hub, key = relay(GopCache(), requests)
     child, decoder = await join(hub, key, nursery, lockstep=True)  # reads only when asked
     # The child reads nothing for a while: its queue (4 frames) overflows.
     for seq in range(1, 21):
@@ -115,6 +116,7 @@ async def test_a_child_that_lost_a_frame_gets_nothing_more_until_a_keyframe(
         await trio.sleep(1 / 30)
     link = hub.links["kid"]
     assert link.awaiting_keyframe and len(link.queue) == 0
+    assert requests and requests[0] == p.KeyframeRequest(epoch=1)  # asked up the tree
     dropped_before = hub.frames_dropped
     hub.forward(unit(21), arrival_ns=0, path_latency_us=0)  # not a keyframe: not sent
     assert hub.frames_dropped == dropped_before + 1
