@@ -47,8 +47,11 @@ class GopCache:
         """A frame this peer sent or received, in order."""
         header = frame.header
         size = frame.payload_bytes()
-        if header.keyframe:
-            self.frames, self.nbytes, self.unchecked = [frame], size, 0
+        if header.keyframe:  # the list is reused: this runs for every JPEG frame
+            frames = self.frames
+            frames.clear()
+            frames.append(frame)
+            self.nbytes, self.unchecked = size, 0
         elif self.frames and _follows(self.frames[-1].header, header):
             if self.nbytes + size > self.max_bytes:
                 self.clear()  # too big to replay: wait for a keyframe
@@ -63,7 +66,8 @@ class GopCache:
 
     def clear(self) -> None:
         """Hold nothing until the next keyframe."""
-        self.frames, self.nbytes, self.unchecked = [], 0, 0
+        self.frames.clear()
+        self.nbytes = self.unchecked = 0
 
     def after(self, epoch: int, seq: int) -> list[p.VideoFrame]:
         """What a child that has (epoch, seq) needs: the frames after it if we hold it,

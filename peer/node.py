@@ -62,9 +62,11 @@ class Peer:
         self.gate = AdmissionGate(name=config.name, capacity=config.max_children)
         self.epoch = 0
         self.gop = GopCache()
-        self.last_frame = (0, 0)  # (epoch, seq) of the newest frame received
+        self._last_epoch = self._last_seq = 0  # of the newest frame received
         # The codec of the stream we send or receive (a viewer learns it from the frames).
         self.codec = frame_source.codec if frame_source else config.codec
+        # Whether we show pictures ourselves (a source's preview, a viewer's display).
+        self._displays = config.preview if config.role == "source" else config.decode
         self.keyframe_limiter = KeyframeLimiter()  # requests we pass up the tree
         self.hub = ChildrenHub(
             gate=self.gate,
@@ -148,7 +150,7 @@ class Peer:
                     else:
                         nursery.start_soon(self.follower.run)
                     nursery.start_soon(self.pictures.run)  # idle until fed H.264
-                    if self._displays():
+                    if self._displays:
                         nursery.start_soon(self.display.run)
         finally:
             self.finished.set()
@@ -190,6 +192,11 @@ class Peer:
             raise TrackerError("the tracker did not answer the chat message in time")
         finally:
             self.chat.forget(pending)
+
+    @property
+    def last_frame(self) -> tuple[int, int]:
+        """(epoch, seq) of the newest frame received; (0, 0) before any."""
+        return self._last_epoch, self._last_seq
 
     @property
     def last_image_size(self) -> tuple[int, int] | None:
@@ -265,21 +272,17 @@ class Peer:
         signatures: it only counts what arrives. The check starts again with the next
         frame once a child, a display or a sink needs it.
         """
-        return bool(self._displays() or self.hub.links or self.frame_sinks or self.picture_sinks)
+        return bool(self._displays or self.hub.links or self.frame_sinks or self.picture_sinks)
 
     def shows_pictures(self) -> bool:
         """Whether frames become pictures here: a display, a preview or the HTTP tap."""
-        return self._displays() or bool(self.picture_sinks)
-
-    def _displays(self) -> bool:
-        return self.config.preview if self.config.role == "source" else self.config.decode
+        return self._displays or bool(self.picture_sinks)
 
     def _on_frame(self, frame: p.VideoFrame, arrival_ns: int) -> None:
         header = frame.header
-        last_epoch, last_seq = self.last_frame
-        if header.epoch == last_epoch and header.seq <= last_seq:
+        if header.epoch == self._last_epoch and header.seq <= self._last_seq:
             return  # a new parent resending what we have: nothing to do with it
-        self.last_frame = (header.epoch, header.seq)
+        self._last_epoch, self._last_seq = header.epoch, header.seq
         if header.codec is not self.codec:
             self.codec = header.codec
             self.hub.set_codec(header.codec)
@@ -333,7 +336,7 @@ class Peer:
         return frames
 
     def _on_picture(self, picture: Picture) -> None:
-        if self._displays():
+        if self._displays:
             self.display.put(picture)
         for sink in self.picture_sinks:
             sink(picture)
@@ -342,7 +345,7 @@ class Peer:
 
     def _ask_for_keyframe(self) -> None:
         """Our decoder lost its place: ask up the tree for a keyframe (rate-limited)."""
-        self._keyframe_requested(p.KeyframeRequest(epoch=self.last_frame[0]))
+        self._keyframe_requested(p.KeyframeRequest(epoch=self._last_epoch))
 
     def _keyframe_requested(self, request: p.KeyframeRequest) -> None:
         """A child (or our own decoder) wants a keyframe: the source makes one, a relay
