@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -20,14 +21,14 @@ DISTRIBUTIONS = (
 )  # fmt: skip
 
 
-@pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
-def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None:
+def simulate(tmp_path: Path, *options: str) -> tuple[str, dict[str, Any]]:
+    """Run scripts/simulate.py on two worker processes with `options`: (what it printed,
+    its JSON report)."""
     report_path = tmp_path / "report.json"
     result = subprocess.run(
         [
-            sys.executable, "scripts/simulate.py", "--viewers", "20", "--duration", "10",
-            "--churn", "0.6", "--kill-relays", "2", "--processes", "2",
-            "--source", "testsrc:320x240@30", "--json", str(report_path),
+            sys.executable, "scripts/simulate.py", "--processes", "2",
+            "--source", "testsrc:320x240@30", "--json", str(report_path), *options,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -35,7 +36,15 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
         timeout=SIMULATION_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(report_path.read_text())
+    report: dict[str, Any] = json.loads(report_path.read_text())
+    return result.stdout, report
+
+
+@pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
+def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None:
+    printed, report = simulate(
+        tmp_path, "--viewers", "20", "--duration", "10", "--churn", "0.6", "--kill-relays", "2"
+    )
 
     for key, kind in REPORT_SCHEMA.items():
         assert isinstance(report[key], kind), key
@@ -57,25 +66,15 @@ def test_twenty_viewers_with_churn_and_two_killed_relays(tmp_path: Path) -> None
         assert sorted(killed["recovered"]) == sorted(killed["children"])
     assert report["source"]["egress_streams"] <= 3.5
     assert not [pid for pid in report["pids"] if alive(pid)], "a process was left behind"
-    assert "continuity index" in result.stdout
+    assert "continuity index" in printed
 
 
 @pytest.mark.timeout(SIMULATION_TIMEOUT_S + 60)
 def test_h264_viewers_that_decode_show_a_picture_soon_after_joining(tmp_path: Path) -> None:
-    report_path = tmp_path / "report.json"
-    result = subprocess.run(
-        [
-            sys.executable, "scripts/simulate.py", "--viewers", "12", "--duration", "6",
-            "--codec", "h264", "--keyint", "4", "--decode", "0.5", "--processes", "2",
-            "--source", "testsrc:320x240@30", "--json", str(report_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SIMULATION_TIMEOUT_S,
+    printed, report = simulate(
+        tmp_path, "--viewers", "12", "--duration", "6", "--codec", "h264", "--keyint", "4",
+        "--decode", "0.5",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(report_path.read_text())
 
     for key, kind in REPORT_SCHEMA.items():
         assert isinstance(report[key], kind), key
@@ -92,8 +91,8 @@ def test_h264_viewers_that_decode_show_a_picture_soon_after_joining(tmp_path: Pa
     assert report["join_to_picture_ms"]["count"] == 6
     assert report["frames_undecodable"] == sum(v["frames_undecodable"] for v in viewers)
     assert report["tree"]["attached"] == 12
-    assert "join to first picture (ms)" in result.stdout
-    assert "codec h264: 6 viewers decoding, 6 showed a picture" in result.stdout
+    assert "join to first picture (ms)" in printed
+    assert "codec h264: 6 viewers decoding, 6 showed a picture" in printed
     assert not [pid for pid in report["pids"] if alive(pid)], "a process was left behind"
 
 

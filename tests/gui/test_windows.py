@@ -80,6 +80,16 @@ def log_in(window: App, name: str, address: tuple[str, int], button: str) -> Non
     getattr(login, f"{button}_button").invoke()
 
 
+async def join_and_watch_480p(window: App, address: tuple[str, int], what: str) -> ViewerScreen:
+    """Log `window` in as alice, join the stream, and wait for its video at 480p."""
+    log_in(window, "alice", address, "join")
+    await eventually(lambda: isinstance(window.screen, ViewerScreen), within_s=5, what="viewer")
+    viewer = window.screen
+    assert isinstance(viewer, ViewerScreen)
+    await eventually(lambda: viewer.video.shown_size() == (854, 480), within_s=VIDEO_S, what=what)
+    return viewer
+
+
 def close(window: App) -> None:
     """What the window manager's close button does (WM_DELETE_WINDOW)."""
     window.root.tk.call(window.root.protocol("WM_DELETE_WINDOW"))
@@ -115,17 +125,7 @@ def test_stream_a_file_watch_it_chat_change_resolution_and_leave(
             assert streamer.stop_button.instate(["!disabled"])
             assert streamer.start_button.instate(["disabled"])
 
-            log_in(alice, "alice", address, "join")
-            await eventually(
-                lambda: isinstance(alice.screen, ViewerScreen), within_s=5, what="viewer"
-            )
-            viewer = alice.screen
-            assert isinstance(viewer, ViewerScreen)
-            await eventually(
-                lambda: viewer.video.shown_size() == (854, 480),
-                within_s=VIDEO_S,
-                what="video at 480p, the default",
-            )
+            viewer = await join_and_watch_480p(alice, address, "video at 480p, the default")
             assert viewer.banner.cget("text") == "Watching the stream, received from cam."
             await eventually(
                 lambda: viewer.stats.value("Parent") == "cam", within_s=5, what="stats"
@@ -199,16 +199,8 @@ def test_stream_the_test_pattern_in_h264_chosen_on_the_streamer_screen_and_watch
             assert streamer.stats.value("Encode time").endswith(" ms a frame")
             assert streamer.stats.value("Stream bitrate").endswith("b/s")
 
-            log_in(alice, "alice", address, "join")
-            await eventually(
-                lambda: isinstance(alice.screen, ViewerScreen), within_s=5, what="viewer"
-            )
-            viewer = alice.screen
-            assert isinstance(viewer, ViewerScreen)
-            await eventually(
-                lambda: viewer.video.shown_size() == (854, 480),
-                within_s=VIDEO_S,
-                what="H.264 pictures at 480p in the viewer",
+            viewer = await join_and_watch_480p(
+                alice, address, "H.264 pictures at 480p in the viewer"
             )
             frames = viewer.video.frames_drawn
             await eventually(

@@ -10,11 +10,11 @@ import trio.testing
 
 import protocol as p
 from peer.children import ChildrenHub
-from peer.gate import AdmissionGate
 from peer.gop import GopCache
 from peer.parent import ParentFollower
 from peer.wire import receive_message
-from protocol.admission import mint_token, new_admission_key
+from protocol.admission import mint_token
+from tests.peer.test_links_virtual_time import relay_hub
 from tests.polling import eventually
 
 FROM_PARENT = (p.Accept, p.Reject, p.VideoFrame, p.Pong)
@@ -36,17 +36,7 @@ def _wall_clock_for_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def relay(cache: GopCache, requests: list[p.KeyframeRequest]) -> tuple[ChildrenHub, str]:
-    key = new_admission_key()
-    gate = AdmissionGate(name="relay", capacity=2)
-    gate.add_key(key)
-    hub = ChildrenHub(
-        gate=gate,
-        depth=lambda: 1,
-        epoch=lambda: 1,
-        backlog=cache.after,
-        on_keyframe_request=requests.append,
-    )
-    return hub, key
+    return relay_hub(backlog=cache.after, on_keyframe_request=requests.append)
 
 
 async def join(

@@ -9,6 +9,7 @@ exact and hold however busy the machine is.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio
@@ -169,15 +170,20 @@ async def join_child(
     return ours
 
 
-def relay_hub(dropped: list[tuple[float, ev.ChildDropped]]) -> tuple[ChildrenHub, str]:
+def relay_hub(
+    dropped: list[tuple[float, ev.ChildDropped]] | None = None, **options: Any
+) -> tuple[ChildrenHub, str]:
+    """A hub named "relay" with two slots and its admission key; `options` go to the hub."""
     key = new_admission_key()
     gate = AdmissionGate(name="relay", capacity=2)
     gate.add_key(key)
+    drops = dropped if dropped is not None else []
     hub = ChildrenHub(
         gate=gate,
         depth=lambda: 1,
         epoch=lambda: 1,
-        on_dropped=lambda event: dropped.append((trio.current_time(), event)),
+        on_dropped=lambda event: drops.append((trio.current_time(), event)),
+        **options,
     )
     return hub, key
 
