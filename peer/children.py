@@ -8,9 +8,9 @@ loses its oldest queued frames; one that accepts nothing for STALL_TIMEOUT_S is 
 and reported to the tracker, and nobody else notices. (An H.264 child that lost a frame
 cannot decode until the next keyframe, so its queue is emptied, it gets nothing more
 until then, and we ask up the tree for one: our upload is not spent on frames it would
-throw away, and the wait is short.) A new child first
-gets what it lacks of the current GOP (`backlog`: after the last frame it says it has,
-or from the keyframe), so it shows a picture at once. When most children starve at once
+throw away, and the wait is short.) A new child first gets what it lacks of the current
+GOP (`backlog`: after the last frame it says it has, or from the keyframe), so it shows
+a picture at once. When most children starve at once
 the bottleneck is our own upload (`peer.upload_monitor.UploadMonitor` decides): the
 newest children are let go as OVERLOADED, and the hub takes no more than the upload
 carries. Children connect over any `trio.abc.Stream` (`handle`); on a real socket the

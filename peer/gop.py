@@ -87,9 +87,9 @@ class DecodeGate:
 
     undecodable: int = 0  # frames skipped because one before them was missing
     _last: p.FrameHeader | None = None
-    _waiting_since_s: float | None = None  # waiting for a keyframe since then
+    waiting: bool = False  # holding frames back until a keyframe
 
-    def admit(self, header: p.FrameHeader, now_s: float) -> bool:
+    def admit(self, header: p.FrameHeader) -> bool:
         """Whether to decode this frame: a keyframe, or the one right after the last fed.
 
         A frame at or before the last one fed is a repeat (a new parent resending what it
@@ -101,24 +101,17 @@ class DecodeGate:
             return False
         if header.keyframe or (last is not None and _follows(last, header)):
             self._last = header
-            self._waiting_since_s = None
+            self.waiting = False
             return True
         self.undecodable += 1
-        if self._waiting_since_s is None:
-            self._waiting_since_s = now_s
+        self.waiting = True
         return False
 
-    def failed(self, now_s: float) -> None:
+    def failed(self) -> None:
         """The decoder rejected the frame last admitted: wait for the next keyframe."""
         self.undecodable += 1
         self._last = None
-        if self._waiting_since_s is None:
-            self._waiting_since_s = now_s
-
-    @property
-    def waiting(self) -> bool:
-        """Whether the gate is holding frames back until a keyframe."""
-        return self._waiting_since_s is not None
+        self.waiting = True
 
 
 @attrs.define

@@ -106,13 +106,13 @@ class PictureFeed:
         if frame.header.codec is p.Codec.JPEG:
             self.on_picture(JpegPicture(frame))
             return
-        if not self.gate.admit(frame.header, trio.current_time()):
+        if not self.gate.admit(frame.header):
             if self.gate.waiting:
                 self.on_waiting()  # again with every unit skipped: the peer rate-limits
             return
         if len(self._pending) >= MAX_PENDING_UNITS:
             self._pending.clear()
-            self.gate.failed(trio.current_time())
+            self.gate.failed()
             self.on_waiting()
             return
         self._pending.append(frame)
@@ -129,7 +129,7 @@ class PictureFeed:
             self.decoded += len(batch)
             if failed:
                 self._pending.clear()  # they follow the unit that failed
-                self.gate.failed(trio.current_time())
+                self.gate.failed()
                 self.on_waiting()
             if newest is not None:
                 self.on_picture(newest)

@@ -191,7 +191,7 @@ class Recorder:
         assert self._remuxer is not None
         header = frame.header
         self._slot += fill
-        if (header.width, header.height) == self._size and self._gate.admit(header, 0.0):
+        if (header.width, header.height) == self._size and self._gate.admit(header):
             self._remuxer.write(frame.data, self._slot, keyframe=frame.header.keyframe)
             self.frames_written += 1
         self._slot += 1
@@ -201,13 +201,13 @@ class Recorder:
         H.264, follows a loss and waits for a keyframe)."""
         if frame.header.codec is p.Codec.JPEG:
             return decode_jpeg(frame.data, plan)
-        if not self._gate.admit(frame.header, 0.0):
+        if not self._gate.admit(frame.header):
             return None
         if self._decoder is None:
             self._decoder = H264Decoder()
         picture = self._decoder.decode(frame.data)
         if picture is None:
-            self._gate.failed(0.0)
+            self._gate.failed()
             return None
         return picture_to_image(picture, plan.width, plan.height)
 

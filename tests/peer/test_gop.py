@@ -90,9 +90,7 @@ def test_the_gate_feeds_nothing_between_a_loss_and_the_next_keyframe() -> None:
     gate = DecodeGate()
     frames = stream(30, keyint=10)
     admitted = [
-        frame.header.seq
-        for frame in frames
-        if frame.header.seq != 5 and gate.admit(frame.header, 0.0)
+        frame.header.seq for frame in frames if frame.header.seq != 5 and gate.admit(frame.header)
     ]
     assert admitted == [1, 2, 3, 4, *range(11, 31)]
     assert gate.undecodable == 5  # units 6..10
@@ -101,27 +99,27 @@ def test_the_gate_feeds_nothing_between_a_loss_and_the_next_keyframe() -> None:
 
 def test_a_viewer_starting_mid_gop_waits_for_a_keyframe() -> None:
     gate = DecodeGate()
-    assert not gate.admit(unit(7).header, 0.0)
+    assert not gate.admit(unit(7).header)
     assert gate.waiting
-    assert gate.admit(unit(11, keyframe=True).header, 0.0)
+    assert gate.admit(unit(11, keyframe=True).header)
 
 
 def test_repeats_are_skipped_uncounted_and_a_resent_missing_unit_resumes_decoding() -> None:
     gate = DecodeGate()
     for seq in (1, 2, 3):
-        assert gate.admit(unit(seq, keyframe=seq == 1).header, 0.0)
-    assert not gate.admit(unit(2).header, 0.0)  # a repeat
+        assert gate.admit(unit(seq, keyframe=seq == 1).header)
+    assert not gate.admit(unit(2).header)  # a repeat
     assert gate.undecodable == 0
-    assert not gate.admit(unit(5).header, 0.0)  # 4 is missing
-    assert gate.admit(unit(4).header, 0.0)  # a new parent resends it: the decoder is at 3
-    assert gate.admit(unit(5).header, 0.0)
+    assert not gate.admit(unit(5).header)  # 4 is missing
+    assert gate.admit(unit(4).header)  # a new parent resends it: the decoder is at 3
+    assert gate.admit(unit(5).header)
 
 
 def test_a_unit_that_fails_to_decode_is_a_loss() -> None:
     gate = DecodeGate()
-    assert gate.admit(unit(1, keyframe=True).header, 0.0)
-    gate.failed(0.0)
-    assert not gate.admit(unit(2).header, 0.0)
+    assert gate.admit(unit(1, keyframe=True).header)
+    gate.failed()
+    assert not gate.admit(unit(2).header)
     assert gate.undecodable == 2
 
 
@@ -133,7 +131,7 @@ def test_the_gate_admits_exactly_the_units_that_decode(keyint: int, lost: set[in
     gate = DecodeGate()
     admitted = []
     for frame in stream(80, keyint):
-        if frame.header.seq not in lost and gate.admit(frame.header, 0.0):
+        if frame.header.seq not in lost and gate.admit(frame.header):
             admitted.append(frame.header.seq)
     # A unit decodes when it and every unit back to its keyframe arrived.
     decodable = [
