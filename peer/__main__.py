@@ -35,6 +35,7 @@ from peer.h264 import (
 from peer.one_shot import one_shot
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
+from peer.upload_limit import MIN_LIMIT_KBPS
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
@@ -79,6 +80,14 @@ def positive(text: str) -> float:
     value = float(text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+def upload_limit(text: str) -> float:
+    """argparse type: kb/s, at least MIN_LIMIT_KBPS."""
+    value = float(text)
+    if not MIN_LIMIT_KBPS <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be at least {MIN_LIMIT_KBPS:g} kb/s")
     return value
 
 
@@ -151,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="where children connect (default 127.0.0.1, any free port)",
         )
         sub.add_argument(
+            "--upload-limit",
+            type=upload_limit,
+            metavar="KBPS",
+            help="send our children at most KBPS kb/s in all (default: what the uplink takes)",
+        )
+        sub.add_argument(
             "--stats-json", action="store_true", help="one JSON line of statistics per second"
         )
         sub.add_argument(
@@ -174,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(source)
     streaming(source)
-    source.add_argument("--fanout", type=child_count, default=3, help="direct children (3)")
+    source.add_argument(
+        "--fanout",
+        type=child_count,
+        default=3,
+        help="direct children (3), fewer while the upload cannot carry them",
+    )
     source.add_argument("--fps", type=positive, help="frame rate (default: the file's own)")
     source.add_argument("--quality", type=quality, default=80, help="JPEG quality (80)")
     source.add_argument(
@@ -217,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"display resolution: {' | '.join(RESOLUTIONS)} (source)",
     )
     view.add_argument(
-        "--max-children", type=child_count, default=3, help="viewers to relay to (3; 0 = leaf)"
+        "--max-children",
+        type=child_count,
+        default=3,
+        help="viewers to relay to at most (3; 0 = leaf); granted as the upload proves it",
     )
     view.add_argument("--duration", type=positive, metavar="SECONDS", help="leave after this")
     view.add_argument(
@@ -353,6 +376,7 @@ def dispatch(args: argparse.Namespace) -> int:
             decode=not getattr(args, "no_decode", False),
             join_key=key,
             tls=tls,
+            upload_limit_kbps=args.upload_limit,
         )
         sinks = Sinks(
             http=args.http,

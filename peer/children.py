@@ -28,6 +28,7 @@ import trio
 
 import protocol as p
 from peer import events as ev
+from peer.capacity import SlotEstimate
 from peer.child_link import (
     CHILD_QUEUE_FRAMES,
     ChildLink,
@@ -41,6 +42,7 @@ from peer.child_link import (
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
 from peer.tcp_info import sending_limits
+from peer.upload_limit import LimitedStream, UploadLimit
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
 
@@ -88,6 +90,9 @@ class ChildrenHub:
     bytes_sent: int = 0
     loop_late_s: float = 0.0  # how late the stall watcher woke, summed: our CPU's lag
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
+    # The slots our upload has shown it serves (None: the gate's capacity, fixed).
+    slots: SlotEstimate | None = None
+    upload_limit: UploadLimit | None = None  # --upload-limit, shared by every child
     _key_added: trio.Event = attrs.field(factory=trio.Event)
     _child_joined: trio.Event = attrs.field(factory=trio.Event)  # wakes watch_stalls
     _child_left: trio.Event = attrs.field(factory=trio.Event)  # wakes joins waiting for a slot
@@ -265,6 +270,8 @@ class ChildrenHub:
         self, join: p.Join, stream: trio.abc.Stream, decoder: p.MessageDecoder
     ) -> None:
         name = join.name
+        if self.upload_limit is not None:
+            stream = LimitedStream(stream, self.upload_limit)
         previous = self.links.get(name)
         if previous is not None:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
@@ -384,6 +391,15 @@ class ChildrenHub:
             },
         )
         shed = self.upload.observe(sample)
+        if self.slots is not None:
+            if shed is not None and not isinstance(shed, CpuBehind):
+                self.slots.shed(now_s, shed.keep)
+            self.gate.capacity = self.slots.observe(
+                now_s,
+                children=len(self.links),
+                frames_dropped=self.frames_dropped,
+                cpu_behind=isinstance(shed, CpuBehind),
+            )
         if shed is None:
             return
         if isinstance(shed, CpuBehind):

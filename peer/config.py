@@ -21,7 +21,10 @@ class PeerConfig:
     name: str
     tracker: tuple[str, int] = ("127.0.0.1", 9000)
     listen: tuple[str, int] = ("127.0.0.1", 0)
-    max_children: int = 3  # the source's fanout, or a viewer's relay slots
+    max_children: int = 3  # the source's fanout, or a viewer's relay slots: a ceiling
+    # Learn the slots our upload serves (peer/capacity.py); False: offer max_children.
+    measure_slots: bool = True
+    upload_limit_kbps: float | None = None  # cap on what we send our children (--upload-limit)
     resolution: str = "source"
     source: str | None = None
     fps: float | None = None

@@ -18,10 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import attrs
 import trio
 
 import protocol as p
 from peer import events as ev
+from peer.capacity import SlotEstimate
 from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
 from peer.config import PeerConfig, PeerHooks
@@ -35,6 +37,7 @@ from peer.pictures import Picture, PictureFeed
 from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
+from peer.upload_limit import UploadLimit
 from protocol.signing import FrameSigner
 
 CHAT_POST_TIMEOUT_S = 5.0
@@ -59,7 +62,9 @@ class Peer:
         self.counters = PeerCounters(
             name=config.name, role=config.role, resolution=config.resolution
         )
-        self.gate = AdmissionGate(name=config.name, capacity=config.max_children)
+        slots = _slot_estimate(config)
+        first_slots = slots.slots if slots is not None else config.max_children
+        self.gate = AdmissionGate(name=config.name, capacity=first_slots)
         self.epoch = 0
         self.gop = GopCache()
         self._last_epoch = self._last_seq = 0  # of the newest frame received
@@ -77,6 +82,10 @@ class Peer:
             on_event=self.hooks.on_event,
             backlog=self._backlog,
             on_keyframe_request=self._keyframe_requested,
+            slots=slots,
+            upload_limit=(
+                UploadLimit(config.upload_limit_kbps) if config.upload_limit_kbps else None
+            ),
         )
         self.tracker = TrackerLink(
             config.tracker,
@@ -229,6 +238,7 @@ class Peer:
         snapshot = self.counters.snapshot(trio.current_time(), time.time())
         snapshot["true_latency_ms"] = round(self.true_latency_ms, 2)
         snapshot["parent_switches"] = self.follower.switches
+        snapshot["slots"] = self.gate.capacity
         snapshot["frames_rejected"] = self.integrity.rejected
         snapshot["codec"] = self.codec.label
         snapshot["frames_undecodable"] = self.pictures.undecodable
@@ -384,7 +394,7 @@ class Peer:
             role=self.config.role,
             listen_host=host,
             listen_port=port,
-            max_children=self.gate.capacity,  # lowered if our upload could not carry more
+            max_children=self.gate.capacity,  # the slots our upload serves now
             resolution=self.resolution,
             parent=self.follower.current.name if self.follower.current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
@@ -392,7 +402,8 @@ class Peer:
         )
 
     def _peer_stats(self) -> p.PeerStats:
-        return self.counters.peer_stats(trio.current_time(), children=len(self.hub.links))
+        stats = self.counters.peer_stats(trio.current_time(), children=len(self.hub.links))
+        return attrs.evolve(stats, slots=self.gate.capacity)
 
     def _on_tracker_message(self, message: p.Message) -> None:
         hooks = self.hooks
@@ -421,3 +432,12 @@ class Peer:
         event = ev.from_tracker(message, self.config.name)
         if event is not None:
             hooks.on_event(event)
+
+
+def _slot_estimate(config: PeerConfig) -> SlotEstimate | None:
+    """How the peer learns the child slots its upload serves (None: fixed at the ceiling)."""
+    if not config.measure_slots:
+        return None
+    if config.role == "source":
+        return SlotEstimate.fixed(config.max_children)
+    return SlotEstimate.for_viewer(config.max_children)

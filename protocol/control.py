@@ -237,6 +237,11 @@ class PeerStats:
     depth: int = attrs.field(default=0, validator=_depth)
     children: int = attrs.field(default=0, validator=_count)
     resolution: str = attrs.field(default="source", validator=text(16))
+    # The child slots our upload has shown it serves now (peer/capacity.py); None from a
+    # peer that does not measure them: the tracker keeps what its Hello said.
+    slots: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(int_between(0, MAX_CHILDREN))
+    )
 
 
 @attrs.frozen

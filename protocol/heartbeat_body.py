@@ -5,16 +5,18 @@ of peers these two are nearly all the tracker's traffic. They use a fixed struct
 instead of JSON: parsing is one `unpack`, about 1/20 of the JSON path. Every other
 control message stays JSON (see protocol/json_body.py).
 
-Heartbeat body, big-endian (106 bytes for "source"):
+Heartbeat body, big-endian (104 bytes for "source"):
 
     u64 seq
     f64 fps, recv_fps, bandwidth_kbps, upload_kbps, latency_ms, rtt_ms, loss_pct
     u64 frames_received, frames_lost, depth, children
     u8  n, then n bytes of UTF-8: resolution
+    u8  slots (the child slots the peer's upload serves now; 255: not measured)
 
 HeartbeatAck body: u64 seq, u64 server_time_ns.
 
-Bytes after these fields are ignored (room for fields a newer peer may append). Values
+A body that ends after the resolution has no slots (an older peer's). Bytes after
+these fields are ignored (room for fields a newer peer may append). Values
 go through the same attrs validators as every message (finite, non-negative, in range),
 so a hostile body raises ProtocolError like any other.
 """
@@ -27,6 +29,8 @@ from protocol.control import Heartbeat, HeartbeatAck, PeerStats
 from protocol.errors import ProtocolError, Reason
 
 _HEARTBEAT = struct.Struct(">Q7d4QB")
+_SLOTS = struct.Struct(">B")
+NO_SLOTS = 255
 _ACK = struct.Struct(">QQ")
 
 
@@ -51,6 +55,7 @@ def encode_heartbeat(beat: Heartbeat) -> bytes:
             len(resolution),
         )
         + resolution
+        + _SLOTS.pack(NO_SLOTS if stats.slots is None else stats.slots)
     )
 
 
@@ -65,6 +70,10 @@ def decode_heartbeat(payload: bytes | memoryview) -> Heartbeat:
     end = _HEARTBEAT.size + length
     if len(payload) < end:
         raise ProtocolError(Reason.MALFORMED, "Heartbeat resolution runs past the body")
+    slots: int | None = None
+    if len(payload) >= end + _SLOTS.size:
+        (slots,) = _SLOTS.unpack_from(payload, end)
+        slots = None if slots == NO_SLOTS else slots
     try:
         resolution = str(payload[_HEARTBEAT.size : end], "utf-8")
         stats = PeerStats(
@@ -80,6 +89,7 @@ def decode_heartbeat(payload: bytes | memoryview) -> Heartbeat:
             depth=depth,
             children=children,
             resolution=resolution,
+            slots=slots,
         )
         return Heartbeat(seq=seq, stats=stats)
     except UnicodeDecodeError:

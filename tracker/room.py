@@ -164,8 +164,18 @@ class Room:
         member.resolution = beat.stats.resolution
         if key in self.tree:
             self.tree[key].latency_ms = beat.stats.latency_ms
+            self._set_slots(key, beat.stats.slots)
         server_ns = int((now_s + self.wall_offset_s) * 1e9)
         return [Send(key, p.HeartbeatAck(seq=beat.seq, server_time_ns=max(0, server_ns)))]
+
+    def _set_slots(self, key: str, slots: int | None) -> None:
+        """A peer measured the child slots its upload serves (peer/capacity.py): use them."""
+        if slots is None or key in self.trust.distrusted:
+            return
+        node = self.tree[key]
+        if slots != node.capacity:
+            self.tree.set_capacity(key, slots)  # a new version: waiting viewers are placed
+            self.members[key].max_children = slots
 
     def seen(self, key: str, now_s: float) -> None:
         """Any message from a member counts as a sign of life."""

@@ -3,19 +3,26 @@
 Nodes are keyed by casefolded name. The root is the source; a node is *attached* when
 its chain of parents reaches the source, and only attached nodes offer slots, so a
 subtree can never be placed under itself: its own nodes are not attached while it
-waits. Depths are kept on the nodes and updated when a subtree moves.
+waits. Depths are kept on the nodes and updated when a subtree moves. A node's
+capacity is the child slots it offers now: what its upload has shown it serves
+(peer/capacity.py reports it in heartbeats), up to its --max-children.
 
 Placement (`choose_parent`): the shallowest attached node with a free slot; ties go to
-the most spare capacity, then the lowest measured latency, then the name. When no slot
-is free, a childless viewer with fewer slots than the one waiting yields its place and
-moves under it (`_yielding_leaf`), so leaves that joined first never strand relays. Subtrees
-that lose their parent move as a whole, unless that would push them past the depth
-limit, in which case they are split and their members placed one by one; this keeps
-the depth near log_K(N).
+the most spare capacity, then the lowest measured latency, then the name. With
+`Placement.CAPACITY` (the default), capacity also moves up: a newcomer or orphan that
+offers more slots than a viewer sitting at or above the depth it would get takes that
+viewer's place, adopting its children and the viewer itself (`_weaker_in_the_way`), so
+rich uplinks sit close to the source and leaves that joined first never strand relays.
+`Placement.SHALLOWEST` is the rule before capacity counted (the simulation's baseline
+for comparison). Subtrees that lose their parent move as a whole, unless that would
+push them past the depth limit, in which case they are split and their members placed
+one by one; this keeps the depth near log_K(N).
 """
 
 from __future__ import annotations
 
+import collections
+import enum
 import math
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -23,6 +30,13 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 import attrs
 
 BACKUP_SPREAD = 4  # backups are drawn from this many of the best candidates
+
+
+class Placement(enum.Enum):
+    """How the tree places viewers (the tracker's --placement)."""
+
+    CAPACITY = "capacity"  # shallowest free slot, and more slots sit higher
+    SHALLOWEST = "shallowest"  # shallowest free slot only, as if every peer were equal
 
 
 @attrs.define
@@ -65,11 +79,15 @@ class Tree:
 
     nodes: dict[str, Node] = attrs.field(factory=dict)
     source: str | None = None
+    placement: Placement = Placement.CAPACITY
     # Bumped on every change of shape, so callers can skip work when nothing moved.
     version: int = 0
     _seq: int = 0
     _viewers: int = 0
     _viewer_capacity: int = 0
+    # How many viewers offer each capacity: a newcomer with no weaker viewer in the room
+    # skips the search for one.
+    _capacities: collections.Counter[int] = attrs.field(factory=collections.Counter)
 
     def __contains__(self, key: str) -> bool:
         """Whether `key` has a node."""
@@ -92,6 +110,7 @@ class Tree:
         else:
             self._viewers += 1
             self._viewer_capacity += capacity
+            self._capacities[capacity] += 1
         return node
 
     def set_capacity(self, key: str, capacity: int) -> None:
@@ -99,6 +118,8 @@ class Tree:
         node = self.nodes[key]
         if not node.is_source:
             self._viewer_capacity += capacity - node.capacity
+            self._uncount(node.capacity)
+            self._capacities[capacity] += 1
         node.capacity = capacity
         self.version += 1
 
@@ -109,6 +130,7 @@ class Tree:
         if not node.is_source:
             self._viewers -= 1
             self._viewer_capacity -= node.capacity
+            self._uncount(node.capacity)
         if node.parent is not None and node.parent in self.nodes:
             self.nodes[node.parent].children.remove(key)
         orphans = list(node.children)
@@ -118,6 +140,11 @@ class Tree:
         if self.source == key:
             self.source = None
         return orphans
+
+    def _uncount(self, capacity: int) -> None:
+        self._capacities[capacity] -= 1
+        if not self._capacities[capacity]:
+            del self._capacities[capacity]
 
     def attach(self, child: str, parent: str) -> None:
         """Link `child` (a detached subtree root) under `parent`."""
@@ -243,10 +270,10 @@ class Tree:
         """Attach detached subtrees where they fit best; return every key that moved.
 
         Bigger subtrees go first, to the shallowest slots, then viewers with more slots.
-        With no slot free, a weaker childless viewer yields its place (see
-        `_yielding_leaf`). A subtree that would reach
-        past the depth limit is split: its root is placed alone and its children are
-        placed in turn. `avoid` names parents a given root must not get (recent trouble).
+        A weaker viewer in the way gives up its place (see `_weaker_in_the_way`). A
+        subtree that would reach past the depth limit is split: its root is placed alone
+        and its children are placed in turn. `avoid` names parents a given root must not
+        get (recent trouble).
         """
         skip = set(exclude)
         avoid = avoid or {}
@@ -264,15 +291,14 @@ class Tree:
         while pending:
             root = pending.pop(0)
             parent = self.choose_parent(root, skip.union(avoid.get(root, ())))
-            if parent is None:
-                weaker = self._yielding_leaf(root, skip, avoid)
-                if weaker is None:
-                    waiting.append(root)
-                    continue
-                self._swap_in(root, weaker)
-                moved += [root, weaker]
+            weaker = self._weaker_in_the_way(root, parent, skip, avoid)
+            if weaker is not None:
+                moved += self._swap_in(root, weaker)
                 pending.extend(waiting)  # the root's other slots may suit those waiting
                 waiting = []
+                continue
+            if parent is None:
+                waiting.append(root)
                 continue
             parent_depth = self.nodes[parent].depth
             assert parent_depth is not None
@@ -287,48 +313,73 @@ class Tree:
             waiting = []
         return moved
 
-    def _yielding_leaf(
-        self, root: str, skip: set[str], avoid: Mapping[str, Collection[str]]
+    def _weaker_in_the_way(
+        self,
+        root: str,
+        parent: str | None,
+        skip: set[str],
+        avoid: Mapping[str, Collection[str]],
     ) -> str | None:
-        """A childless viewer holding a slot that waiting `root` should have instead.
+        """A viewer offering fewer slots than waiting `root`, at or above the depth `root`
+        would get under `parent` (anywhere, if `parent` is None), whose place `root`
+        should take.
 
-        Only a weaker one (fewer slots than `root`) yields, and only if `root` still has
-        a free slot to take it: after the swap the tree holds one more viewer, and
-        capacity sits closer to the source. The shallowest yields first, then the
-        weakest, then the newest.
+        `root` adopts the viewer's children and the viewer itself, so it needs a free
+        slot for each; nobody gets deeper but the viewer, by one level, and the tree
+        holds `root` besides. With SHALLOWEST placement, only a childless viewer yields,
+        and only when no slot is free (so that leaves that came first strand nobody).
+        The shallowest yields first, then the weakest, then the newest.
         """
         node = self.nodes[root]
-        if node.spare < 1:
+        if node.spare < 1 or not any(c < node.capacity for c in self._capacities):
             return None
+        if self.placement is Placement.SHALLOWEST and parent is not None:
+            return None
+        deepest = self.nodes[parent].depth if parent is not None else None
         limit = self.depth_limit()
+        root_height = max(self.height(root), 1)
         best: tuple[int, int, int] | None = None
         chosen: str | None = None
-        for leaf in self.nodes.values():
-            if (
-                leaf.is_source
-                or leaf.depth is None
-                or leaf.children
-                or leaf.capacity >= node.capacity
-                or leaf.parent is None
-                or leaf.key in skip
-                or leaf.parent in avoid.get(root, ())
-                or root in avoid.get(leaf.key, ())
-                or leaf.depth + max(self.height(root), 1) > limit
-            ):
-                continue
-            rank = (leaf.depth, leaf.capacity, -leaf.joined_seq)
-            if best is None or rank < best:
-                best, chosen = rank, leaf.key
-        return chosen
+        level = [self.source] if self.source is not None else []
+        depth = 0
+        while level and (deepest is None or depth <= deepest):
+            for key in level:
+                other = self.nodes[key]
+                if other.is_source or key in skip or other.capacity >= node.capacity:
+                    continue
+                assert other.depth is not None and other.parent is not None
+                if (
+                    len(other.children) + 1 > node.spare
+                    or (self.placement is Placement.SHALLOWEST and other.children)
+                    or other.parent in avoid.get(root, ())
+                    or root in avoid.get(key, ())
+                    or any(root in avoid.get(child, ()) for child in other.children)
+                    or other.depth + root_height > limit
+                ):
+                    continue
+                rank = (other.depth, other.capacity, -other.joined_seq)
+                if best is None or rank < best:
+                    best, chosen = rank, key
+            if chosen is not None:
+                return chosen  # the shallowest level with one is the best level
+            level = [child for key in level for child in self.nodes[key].children]
+            depth += 1
+        return None
 
-    def _swap_in(self, root: str, leaf: str) -> str:
-        """Put detached `root` in `leaf`'s place and `leaf` under it; return the parent."""
-        parent = self.nodes[leaf].parent
+    def _swap_in(self, root: str, weaker: str) -> list[str]:
+        """Put detached `root` in `weaker`'s place, with `weaker`'s children and `weaker`
+        itself under it; every key that moved."""
+        parent = self.nodes[weaker].parent
         assert parent is not None
-        self.detach(leaf)
+        children = list(self.nodes[weaker].children)
+        self.detach(weaker)
+        for child in children:
+            self.detach(child)
         self.attach(root, parent)
-        self.attach(leaf, root)
-        return parent
+        for child in children:
+            self.attach(child, root)
+        self.attach(weaker, root)
+        return [root, *children, weaker]
 
     def detached_roots(self) -> list[str]:
         """Viewers waiting for a place (roots of detached subtrees), oldest first."""

@@ -49,14 +49,18 @@ def relay_process(address: tuple[str, int]) -> Iterator[subprocess.Popen[bytes]]
 
 
 async def tree_under_relay(start_peer: PeerStarter, tracker: Tracker) -> list[Peer]:
-    """Source (fanout 2) -> relay process + a spare relay; two viewers under the process."""
+    """Source (fanout 2) -> relay process + a spare relay; two viewers under the process.
+
+    The relay starts with two slots (peer/capacity.py) and the spare takes one, so both
+    viewers go to the relay, the older of the two with the most room.
+    """
     await start_peer("source", "cam", source="testsrc:320x240@30", max_children=2)
     await eventually(
         lambda: "relay" in tracker.room.members and tracker.room.tree["relay"].depth == 1,
         within_s=20,
         what="the relay process attached under the source",
     )
-    await start_peer("viewer", "spare", max_children=2, decode=False)
+    await start_peer("viewer", "spare", max_children=1, decode=False)
     children = [await start_peer("viewer", f"c{i}", max_children=0, decode=False) for i in range(2)]
     await receiving_through_relay(children)
     return children

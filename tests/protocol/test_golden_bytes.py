@@ -23,6 +23,7 @@ stats = p.PeerStats(
     depth=2,
     children=2,
     resolution="480p",
+    slots=4,
 )
 # Envelopes: magic, version 5, type, flags, reserved, body length.
 ENV_ERROR = bytes.fromhex("534e0504000000000032")
@@ -123,7 +124,7 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
     (
         p.Heartbeat(seq=12, stats=stats),
         bytes.fromhex(
-            "534e0520000000000065"  # envelope: 101 bytes of binary body
+            "534e0520000000000066"  # envelope: 102 bytes of binary body
             "000000000000000c"  # seq 12
             "403d800000000000"  # fps 29.5
             "403e000000000000"  # recv_fps 30.0
@@ -138,7 +139,8 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
             "0000000000000002"  # children 2
             "04"  # resolution: 4 bytes
         )
-        + b"480p",
+        + b"480p"
+        + bytes.fromhex("04"),  # slots 4
     ),
     (
         p.HeartbeatAck(seq=12, server_time_ns=1_700_000_000_000_000_000),

@@ -275,21 +275,39 @@ def heartbeat_body(*, seq: int = 1, fps: float = 30.0, resolution: bytes = b"720
         (heartbeat_body(fps=-1.0), p.Reason.OUT_OF_RANGE),
         (heartbeat_body(seq=2**64 - 1), p.Reason.OUT_OF_RANGE),
         (heartbeat_body(resolution=b"x" * 200), p.Reason.OUT_OF_RANGE),
+        (heartbeat_body() + bytes([65]), p.Reason.OUT_OF_RANGE),
     ],
-    ids=["short", "cut-resolution", "utf8", "nan", "negative", "huge-seq", "long-resolution"],
+    ids=[
+        "short",
+        "cut-resolution",
+        "utf8",
+        "nan",
+        "negative",
+        "huge-seq",
+        "long-resolution",
+        "slots-past-the-limit",
+    ],
 )
 def test_bad_binary_heartbeats(body: bytes, reason: p.Reason) -> None:
     assert reason_for(control(p.Heartbeat.TYPE_CODE, body)) is reason
 
 
 def test_binary_bodies_ignore_appended_fields_for_forward_compatibility() -> None:
-    (beat,) = drain(control(p.Heartbeat.TYPE_CODE, heartbeat_body(seq=7) + b"future"))
+    body = heartbeat_body(seq=7) + bytes([5]) + b"future"
+    (beat,) = drain(control(p.Heartbeat.TYPE_CODE, body))
     assert isinstance(beat, p.Heartbeat)
-    assert (beat.seq, beat.stats.resolution) == (7, "720p")
+    assert (beat.seq, beat.stats.resolution, beat.stats.slots) == (7, "720p", 5)
     ack = struct.pack(">QQ", 7, 123) + b"future"
     assert drain(control(p.HeartbeatAck.TYPE_CODE, ack)) == [
         p.HeartbeatAck(seq=7, server_time_ns=123)
     ]
+
+
+@pytest.mark.parametrize(("tail", "slots"), [(b"", None), (bytes([255]), None), (bytes([0]), 0)])
+def test_heartbeat_slots_are_optional(tail: bytes, slots: int | None) -> None:
+    """An older peer's body ends after the resolution; 255 says the peer does not measure."""
+    (beat,) = drain(control(p.Heartbeat.TYPE_CODE, heartbeat_body() + tail))
+    assert isinstance(beat, p.Heartbeat) and beat.stats.slots == slots
 
 
 def test_short_heartbeat_ack() -> None:

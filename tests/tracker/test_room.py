@@ -67,13 +67,14 @@ def test_placement_prefers_the_shallowest_slot_then_spare_capacity_then_latency(
     join(room, "cam", role="source", capacity=2)
     join(room, "a", capacity=2)
     join(room, "b", capacity=3)
-    # Both a and b are at depth 1; b has more spare capacity.
-    join(room, "c")
+    # Both a and b are at depth 1; b has more spare capacity. (The newcomers are
+    # leaves: one with more slots than a would take a's place, see below.)
+    join(room, "c", capacity=0)
     assert room.tree["c"].parent == "b"
     # Now a has 2 spare and b has 2 spare: the lower latency wins.
     room.heartbeat("a", p.Heartbeat(seq=1, stats=p.PeerStats(latency_ms=1.0)), 0)
     room.heartbeat("b", p.Heartbeat(seq=1, stats=p.PeerStats(latency_ms=9.0)), 0)
-    join(room, "d")
+    join(room, "d", capacity=0)
     assert room.tree["d"].parent == "a"
 
 

@@ -17,8 +17,11 @@ def closed(actions: list[Action], key: str) -> bool:
 
 
 def frozen_relay_room() -> Room:
-    """cam (2 slots) holds relay and leaf; relay holds a and b. Everyone heartbeats at 0."""
-    room = room_of(2, relay=2, leaf=0, a=2, b=2)
+    """cam (2 slots) holds relay and side; relay holds a and b. Everyone heartbeats at 0.
+
+    Everyone offers two slots: a viewer offering fewer would give its place to a or b.
+    """
+    room = room_of(2, relay=3, side=2, a=2, b=2)
     assert room.tree["a"].parent == room.tree["b"].parent == "relay"
     return room
 
@@ -29,7 +32,7 @@ def beat(room: Room, key: str, now: float) -> None:
 
 def test_one_report_and_a_missed_heartbeat_declare_the_relay_gone() -> None:
     room = frozen_relay_room()
-    for key in ("cam", "leaf", "a", "b"):
+    for key in ("cam", "side", "a", "b"):
         beat(room, key, 1.8)  # everyone but the relay (frozen since about 0.3 s)
     actions = room.parent_lost("a", silent("relay"), 1.8)
     assert closed(actions, "relay")
@@ -44,7 +47,7 @@ def test_one_report_and_a_missed_heartbeat_declare_the_relay_gone() -> None:
 
 def test_one_report_against_a_relay_that_heartbeats_is_not_enough() -> None:
     room = frozen_relay_room()
-    for key in ("cam", "relay", "leaf", "a", "b"):
+    for key in ("cam", "relay", "side", "a", "b"):
         beat(room, key, 1.8)
     actions = room.parent_lost("a", silent("relay"), 1.8)
     assert not closed(actions, "relay")
@@ -54,7 +57,7 @@ def test_one_report_against_a_relay_that_heartbeats_is_not_enough() -> None:
 
 def test_two_children_reporting_declare_it_gone_even_while_it_heartbeats() -> None:
     room = frozen_relay_room()
-    for key in ("cam", "relay", "leaf", "a", "b"):
+    for key in ("cam", "relay", "side", "a", "b"):
         beat(room, key, 1.8)
     room.parent_lost("a", silent("relay"), 1.8)
     actions = room.parent_lost("b", silent("relay"), 2.0)
