@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `streamnest-peer` console script."""
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["simulate"]:
-        from peer.simulation.orchestrator import main as simulate
+        from peer.simulation.command_line import main as simulate
 
         return simulate(arguments[1:])
     parser = build_parser()

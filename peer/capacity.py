@@ -1,17 +1,20 @@
 """How many children our upload carries: the slots a peer offers the tracker. Pure.
 
 `--max-children` is a ceiling, not a promise: what a home uplink carries is learnt by
-carrying it. `SlotEstimate` grows the slots like TCP grows its window, on evidence
-that the ones granted are served:
+carrying it. `SlotEstimate` grows the slots on evidence that the ones granted are
+served, and cuts them at once when they are not:
 - A viewer starts with FIRST_VIEWER_SLOTS (a source with its whole fanout: its operator
-  chose it). Slots grow only while every one is in use and nothing was lost for PROVE_S
-  (no demand, no growth: an idle slot proves nothing), and never while our CPU is
-  behind.
-- Until the first shed, each proof doubles the slots (slow start: a rich uplink reaches
-  its ceiling in a few seconds); after one, each proof adds one, and the first comes
-  only QUIET_AFTER_SHED_S after the shed (additive increase).
+  chose it). A slot is added only after every one was in use, nothing was lost and our
+  CPU kept up for PROVE_S (no demand, no growth: an idle slot proves nothing), and only
+  if the uplink has room for one more: the share of time our writers spent blocked in
+  a send (on a full socket, or on --upload-limit) is the upload's utilisation, and one
+  more child must keep it under MAX_UTILISATION. On a real socket the writers block
+  only near saturation, so this mostly holds growth back on thin uplinks before any
+  child starves.
 - When the upload monitor (peer/upload_monitor.py) sees the children starve together,
-  the slots fall at once to what the upload actually carried (its `keep`).
+  the slots fall at once to what the upload actually carried (its `keep`), and that
+  number stands for REPROBE_AFTER_SHED_S: then one more is tried, each after
+  ADDITIVE_PROVE_S of clean service (additive increase, quick decrease).
 The hub reports the number in every heartbeat; the tracker places children by it.
 """
 
@@ -22,8 +25,9 @@ import math
 import attrs
 
 FIRST_VIEWER_SLOTS = 2  # two streams: what nearly every home uplink carries at 640x360
-PROVE_S = 1.0  # every slot in use and nothing lost this long: grow
-QUIET_AFTER_SHED_S = 10.0  # after a shed, carry what is left this long before probing again
+PROVE_S = 1.0  # every slot in use, nothing lost, this long: one more
+MAX_UTILISATION = 0.8  # one more child must leave the upload this much busy at most
+REPROBE_AFTER_SHED_S = 30.0  # after a shed, carry what the upload carried this long
 ADDITIVE_PROVE_S = 3.0  # after a shed, each further slot needs this long of clean service
 
 
@@ -35,6 +39,7 @@ class SlotEstimate:
     slots: int = attrs.field(validator=attrs.validators.ge(0))
     slow_start: bool = True
     _clean_since_s: float | None = None  # all slots in use and nothing lost since then
+    _busy_since_s: float = 0.0  # the writers' blocked time when the clean run began
     _dropped: int = -1  # the children's drop counter at the last look
     _quiet_until_s: float = -math.inf
 
@@ -49,28 +54,38 @@ class SlotEstimate:
         return cls(ceiling=slots, slots=slots)
 
     def observe(
-        self, now_s: float, *, children: int, frames_dropped: int, cpu_behind: bool = False
+        self,
+        now_s: float,
+        *,
+        children: int,
+        frames_dropped: int,
+        send_blocked_s: float = 0.0,
+        cpu_behind: bool = False,
     ) -> int:
-        """A look at the children (count, total frames dropped for them so far); the slots."""
+        """A look at the children: how many, the frames dropped for them so far, and the
+        seconds their writers spent blocked in sends so far (summed over children)."""
         lost = self._dropped >= 0 and frames_dropped != self._dropped
         self._dropped = frames_dropped
         if lost or cpu_behind or children < self.slots or self.slots >= self.ceiling:
             self._clean_since_s = None
             return self.slots
         if self._clean_since_s is None:
-            self._clean_since_s = now_s
+            self._clean_since_s, self._busy_since_s = now_s, send_blocked_s
+        clean_s = now_s - self._clean_since_s
         prove_s = PROVE_S if self.slow_start else ADDITIVE_PROVE_S
-        if now_s < self._quiet_until_s or now_s - self._clean_since_s < prove_s:
+        if now_s < self._quiet_until_s or clean_s < prove_s:
             return self.slots
-        grown = max(1, self.slots * 2) if self.slow_start else self.slots + 1
-        self.slots = min(self.ceiling, grown)
+        utilisation = (send_blocked_s - self._busy_since_s) / (clean_s * max(1, children))
         self._clean_since_s = None
+        if self.slots and utilisation * (self.slots + 1) / self.slots > MAX_UTILISATION:
+            return self.slots  # no room for one more
+        self.slots = min(self.ceiling, self.slots + 1)
         return self.slots
 
     def shed(self, now_s: float, keep: int) -> int:
-        """The upload carried only `keep` children: that many slots, and probe slowly."""
+        """The upload carried only `keep` children: that many slots, for a good while."""
         self.slots = max(0, min(self.slots, keep))
         self.slow_start = False
         self._clean_since_s = None
-        self._quiet_until_s = now_s + QUIET_AFTER_SHED_S
+        self._quiet_until_s = now_s + REPROBE_AFTER_SHED_S
         return self.slots

@@ -89,6 +89,9 @@ class ChildrenHub:
     bytes_offered: int = 0
     bytes_sent: int = 0
     loop_late_s: float = 0.0  # how late the stall watcher woke, summed: our CPU's lag
+    # Seconds the writers spent in a frame's send, summed over children: the socket (or
+    # --upload-limit) was full. Writes that go straight out (write_now) add nothing.
+    send_blocked_s: float = 0.0
     upload: UploadMonitor = attrs.field(factory=UploadMonitor)
     # The slots our upload has shown it serves (None: the gate's capacity, fixed).
     slots: SlotEstimate | None = None
@@ -343,6 +346,7 @@ class ChildrenHub:
                     continue
                 head, data = relay_head(item)
                 await send_frame(stream, head, data)
+                self.send_blocked_s += trio.current_time() - link.sending_since
                 link.sending_since = None
                 link.frames_sent += 1
                 self.bytes_sent += len(head) + data.nbytes
@@ -398,6 +402,7 @@ class ChildrenHub:
                 now_s,
                 children=len(self.links),
                 frames_dropped=self.frames_dropped,
+                send_blocked_s=self.send_blocked_s,
                 cpu_behind=isinstance(shed, CpuBehind),
             )
         if shed is None:

@@ -14,6 +14,7 @@ import trio
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key, join_key_problem
 from tracker.errors import TrackerError
 from tracker.service import Tracker, TrackerConfig
+from tracker.tree import Placement
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=128,
         metavar="N",
         help="... and from one address (128; peers behind one NAT register in bursts)",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=[placement.value for placement in Placement],
+        default=Placement.CAPACITY.value,
+        help="capacity: viewers offering more slots sit nearer the source (default); "
+        "shallowest: the shallowest free slot only, as if every peer were equal",
     )
     private = parser.add_mutually_exclusive_group()
     private.add_argument(
@@ -152,6 +160,7 @@ def config_from(args: argparse.Namespace) -> TrackerConfig:
         max_unregistered_per_ip=args.max_unregistered_per_ip,
         join_key=join_key(args),
         tls=tls_context(args),
+        placement=Placement(args.placement),
     )
 
 

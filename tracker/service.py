@@ -32,6 +32,7 @@ from tracker.chat_store import ChatStore
 from tracker.errors import TrackerError
 from tracker.room import Room
 from tracker.session import Session, peer_address, receive_message, refuse_now
+from tracker.tree import Placement, Tree
 
 HELLO_TIMEOUT_S = 5.0
 TICK_INTERVAL_S = 0.2
@@ -65,6 +66,7 @@ class TrackerConfig:
     max_unregistered_per_ip: int = 128  # ... and from one address
     join_key: str | None = None  # a private stream: every Hello must carry this key
     tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
+    placement: Placement = Placement.CAPACITY  # how the tree places viewers (tracker/tree.py)
     # How often the Room's periodic duties run (liveness, backups). Ticks fall on a grid
     # of this step from the start, so a peer silent for heartbeat_interval_s x
     # missed_heartbeats is declared dead at the first tick after that, at most one
@@ -82,6 +84,7 @@ class Tracker:
             heartbeat_interval_s=config.heartbeat_interval_s,
             missed_heartbeats=config.missed_heartbeats,
             recovery_window_s=config.recovery_window_s,
+            tree=Tree(placement=config.placement),
         )
         self.chat = ChatLog()
         self.sessions: dict[str, Session] = {}

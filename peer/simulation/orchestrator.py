@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from typing import Any
@@ -29,18 +28,17 @@ from typing import Any
 import trio
 
 import protocol as p
-from peer.__main__ import bitrate, codec_settings, crf, keyint
-from peer.errors import PeerError, UsageError
-from peer.h264 import check_encoder
+from peer.errors import PeerError
 from peer.media import parse_source
 from peer.one_shot import one_shot
-from peer.resolution import RESOLUTIONS
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
 from peer.simulation.placement import place_viewer
 from peer.simulation.processes import Child, command, spawn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
 from peer.simulation.stoppable import run_stoppable, stop_processes
+from peer.simulation.uplinks import by_uplink, deal, parse_mix, uplink_for
+from peer.simulation.waiting import WATCH_INTERVAL_S, WaitWatch
 
 STARTUP_TIMEOUT_S = 30.0
 JOINS_PER_S = 40.0
@@ -68,6 +66,9 @@ class Simulation:
         self.started_s = 0.0
         self.worst_delivery = 1.0
         self.reports_done = trio.Event()
+        mix = parse_mix(args.upload_mix) if args.upload_mix else None
+        self.uplinks = deal(mix, args.seed) if mix else None
+        self.waits = WaitWatch()
 
     async def run(self) -> dict[str, Any] | None:
         """Run the whole simulation; the report, or None if Ctrl-C or SIGTERM stopped it."""
@@ -76,8 +77,11 @@ class Simulation:
     async def _run(self, nursery: trio.Nursery) -> dict[str, Any]:
         args = self.args
         tracker = await spawn(
-            nursery, "tracker", ["-m", "tracker", "--port", "0", "--max-peers", "100000"]
-        )
+            nursery,
+            "tracker",
+            ["-m", "tracker", "--port", "0", "--max-peers", "100000",
+             "--placement", args.placement],
+        )  # fmt: skip
         self.children.append(tracker)
         with trio.fail_after(STARTUP_TIMEOUT_S):
             line = await tracker.lines.receive()
@@ -127,6 +131,7 @@ class Simulation:
         worker_cpu_before = {w.process.pid: cpu_seconds(w.process.pid) for w in self.workers}
         self.started_s = trio.current_time()
         nursery.start_soon(self._progress)
+        nursery.start_soon(self._watch_waiting)
         await self._play(plan, len(names))
         await trio.sleep_until(self.started_s + args.duration)
         elapsed = trio.current_time() - self.started_s
@@ -165,6 +170,9 @@ class Simulation:
                 "max_children": args.max_children,
                 "resolution": placement.resolution,
                 "decode": placement.decode,
+                "upload_kbps": uplink_for(index, self.uplinks).kbps if self.uplinks else None,
+                # The baseline offers --max-children as declared, as before slots were measured.
+                "measure_slots": args.placement == "capacity",
             },
         )
 
@@ -250,6 +258,19 @@ class Simulation:
                 flush=True,
             )
 
+    async def _watch_waiting(self) -> None:
+        """Feed the tracker's status to the wait watch (peer/simulation/waiting.py)."""
+        address = _address(self.tracker_address)
+        while True:
+            await trio.sleep(WATCH_INTERVAL_S)
+            try:
+                answers = await one_shot(address, "sim-watch", p.StatusRequest())
+            except PeerError:
+                continue
+            for answer in answers:
+                if isinstance(answer, p.StatusReply):
+                    self.waits.observe(trio.current_time(), answer.peers)
+
     async def _collect_reports(self) -> list[dict[str, Any]]:
         self.reports.clear()
         self.reports_done = trio.Event()
@@ -303,6 +324,8 @@ class Simulation:
                 sum(float(p["upload_kbps"] or 0.0) for p in peers) / 8000, 3
             ),
             "tree": rep.tree_shape(peers),
+            "uplinks": by_uplink(rows),
+            "waiting_with_free_slot": self.waits.summary(),
             "workers": workers,
             "killed_relays": self.killed,
             "timeline": self.timeline,
@@ -328,72 +351,3 @@ def codec_options(args: argparse.Namespace) -> list[str]:
 def _address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The simulator's command line."""
-    parser = argparse.ArgumentParser(
-        prog="simulate", description="Run a whole StreamNest swarm on this machine."
-    )
-    parser.add_argument("--viewers", type=int, default=50)
-    parser.add_argument("--fanout", type=int, default=3, help="the source's direct children")
-    parser.add_argument("--max-children", type=int, default=3, help="each viewer's relay slots")
-    parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
-    parser.add_argument("--churn", type=float, default=0.0, help="fraction of viewers per minute")
-    parser.add_argument("--kill-relays", type=int, default=0, help="interior relays to kill")
-    parser.add_argument("--source", default="testsrc:640x360@30")
-    parser.add_argument(
-        "--codec", choices=list(p.CODECS_BY_LABEL), default="jpeg", help="the source's codec"
-    )
-    parser.add_argument("--bitrate", type=bitrate, metavar="KBPS", help="h264: the rate cap")
-    parser.add_argument("--crf", type=crf, metavar="N", help="h264: quality, lower is better")
-    parser.add_argument("--keyint", type=keyint, metavar="SECONDS", help="h264: keyframe every")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
-    parser.add_argument("--decode", type=float, default=0.05, help="fraction of viewers decoding")
-    parser.add_argument("--resolution-mix", default="360p,480p,720p,1080p")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", help="write the report here")
-    parser.add_argument("--plot", help="write PNG figures here (needs the 'sim' extra)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of scripts/simulate.py and `streamnest-peer simulate`."""
-    args = build_parser().parse_args(argv)
-    problems = [
-        f"{name} must be at least {low}"
-        for name, value, low in [
-            ("--viewers", args.viewers, 1), ("--processes", args.processes, 1),
-            ("--duration", args.duration, 1), ("--fanout", args.fanout, 1),
-        ]
-        if value < low
-    ]  # fmt: skip
-    mix = args.resolution_mix.split(",")
-    if any(r not in RESOLUTIONS for r in mix):
-        problems.append(f"--resolution-mix takes {', '.join(RESOLUTIONS)}")
-    if not 0 <= args.decode <= 1 or not 0 <= args.churn <= 60 or math.isnan(args.churn):
-        problems.append("--decode is a fraction from 0 to 1; --churn a fraction per minute")
-    try:
-        codec, _ = codec_settings(args)  # the source would refuse what it refuses
-        if codec is p.Codec.H264:
-            check_encoder()
-    except UsageError as exc:
-        problems.append(str(exc))
-    if problems:
-        print(f"simulate: {'; '.join(problems)}", file=sys.stderr)
-        return 2
-    report = trio.run(Simulation(args).run)
-    if report is None:
-        print("\nsimulate: interrupted; every process was stopped", file=sys.stderr)
-        return 130
-    print(rep.table(report))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(report, out, indent=1)
-        print(f"report: {args.json}")
-    if args.plot:
-        from peer.simulation.plot import plot_report
-
-        plot_report(report, args.plot)
-        print(f"figures: {args.plot}")
-    return 0

@@ -6,7 +6,9 @@ suite checks them against REPORT_SCHEMA:
 - `settings`: the command-line settings of the run.
 - `viewers`: per viewer: name, continuity, join_ms, codec (of the frames it received),
   decode, picture_ms (join to first picture), frames, frames_lost, frames_undecodable,
-  loss_pct, depth, parent, recoveries_ms, how_left, true/estimate latency p50 and p99 (ms).
+  loss_pct, depth, parent, children, slots (offered at the end), uplink_kbps (its
+  simulated uplink, or null), recoveries_ms, how_left, true/estimate latency p50 and
+  p99 (ms).
 - `continuity`, `true_latency_ms`, `estimated_latency_ms`, `per_hop_ms`, `join_ms`,
   `join_to_picture_ms`, `recovery_ms`, `loss_pct`: each {p5, p50, p95, p99, min, max,
   count} over all viewers (continuity: one value per viewer; latencies: sampled frames;
@@ -19,6 +21,10 @@ suite checks them against REPORT_SCHEMA:
   without iproute2), rss_mib.
 - `relay_traffic_mbps`: what all viewers uploaded to their children, MB/s.
 - `tree`: depth_histogram {depth: viewers}, max_depth, attached, viewers_at_end.
+- `uplinks`: per uplink class of `--upload-mix` (peer/simulation/uplinks.py): uplink_kbps,
+  viewers, mean_depth, slots and children (offered and filled at the end); [] without.
+- `waiting_with_free_slot`: viewers_waited_over_1s and longest_s, the waits for a place
+  while some slot was free (peer/simulation/waiting.py).
 - `workers`: per worker process: pid, cpu_pct, rss_mib.
 - `killed_relays`: per killed relay: name, at_s, children, recovered (list of names).
 - `timeline`: per second: t, viewers_up, frames, continuity.
@@ -56,6 +62,8 @@ REPORT_SCHEMA: dict[str, type] = {
     "tracker": dict,
     "relay_traffic_mbps": float,
     "tree": dict,
+    "uplinks": list,
+    "waiting_with_free_slot": dict,
     "workers": list,
     "killed_relays": list,
     "timeline": list,
@@ -123,6 +131,9 @@ def summarize_viewers(peers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
                 "loss_pct": peer["loss_pct"],
                 "depth": peer["depth"],
                 "parent": peer["parent"],
+                "children": peer.get("children"),
+                "slots": peer.get("slots"),
+                "uplink_kbps": peer.get("uplink_kbps"),
                 "recoveries_ms": [round(r, 1) for r in peer["recoveries_ms"]],
                 "how_left": peer["how_left"],
                 "true_ms_p50": round(quantile(peer["true_ms"], 0.5), 3),
@@ -213,6 +224,16 @@ def table(report: dict[str, Any]) -> str:
         f"tree: {tree['attached']}/{tree['viewers_at_end']} viewers attached, max depth "
         f"{tree['max_depth']}, depths {tree['depth_histogram']}",
     ]
+    for uplink in report["uplinks"]:
+        lines.append(
+            f"uplink {uplink['uplink_kbps'] / 1000:g} Mb/s: {uplink['viewers']} viewers, mean "
+            f"depth {uplink['mean_depth']}, {uplink['children']}/{uplink['slots']} slots in use"
+        )
+    waits = report["waiting_with_free_slot"]
+    lines.append(
+        f"waited for a place with a slot free: {waits['viewers_waited_over_1s']} viewers over "
+        f"1 s, longest {waits['longest_s']:.1f} s"
+    )
     for worker in report["workers"]:
         lines.append(
             f"worker {worker['pid']}: {worker['cpu_pct']:.1f}% CPU, {worker['rss_mib']:.1f} MiB"

@@ -1,7 +1,8 @@
 """A simulation worker: many real viewers in one trio process, driven over stdin.
 
 Commands, one JSON object per line on stdin:
-    {"op": "join", "name": N, "max_children": K, "resolution": R, "decode": bool}
+    {"op": "join", "name": N, "max_children": K, "resolution": R, "decode": bool,
+     "upload_kbps": U or null, "measure_slots": bool}
     {"op": "leave", "name": N}     leave politely (goodbye to the tracker)
     {"op": "kill", "name": N}      vanish: sockets closed, no goodbye
     {"op": "report"}               print {"ev": "report", "peers": [...]} and carry on
@@ -44,6 +45,7 @@ class Probe:
     name: str
     started_s: float
     decode: bool
+    uplink_kbps: float | None = None  # the simulated home uplink (None: unlimited)
     first_frame_s: float | None = None
     first_picture_s: float | None = None  # a decoding viewer's first picture shown
     last_frame_s: float | None = None
@@ -116,6 +118,8 @@ class Probe:
             "depth": stats.get("depth"),
             "parent": stats.get("parent"),
             "children": stats.get("children"),
+            "slots": stats.get("slots"),
+            "uplink_kbps": self.uplink_kbps,
             "upload_kbps": stats.get("upload_kbps", 0.0),
             "bandwidth_kbps": stats.get("bandwidth_kbps", 0.0),
             "loss_pct": stats.get("loss_pct", 0.0),
@@ -175,7 +179,12 @@ class Worker:
 
     async def _join(self, command: dict[str, Any]) -> None:
         name = command["name"]
-        probe = Probe(name=name, started_s=time.time(), decode=command.get("decode", False))
+        probe = Probe(
+            name=name,
+            started_s=time.time(),
+            decode=command.get("decode", False),
+            uplink_kbps=command.get("upload_kbps"),
+        )
         hooks = PeerHooks(on_frame_received=probe.on_frame, on_image=probe.on_image)
         config = PeerConfig(
             role="viewer",
@@ -184,6 +193,8 @@ class Worker:
             max_children=command.get("max_children", 3),
             resolution=command.get("resolution", "source"),
             decode=probe.decode,
+            upload_limit_kbps=command.get("upload_kbps"),
+            measure_slots=command.get("measure_slots", True),
         )
         peer = Peer(config, hooks)
         probe.peer = peer
