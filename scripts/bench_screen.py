@@ -30,6 +30,9 @@ TRACKER_CPU_MAX_PCT = 15.0  # bench_tracker.py's CPU_TARGET_PCT, 2,000 peers
 ACK_P99_MAX_MS = 50.0  # bench_tracker.py's P99_TARGET_MS
 H264_KBPS_MAX = 2500.0  # the codec issue; the default VBV cap (peer/h264.py)
 H264_SSIM_MEAN_MIN = 0.97  # the codec issue; DESIGN.md measured 0.978
+# A relay's children with no backup receiving again, p95 (s): SIGSTOP, then kill -9.
+FROZEN_REPAIR_P95_MAX_S = 2.0  # the capacity-aware tree issue
+KILLED_REPAIR_P95_MAX_S = 0.5  # the capacity-aware tree issue
 
 NOTE_CHARS = 80  # a failed benchmark's last stderr line, shortened in the middle
 
@@ -215,6 +218,22 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             Figure("JPEG q80 added per hop p50 ms", "chain.jpeg.per_hop_ms_p50", ".3f"),
         ),
         timeout_s=600,
+    ),
+    Benchmark(
+        name="repair",
+        script="scripts/bench_repair.py",
+        title="a relay frozen (SIGSTOP) or killed (-9), 2 children, no backup, 10 trials each",
+        argv=("--trials", "10"),
+        quick={"--trials": "1"},
+        figures=(
+            Figure("frozen relay: children receiving p95 s", "faults.frozen.repair_s.p95", ".3f",
+                   Target("<=", FROZEN_REPAIR_P95_MAX_S)),
+            Figure("killed relay: children receiving p95 s", "faults.killed.repair_s.p95", ".3f",
+                   Target("<=", KILLED_REPAIR_P95_MAX_S)),
+            Figure("frozen relay: p50 s", "faults.frozen.repair_s.p50", ".3f"),
+            Figure("killed relay: p50 s", "faults.killed.repair_s.p50", ".3f"),
+        ),
+        timeout_s=300,
     ),
 )  # fmt: skip
 
