@@ -8,7 +8,8 @@ then decides between the backup and the tracker. Links run over any `trio.abc.St
 (`connect` opens them; tests pass memory streams) and every time comes from trio's
 clock, so the silence rule runs under MockClock. The Join says the newest frame we
 have, so a new parent sends only what comes after it; `send_up` carries a keyframe
-request to the parent.
+request to the parent. `open_tcp` marks the link for low delay, so our pings do not
+wait behind our own video to children (`peer.connect.mark_low_delay`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import trio
 
 import protocol as p
 from peer import events as ev
-from peer.connect import connect_failure
+from peer.connect import connect_failure, mark_low_delay
 from peer.parent_plan import ParentPlan
 from peer.wire import extend_deadline, receive_message
 
@@ -46,8 +47,10 @@ Connect = Callable[[str, int], Awaitable[trio.abc.Stream]]
 
 
 async def open_tcp(host: str, port: int) -> trio.abc.Stream:
-    """A TCP connection to a parent (the default `connect`)."""
-    return await trio.open_tcp_stream(host, port)
+    """A TCP connection to a parent (the default `connect`), marked for low delay."""
+    stream = await trio.open_tcp_stream(host, port)
+    mark_low_delay(stream)
+    return stream
 
 
 class LinkEnded(Exception):

@@ -3,7 +3,8 @@
 Pure state, no I/O: the caller passes `now_s` from a monotonic clock (and `wall_s`, Unix
 time, only for the sample's timestamp) and feeds events as they happen. Every window
 keeps one entry per event inside it and drops older ones as it goes, so memory is
-bounded by the event rate times the window length, never by how long the peer runs.
+bounded by the event rate times the window length, never by how long the peer runs;
+the minimum RTT is the exception, three samples whatever the rate (`WindowedMinimum`).
 `PeerCounters.snapshot` returns exactly the keys DESIGN.md lists for `--stats-json`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import math
+import time
 
 import attrs
 
@@ -20,6 +22,10 @@ FPS_WINDOW_S = 0.5
 BANDWIDTH_WINDOW_S = 2.0
 LOSS_WINDOW_S = 5.0
 RTT_EWMA_ALPHA = 0.25
+# The one-way estimate uses the smallest RTT of this window, as BBR's min_rtt filter does:
+# long enough to outlast a burst of queueing (pings go every 2 s while frames flow, so
+# it spans five of them), short enough that a genuinely longer route shows within it.
+MIN_RTT_WINDOW_S = 10.0
 # Expected sequence numbers are kept for this many recent epochs, so a late frame of the
 # previous stream is recognised as old instead of starting that stream over.
 MAX_TRACKED_EPOCHS = 4
@@ -119,16 +125,87 @@ class LossWindow:
             self._window_lost -= lost
 
 
+_NO_SAMPLE = (-math.inf, math.inf)  # (time, value) of an empty WindowedMinimum
+
+
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # per sample: validate once, at init
+class WindowedMinimum:
+    """The smallest value of the last window_s seconds, kept in three samples.
+
+    Kathleen Nichols' windowed min filter, as Linux's lib/win_minmax.c keeps BBR's
+    min_rtt: the best sample, and as its successors the best since a quarter and since
+    half of the window went by without a new best, so an expired best is replaced
+    without keeping a history. The minimum is always the smallest value over [t, now]
+    for some t at most window_s ago: never below a sample still in the window, never
+    an expired one. Times never go backwards (one monotonic clock per filter).
+    """
+
+    window_s: float = attrs.field(validator=_positive_finite)
+    # (time, value), best first: each later one no older and no smaller.
+    _best: tuple[float, float] = attrs.field(init=False, default=_NO_SAMPLE)
+    _second: tuple[float, float] = attrs.field(init=False, default=_NO_SAMPLE)
+    _third: tuple[float, float] = attrs.field(init=False, default=_NO_SAMPLE)
+
+    @property
+    def minimum(self) -> float:
+        """The windowed minimum as of the newest sample; math.inf before the first."""
+        return self._best[1]
+
+    def reset(self) -> None:
+        """Forget every sample (what they measured is gone)."""
+        self._best = self._second = self._third = _NO_SAMPLE
+
+    def add(self, now_s: float, value: float) -> float:
+        """Take `value`, measured at now_s, and return the minimum."""
+        sample = (now_s, value)
+        if value <= self._best[1] or now_s - self._third[0] > self.window_s:
+            # A new best, or every sample has left the window.
+            self._best = self._second = self._third = sample
+            return value
+        if value <= self._second[1]:
+            self._second = self._third = sample
+        elif value <= self._third[1]:
+            self._third = sample
+        best_age_s = now_s - self._best[0]
+        if best_age_s > self.window_s:
+            # The successors move up; twice if the second has expired too (the third had
+            # not: see above).
+            self._best, self._second, self._third = self._second, self._third, sample
+            if now_s - self._best[0] > self.window_s:
+                self._best, self._second = self._second, sample
+        elif self._second[0] == self._best[0] and best_age_s > self.window_s / 4:
+            self._second = self._third = sample  # a successor from the second quarter
+        elif self._third[0] == self._second[0] and best_age_s > self.window_s / 2:
+            self._third = sample  # and one from the second half
+        return self._best[1]
+
+
 @attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
 class LatencyEstimate:
-    """Round-trip time to the parent (smoothed) and the end-to-end latency of the newest frame."""
+    """Round-trip time to the parent and the end-to-end latency of the newest frame.
+
+    Two readings of the same pings: rtt_ms smooths every round trip, queueing included
+    (how the link to the parent feels now); min_rtt_ms is the smallest of the last
+    MIN_RTT_WINDOW_S, the path's own delay. latency_ms adds half of the minimum: a ping
+    that waited behind our own video to children on a saturated uplink says nothing
+    about when the parent's frames arrive.
+    """
 
     rtt_ms: float = 0.0
+    min_rtt_ms: float = 0.0
     latency_ms: float = 0.0
     rtt_samples: int = 0
+    _min_rtt: WindowedMinimum = attrs.field(
+        init=False, factory=lambda: WindowedMinimum(MIN_RTT_WINDOW_S)
+    )
 
-    def observe_rtt(self, rtt_s: float) -> None:
-        """Fold one ping/pong round trip into rtt_ms (EWMA; the first sample is taken as is)."""
+    def observe_rtt(self, rtt_s: float, now_s: float | None = None) -> None:
+        """Fold one ping/pong round trip, measured at now_s, into rtt_ms (EWMA; the first
+        sample is taken as is) and min_rtt_ms.
+
+        Without now_s (the parent follower's hook passes the round trip alone),
+        time.monotonic() is the time: one estimate must be fed from one clock.
+        """
         if not (math.isfinite(rtt_s) and rtt_s >= 0):
             return  # not a round trip (e.g. a parent echoing a forged time): ignore it
         sample_ms = rtt_s * MS_PER_S
@@ -137,10 +214,25 @@ class LatencyEstimate:
         else:
             self.rtt_ms += RTT_EWMA_ALPHA * (sample_ms - self.rtt_ms)
         self.rtt_samples += 1
+        self.min_rtt_ms = self._min_rtt.add(time.monotonic() if now_s is None else now_s, sample_ms)
+
+    def new_path(self) -> None:
+        """The parent changed: the old path's minimum says nothing about the new one.
+
+        min_rtt_ms keeps its value until the new path's first round trip replaces it.
+        """
+        self._min_rtt.reset()
 
     def observe_frame(self, path_latency_us: int) -> None:
-        """Set latency_ms from a frame's accumulated path estimate plus this hop's RTT/2."""
-        self.latency_ms = path_latency_us / US_PER_MS + self.rtt_ms / 2
+        """Set latency_ms from a frame's accumulated path estimate plus this hop's
+        one-way time, taken as half the minimum RTT (the path is assumed symmetric)."""
+        self.latency_ms = path_latency_us / US_PER_MS + self.min_rtt_ms / 2
+
+
+def _parent_changed(counters: PeerCounters, _attribute: object, parent: str | None) -> str | None:
+    if parent != counters.parent:
+        counters.latency.new_path()
+    return parent
 
 
 @attrs.define(on_setattr=attrs.setters.NO_OP)  # hot counters: validate once, at init
@@ -151,7 +243,8 @@ class PeerCounters:
     role: str = attrs.field(validator=attrs.validators.in_(p.STREAMING_ROLES))
     resolution: str
     depth: int = 0
-    parent: str | None = None
+    # A new parent is a new path: setting it restarts the latency's minimum RTT.
+    parent: str | None = attrs.field(default=None, on_setattr=_parent_changed)
     children: int = 0
     displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     received: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))

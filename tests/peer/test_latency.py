@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
 
 import attrs
+import pytest
+import trio
 
 import protocol as p
 from peer.config import PeerHooks
+from peer.connect import LOW_DELAY_DSCP, LOW_DELAY_SOCKET_PRIORITY
 from peer.node import Peer
+from peer.parent import open_tcp
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
 
@@ -74,3 +79,30 @@ async def test_the_estimate_tracks_the_true_latency_down_a_chain(
         f"half round trips {unknowable:.2f} ms"
     )
     assert abs(estimate - truth) <= ERROR_MS + ERROR_SHARE * truth + unknowable
+
+
+@pytest.mark.parametrize(
+    ("host", "level", "option"),
+    [
+        ("127.0.0.1", socket.IPPROTO_IP, socket.IP_TOS),
+        ("::1", socket.IPPROTO_IPV6, socket.IPV6_TCLASS),
+    ],
+)
+async def test_the_link_to_a_parent_asks_for_low_delay(host: str, level: int, option: int) -> None:
+    try:
+        listeners = await trio.open_tcp_listeners(0, host=host)
+    except OSError as exc:
+        pytest.skip(f"no {host} here: {exc}")
+    port = listeners[0].socket.getsockname()[1]
+    stream = await open_tcp(host, port)
+    try:
+        assert isinstance(stream, trio.SocketStream)
+        traffic_class = stream.socket.getsockopt(level, option)
+        assert traffic_class >> 2 == LOW_DELAY_DSCP  # the two ECN bits are the kernel's
+        if hasattr(socket, "SO_PRIORITY"):
+            priority = stream.socket.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY)
+            assert priority == LOW_DELAY_SOCKET_PRIORITY
+    finally:
+        await stream.aclose()
+        for listener in listeners:
+            await listener.aclose()

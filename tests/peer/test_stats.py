@@ -119,17 +119,17 @@ def test_a_new_stream_restarting_its_numbers_is_not_loss() -> None:
     assert loss.loss_pct(2.1) == 0.0
 
 
-def test_rtt_is_smoothed_and_latency_adds_half_of_it_to_the_path_estimate() -> None:
+def test_rtt_is_smoothed_and_latency_adds_half_the_smallest_to_the_path_estimate() -> None:
     estimate = LatencyEstimate()
-    estimate.observe_rtt(0.010)
+    estimate.observe_rtt(0.010, now_s=0.0)
     assert estimate.rtt_ms == pytest.approx(10.0)
-    estimate.observe_rtt(0.020)
+    estimate.observe_rtt(0.020, now_s=2.0)
     assert estimate.rtt_ms == pytest.approx(12.5)  # 10 + 0.25 * (20 - 10)
     estimate.observe_frame(path_latency_us=5_000)
-    assert estimate.latency_ms == pytest.approx(5.0 + 6.25)
+    assert estimate.latency_ms == pytest.approx(5.0 + 5.0)  # half the minimum, 10 ms
     # A pong echoing a time from the future (a broken or hostile parent) changes nothing.
-    estimate.observe_rtt(-0.001)
-    estimate.observe_rtt(math.nan)
+    estimate.observe_rtt(-0.001, now_s=3.0)
+    estimate.observe_rtt(math.nan, now_s=3.0)
     assert estimate.rtt_ms == pytest.approx(12.5)
     assert estimate.rtt_samples == 2
 
