@@ -99,7 +99,7 @@ class Peer:
             name=config.name,
             on_frame=self._on_frame,
             on_parent=self._on_parent,
-            on_rtt=self.counters.latency.observe_rtt,
+            on_rtt=lambda rtt_s: self.counters.latency.observe_rtt(rtt_s, trio.current_time()),
             on_stream_ended=self._on_stream_ended,
             report=self.tracker.send,
             on_event=self.hooks.on_event,
@@ -310,7 +310,8 @@ class Peer:
         elif self.gate.capacity:
             self.gop.add(frame, checked=False)  # checked if a child ever needs it
         if self.hub.links:
-            rtt_us = int(self.counters.latency.rtt_ms * 500)  # half the RTT, in µs
+            # Half the path's RTT without queueing (see LatencyEstimate), in µs.
+            rtt_us = int(self.counters.latency.min_rtt_ms * 500)
             self.hub.forward(frame, arrival_ns, header.path_latency_us + rtt_us)
         now = trio.current_time()
         self.counters.on_frame_received(

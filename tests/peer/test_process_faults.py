@@ -14,6 +14,7 @@ from peer.node import Peer
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
 from tracker.service import Tracker
+from tracker.tree import Placement
 
 # A killed relay's sockets close at once: its children switch to their backups.
 KILL_TARGET_S = 1.0
@@ -119,6 +120,10 @@ async def test_a_frozen_relay_with_no_backup_is_declared_gone_by_its_childrens_r
     # leaf takes none, and the spare sits inside the relay's own subtree. With fanout 1
     # nobody can yield a slot either: only declaring the relay gone frees one.
     fanout = 2 if leaf_beside else 1
+    if leaf_beside:
+        # Capacity placement would put the spare in the leaf's shallow slot (it offers
+        # more): the shallowest-slot baseline keeps this tree, whose repair is the test.
+        tracker.room.tree.placement = Placement.SHALLOWEST
     await start_peer("source", "cam", source="testsrc:320x240@30", max_children=fanout)
     await eventually(
         lambda: "relay" in tracker.room.members and tracker.room.tree["relay"].depth == 1,

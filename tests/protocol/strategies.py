@@ -102,6 +102,7 @@ stats = st.builds(
     depth=u32s,
     children=counts,
     resolution=resolutions,
+    slots=st.none() | st.integers(0, p.limits.MAX_CHILDREN),
 )
 peer_infos = st.builds(
     p.PeerInfo,

@@ -93,7 +93,7 @@ def body_as_the_readme_describes(message: p.Message) -> tuple[int, bytes | dict[
         return 0, HEARTBEAT.pack(
             message.seq, *numbers, s.loss_pct, s.frames_received, s.frames_lost, s.depth,
             s.children, len(resolution),
-        ) + resolution  # fmt: skip
+        ) + resolution + bytes([255 if s.slots is None else s.slots])  # fmt: skip
     if isinstance(message, p.HeartbeatAck):
         return 0, HEARTBEAT_ACK.pack(message.seq, message.server_time_ns)
     return 0, attrs.asdict(message)
