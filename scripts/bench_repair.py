@@ -4,7 +4,9 @@
     python scripts/bench_repair.py [--trials 10] [--source testsrc:640x360@30] [--json FILE]
 
 Every trial builds this tree afresh (a new tracker and new peer processes over loopback,
-joined in two waves, so the tracker's placement rules make the same tree every time):
+joined in two waves, so the tracker's placement rules make the same tree every time; the
+tracker runs `--placement shallowest`, since with capacity placement the spare, which
+offers more slots, would take leaf1's place next to the source):
 
     source (--fanout 2) --+--> relay (--max-children 2) --+--> leaf2 (--max-children 0)
                           +--> leaf1 (--max-children 0)   +--> spare (--max-children 2)
@@ -253,7 +255,9 @@ class Trial:
 
     async def build(self, nursery: trio.Nursery) -> None:
         """Start the tracker, the source and the viewers, each in its planned place."""
-        _, self.address = await self.programs.tracker()
+        # Capacity placement would move the spare into leaf1's shallow slot (it offers
+        # more): the tree of the issue's report is the shallowest-slot baseline's.
+        _, self.address = await self.programs.tracker(options=("--placement", "shallowest"))
         tracker = f"{self.address[0]}:{self.address[1]}"
         source = await self.programs.start(
             "source", "-m", "peer", "source", self.spec, "--tracker", tracker, "--name",

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +136,11 @@ class Programs:
         db: Path | None = None,
         netns: str | None = None,
         name: str = "tracker",
+        options: Sequence[str] = (),
     ) -> tuple[Program, tuple[str, int]]:
-        """A tracker process; returns it once it listens, with its address."""
-        argv = ["-m", "tracker", "--host", host, "--port", str(port)]
+        """A tracker process (with `options` on its command line); returns it once it
+        listens, with its address."""
+        argv = ["-m", "tracker", "--host", host, "--port", str(port), *options]
         if db is not None:
             argv += ["--db", str(db)]
         program = await self.start(name, *argv, netns=netns)
