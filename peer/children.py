@@ -42,7 +42,7 @@ from peer.child_link import (
 from peer.gate import AdmissionGate
 from peer.queues import FrameQueue
 from peer.tcp_info import sending_limits
-from peer.upload_limit import LimitedStream, UploadLimit
+from peer.upload_limit import UploadLimit
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
 
@@ -133,6 +133,9 @@ class ChildrenHub:
         parts: tuple[bytes, memoryview] | None = None  # one head for every direct write
         written = 0
         keyframe = frame.header.keyframe
+        limit = self.upload_limit
+        cost = p.ENVELOPE_BYTES + frame.payload_bytes()
+        now = trio.current_time() if limit is not None else 0.0
         for link in self.links.values():
             if link.awaiting_keyframe:
                 if not keyframe:
@@ -140,7 +143,7 @@ class ChildrenHub:
                     self.frames_dropped += 1
                     continue
                 link.awaiting_keyframe = False
-            if can_write_now(link):
+            if can_write_now(link) and (limit is None or limit.take_now(now, cost)):
                 if parts is None:
                     parts = relay_head(queued)
                 sent = write_now(link, parts)
@@ -273,8 +276,6 @@ class ChildrenHub:
         self, join: p.Join, stream: trio.abc.Stream, decoder: p.MessageDecoder
     ) -> None:
         name = join.name
-        if self.upload_limit is not None:
-            stream = LimitedStream(stream, self.upload_limit)
         previous = self.links.get(name)
         if previous is not None:
             previous.scope.cancel()  # the same child reconnected: keep only the new link
@@ -344,6 +345,9 @@ class ChildrenHub:
                     await stream.send_all(item)
                     link.sending_since = None
                     continue
+                if self.upload_limit is not None:  # the wait counts as time spent here
+                    cost = p.ENVELOPE_BYTES + item.frame.payload_bytes()
+                    await trio.sleep(self.upload_limit.delay_s(trio.current_time(), cost))
                 head, data = relay_head(item)
                 await send_frame(stream, head, data)
                 self.send_blocked_s += trio.current_time() - link.sending_since

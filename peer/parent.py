@@ -62,6 +62,24 @@ class LinkEnded(Exception):
         self.detail = detail
 
 
+@attrs.frozen
+class Joined:
+    """A parent that accepted us: its stream, the stream's decoder, and our depth there."""
+
+    stream: trio.abc.Stream
+    decoder: p.MessageDecoder
+    depth: int
+
+
+@attrs.frozen
+class Move:
+    """How a link ended: moved to `offer` (maybe `joined` already), or `ended` for a reason."""
+
+    offer: p.ParentOffer | None
+    joined: Joined | None = None
+    ended: LinkEnded | None = None
+
+
 def _now_ns() -> int:
     return int(trio.current_time() * 1e9)
 
@@ -128,46 +146,63 @@ class ParentFollower:
     async def run(self) -> None:
         """Follow assignments forever; recover from parent loss as the plan says."""
         offer: p.ParentOffer | None = None
+        joined: Joined | None = None
         while True:
             if offer is None:
                 offer = self.plan.follow(await self._receive.receive())
                 continue
-            replaced, ended = await self._attach(offer)
-            if replaced is not None:
-                offer = replaced
+            move = await self._attach(offer, joined)
+            if move.ended is None:
+                assert move.offer is not None
+                offer, joined = move.offer, move.joined
                 continue
-            assert ended is not None
-            after = self.plan.lost(ended.reason, ended.detail)
+            after = self.plan.lost(move.ended.reason, move.ended.detail)
             self.on_parent(None, 0)
             self.on_event(after.event)
             if after.report is not None:
                 self.report(after.report)
-            offer = after.next_offer
+            offer, joined = after.next_offer, None
 
-    async def _attach(self, offer: p.ParentOffer) -> tuple[p.ParentOffer | None, LinkEnded | None]:
-        """Run the link to `offer` until it ends (None, why) or the tracker moves us (new, None)."""
-        replaced: p.ParentOffer | None = None
-        ended: LinkEnded | None = None
+    async def _attach(self, offer: p.ParentOffer, joined: Joined | None) -> Move:
+        """Run the link to `offer` (already `joined`, after a handover) until it ends, or
+        the tracker moves us.
+
+        A move is made before the old link breaks: the new parent is joined while the old
+        one keeps sending, and the old link closes only once the new one is accepted, so
+        the frames in between come from one or the other (repeats are ignored) and none
+        is missed. If the new parent cannot be joined, that is the loss reported, as if
+        the old link had been dropped first.
+        """
+        move: Move | None = None
         async with trio.open_nursery() as nursery:
 
             async def watch_assignments() -> None:
-                nonlocal replaced
+                nonlocal move
                 while True:
-                    moved = self.plan.follow(await self._receive.receive())
+                    assign = await self._receive.receive()
+                    receiving = self.plan.connected
+                    moved = self.plan.follow(assign)
                     if moved is not None:
-                        replaced = moved
-                        nursery.cancel_scope.cancel()
-                        return
+                        break
+                move = Move(offer=moved)  # from now on the old link's end is no news
+                if receiving:
+                    try:
+                        move = Move(offer=moved, joined=await self._join(moved))
+                    except LinkEnded as exc:
+                        move = Move(offer=moved, ended=exc)
+                nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch_assignments)
+            ended: LinkEnded | None = None
             try:
-                await self._link(offer)
+                await self._link(offer, joined)
             except LinkEnded as exc:
                 ended = exc
-            nursery.cancel_scope.cancel()
-        if replaced is None and ended is None:
-            ended = LinkEnded(p.LossReason.CLOSED)
-        return replaced, ended
+            if move is None:
+                nursery.cancel_scope.cancel()
+        if move is not None:
+            return move
+        return Move(offer=None, ended=ended or LinkEnded(p.LossReason.CLOSED))
 
     async def _open(self, offer: p.ParentOffer) -> trio.abc.Stream:
         try:
@@ -178,7 +213,8 @@ class ParentFollower:
         except OSError as exc:
             raise LinkEnded(p.LossReason.UNREACHABLE, connect_failure(exc)) from None
 
-    async def _link(self, offer: p.ParentOffer) -> None:
+    async def _join(self, offer: p.ParentOffer) -> Joined:
+        """Connect to `offer` and join it (Join, then its Accept); LinkEnded if refused."""
         stream = await self._open(offer)
         try:
             decoder = p.MessageDecoder(
@@ -206,15 +242,26 @@ class ParentFollower:
                 raise LinkEnded(p.LossReason.REFUSED, answer.message)
             if not isinstance(answer, p.Accept):
                 raise LinkEnded(p.LossReason.CLOSED, "closed during join")
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return Joined(stream=stream, decoder=decoder, depth=answer.depth + 1)
+
+    async def _link(self, offer: p.ParentOffer, joined: Joined | None) -> None:
+        """Join `offer` (unless a handover did), then receive from it until the link ends."""
+        if joined is None:
+            joined = await self._join(offer)
+        stream = joined.stream
+        try:
             report = self.plan.attached()
-            self.on_parent(offer.name, answer.depth + 1)
+            self.on_parent(offer.name, joined.depth)
             if report is not None:
                 self.report(report)
             ended: LinkEnded | None = None
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ping, stream)
                 try:
-                    await self._receive_frames(stream, decoder)
+                    await self._receive_frames(stream, joined.decoder)
                 except LinkEnded as exc:
                     ended = exc  # raised outside the nursery, so it is not wrapped in a group
                 nursery.cancel_scope.cancel()

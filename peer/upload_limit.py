@@ -1,27 +1,28 @@
 """A cap on what a peer uploads to its children (`--upload-limit`), shared by all of them.
 
 `UploadLimit` is the decision, pure: a generic cell rate algorithm (the virtual-
-scheduling form of a token bucket) that says how long a write of n bytes must wait so
-that the bytes of all writes together never exceed the rate, with a burst allowance of
-BURST_S at that rate. Writes are served in the order they ask, so children share the
-cap the way they share a real uplink: whoever has bytes waiting gets the next turn.
+scheduling form of a token bucket) that says whether a write of n bytes may go out now
+(`take_now`), or how long it must wait (`delay_s`), so that the bytes of all writes
+together never exceed the rate, with an allowance of BURST_S at that rate: the send
+buffer a real uplink fills at once and drains at its own pace. Writes are served in the
+order they ask, so children share the cap the way they share a real uplink.
 
-`LimitedStream` applies it to one child's `trio.abc.Stream`, in chunks of at most
-CHUNK_BYTES, so a large frame for one child does not hold every other child's turn for
-its whole length. It is what the simulation gives each viewer to stand for its home
-uplink (`streamnest-peer simulate --upload-mix`), and what a user on a metered
-connection sets to keep relaying within a budget. Nothing else knows about it: queues
-fill, frames are dropped and the upload monitor sheds children exactly as with a slow
-uplink.
+The children hub (peer/children.py) applies it to every frame: one the cap allows goes
+straight out as usual, one it does not waits in the child's queue for the writer, which
+sleeps until the cap allows it. Nothing else knows about it: queues fill, frames are
+dropped and the upload monitor sheds children exactly as with a slow uplink. Pongs pass
+outside the cap (a few dozen bytes a second). It is what the simulation gives each
+viewer for its home uplink (`streamnest-peer simulate --upload-mix`), and what a user
+on a metered connection sets to keep relaying within a budget. Because the allowance
+lets a burst leave at once where a real uplink would queue it, a capped peer's children
+see its frames up to BURST_S sooner than a real link of that rate would deliver them.
 """
 
 from __future__ import annotations
 
 import attrs
-import trio
 
-BURST_S = 0.02  # the cap allows this many seconds of its rate at once
-CHUNK_BYTES = 16 * 1024
+BURST_S = 0.05  # the cap allows this many seconds of its rate at once
 MIN_LIMIT_KBPS = 64.0  # below this not even one child's control messages flow well
 
 
@@ -44,32 +45,10 @@ class UploadLimit:
         self._next_free_s = start + nbytes / self.bytes_per_s
         return max(0.0, self._next_free_s - self.burst_s - now_s)
 
-
-@attrs.define(eq=False)
-class LimitedStream(trio.abc.Stream):
-    """`inner`, with every byte sent through the shared `limit`; receiving is untouched."""
-
-    inner: trio.abc.Stream
-    limit: UploadLimit
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send `data` in chunks, each when the cap allows it."""
-        view = memoryview(data)
-        for start in range(0, len(view), CHUNK_BYTES):
-            chunk = view[start : start + CHUNK_BYTES]
-            wait_s = self.limit.delay_s(trio.current_time(), len(chunk))
-            if wait_s > 0:
-                await trio.sleep(wait_s)
-            await self.inner.send_all(chunk)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        """As the inner stream (the cap's own waits are not counted)."""
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """As the inner stream."""
-        return await self.inner.receive_some(max_bytes)
-
-    async def aclose(self) -> None:
-        """Close the inner stream."""
-        await self.inner.aclose()
+    def take_now(self, now_s: float, nbytes: int) -> bool:
+        """Reserve `nbytes` if they may go out at once; False (nothing reserved) if not."""
+        finish = max(now_s, self._next_free_s) + nbytes / self.bytes_per_s
+        if finish - self.burst_s > now_s:
+            return False
+        self._next_free_s = finish
+        return True

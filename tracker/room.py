@@ -21,7 +21,7 @@ from tracker.backups import Backups, parent_offer
 from tracker.members import Member, hello_refusal
 from tracker.silence import SilenceReports
 from tracker.status import status_reply
-from tracker.tree import Tree
+from tracker.tree import Placement, Tree
 from tracker.trust import Trust
 
 HEARTBEAT_INTERVAL_S = 1.0
@@ -288,6 +288,13 @@ class Room:
         if settle:  # scanning for waiting viewers is O(N): only when something changed
             actions += self._settle(now_s)
             self._settled_version = self.tree.version
+            if self.tree.placement is Placement.CAPACITY:
+                # One lift a tick; it changes the tree, so the next tick looks again.
+                avoid = self.avoided(now_s)
+                lifted = self.tree.promote(avoid=avoid) or self.tree.raise_deep(avoid=avoid)
+                if lifted:  # a move may free a slot for somebody waiting
+                    actions += [self._assign(key, now_s) for key in lifted]
+                    actions += self._settle(now_s)
         actions += self.refresh_backups(now_s)
         return actions
 

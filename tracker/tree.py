@@ -30,6 +30,10 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 import attrs
 
 BACKUP_SPREAD = 4  # backups are drawn from this many of the best candidates
+# A viewer climbs above its parent when it offers this many slots more. Measured slots
+# change at most once in a few seconds (peer/capacity.py), so one does not make viewers
+# trade places at every wobble.
+PROMOTE_MARGIN = 1
 
 
 class Placement(enum.Enum):
@@ -257,6 +261,24 @@ class Tree:
         fanout = self.nodes[self.source].capacity
         return ideal_depth(self._viewers, fanout, mean_capacity) + 1
 
+    def sorted_depth(self) -> int:
+        """Depth of the best tree for the attached viewers' capacities: those offering
+        most slots nearest the source, every level full before the next (0 if these
+        capacities cannot hold them all)."""
+        if self.source is None:
+            return 0
+        capacities = sorted(
+            (n.capacity for n in self.nodes.values() if not n.is_source and n.depth is not None),
+            reverse=True,
+        )
+        depth, slots, placed = 0, self.nodes[self.source].capacity, 0
+        while placed < len(capacities) and slots > 0:
+            level = capacities[placed : placed + slots]
+            placed += len(level)
+            depth += 1
+            slots = sum(level)
+        return depth if placed == len(capacities) else 0
+
     def max_depth(self) -> int:
         """Depth of the deepest attached node."""
         return max((n.depth for n in self.nodes.values() if n.depth is not None), default=0)
@@ -355,6 +377,7 @@ class Tree:
                     or root in avoid.get(key, ())
                     or any(root in avoid.get(child, ()) for child in other.children)
                     or other.depth + root_height > limit
+                    or self.nodes[other.parent].spare < 0  # shedding children: no swaps in
                 ):
                     continue
                 rank = (other.depth, other.capacity, -other.joined_seq)
@@ -380,6 +403,105 @@ class Tree:
             self.attach(child, root)
         self.attach(weaker, root)
         return [root, *children, weaker]
+
+    def promote(self, avoid: Mapping[str, Collection[str]] | None = None) -> list[str]:
+        """Lift one viewer above its parent when it offers PROMOTE_MARGIN more slots;
+        every key that moved (none: nothing to lift).
+
+        Capacities are measured after peers join, so the tree made at joining forgets
+        them; the tracker calls this each tick, so a rich uplink climbs a level a tick
+        (like a heap's sift-up) until it sits under a parent at least as rich. The viewer
+        takes its parent's place and its parent's other children, the parent goes under
+        it and takes the viewer's children (as many as it has slots for; the rest are
+        placed anew). Nobody gets deeper but the parent, by one level. The widest gap
+        goes first, then the shallowest.
+        """
+        avoid = avoid or {}
+        best: tuple[int, int] | None = None
+        chosen: str | None = None
+        for node in self.nodes.values():
+            if node.is_source or node.depth is None or node.parent is None:
+                continue
+            up = self.nodes[node.parent]
+            if up.is_source or node.capacity < up.capacity + PROMOTE_MARGIN:
+                continue
+            if not self._may_swap(node, up, avoid):
+                continue
+            rank = (up.capacity - node.capacity, node.depth)
+            if best is None or rank < best:
+                best, chosen = rank, node.key
+        if chosen is None:
+            return []
+        return self._lift(chosen)
+
+    def raise_deep(self, avoid: Mapping[str, Collection[str]] | None = None) -> list[str]:
+        """Move one deep subtree up into a free slot two or more levels above it, while the
+        tree is more than a level deeper than `sorted_depth`; the key moved (none:
+        nothing to raise).
+
+        Slots free up high when a peer's measured capacity grows, or a child leaves, while
+        others hang below: the subtree on the way to the deepest viewer, rooted as high
+        as the free slot allows, moves up a level or more as a whole (only its root
+        switches parent). The tracker calls this each tick, after `promote`.
+        """
+        avoid = avoid or {}
+        if self.max_depth() <= self.sorted_depth() + 1:
+            return []  # near enough the best tree: moving a viewer would gain little
+        open_nodes = self.open_slots()
+        if not open_nodes:
+            return []
+        slot = open_nodes[0]
+        assert slot.depth is not None
+        deepest = max(
+            (n for n in self.nodes.values() if n.depth is not None and not n.is_source),
+            key=lambda n: (n.depth or 0, -n.joined_seq),
+            default=None,
+        )
+        if deepest is None or (deepest.depth or 0) < slot.depth + 2:
+            return []
+        path: list[str] = []  # from the deepest viewer up to just below the free slot's level
+        current: str | None = deepest.key
+        while current is not None and (self.nodes[current].depth or 0) >= slot.depth + 2:
+            path.append(current)
+            current = self.nodes[current].parent
+        for key in reversed(path):  # the highest root first: it lifts the most viewers
+            parents = [
+                n for n in open_nodes if n.depth == slot.depth and n.key not in avoid.get(key, ())
+            ]
+            if parents:
+                self.detach(key)
+                self.attach(key, parents[0].key)
+                return [key]
+        return []
+
+    def _may_swap(self, node: Node, up: Node, avoid: Mapping[str, Collection[str]]) -> bool:
+        """Whether `node` may take `up`'s place without breaking an avoidance."""
+        assert up.parent is not None
+        if up.parent in avoid.get(node.key, ()) or node.key in avoid.get(up.key, ()):
+            return False
+        siblings = [c for c in up.children if c != node.key]
+        if any(node.key in avoid.get(c, ()) for c in siblings):
+            return False
+        return not any(up.key in avoid.get(c, ()) for c in node.children)
+
+    def _lift(self, key: str) -> list[str]:
+        node = self.nodes[key]
+        assert node.parent is not None
+        up = self.nodes[node.parent]
+        grand = up.parent
+        assert grand is not None
+        siblings = [c for c in up.children if c != key]
+        below = list(node.children)
+        for other in [key, up.key, *siblings, *below]:
+            self.detach(other)
+        self.attach(key, grand)
+        for sibling in siblings:
+            self.attach(sibling, key)
+        self.attach(up.key, key)
+        kept, rest = below[: up.capacity], below[up.capacity :]
+        for child in kept:
+            self.attach(child, up.key)
+        return [key, *siblings, up.key, *kept, *self.place(rest)]
 
     def detached_roots(self) -> list[str]:
         """Viewers waiting for a place (roots of detached subtrees), oldest first."""

@@ -151,6 +151,77 @@ async def test_an_orphan_is_on_its_backup_the_moment_it_gives_up_and_tells_the_t
     assert viewer.switches == 1 and viewer.current is not None and viewer.current.name == "b"
 
 
+def live_parent(name: str, log: list[tuple[float, str]]) -> Serve:
+    """A parent that accepts and sends the live stream (frame n at n/30 s) until we leave."""
+
+    async def serve(stream: trio.abc.Stream) -> None:
+        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
+        await receive_message(stream, decoder)  # the Join
+        await stream.send_all(p.encode(p.Accept(parent=name, depth=0, epoch=1)))
+        log.append((trio.current_time(), f"{name} accepted"))
+        try:
+            while True:
+                seq = round(trio.current_time() / FRAME_INTERVAL_S)
+                await stream.send_all(b"".join(p.frame_wire_parts(frame(seq))))
+                await trio.sleep(FRAME_INTERVAL_S)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.append((trio.current_time(), f"{name} left"))
+
+    return serve
+
+
+async def test_a_move_joins_the_new_parent_before_leaving_the_old_and_misses_nothing(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    parents = Parents(nursery)
+    log: list[tuple[float, str]] = []
+    parents.by_port[1] = live_parent("a", log)
+    parents.by_port[2] = live_parent("b", log)
+    received: list[tuple[float, int]] = []
+    reports: list[tuple[float, p.Message]] = []
+    viewer = follower(parents, received, reports)
+    nursery.start_soon(viewer.run)
+    viewer.assign(p.Assign(parent=offer("a", 1), depth=1, epoch=1))
+    await eventually(lambda: len(received) >= 30, within_s=60, what="frames from a")
+    viewer.assign(p.Assign(parent=offer("b", 2), depth=1, epoch=1))  # the tracker moves us
+    await eventually(lambda: "a left" in {what for _, what in log}, within_s=60, what="a left")
+    await trio.sleep(1.0)
+    order = [what for _, what in log]
+    assert order == ["a accepted", "b accepted", "a left"], "b joined before a was left"
+    seqs = sorted({seq for _, seq in received})  # repeats from the two parents ignored
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), "no frame missed in the move"
+    assert not reports, "a move is no loss"
+    assert viewer.current is not None and viewer.current.name == "b"
+
+
+async def test_a_move_to_a_parent_that_refuses_is_reported_and_the_old_link_closed(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    parents = Parents(nursery)
+    log: list[tuple[float, str]] = []
+    parents.by_port[1] = live_parent("a", log)
+
+    async def refuses(stream: trio.abc.Stream) -> None:
+        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
+        await receive_message(stream, decoder)
+        full = p.Reject(code=p.RejectCode.FULL, message="b has no free child slot")
+        await stream.send_all(p.encode(full))
+
+    parents.by_port[2] = refuses
+    received: list[tuple[float, int]] = []
+    reports: list[tuple[float, p.Message]] = []
+    viewer = follower(parents, received, reports)
+    nursery.start_soon(viewer.run)
+    viewer.assign(p.Assign(parent=offer("a", 1), depth=1, epoch=1))
+    await eventually(lambda: len(received) >= 10, within_s=60, what="frames from a")
+    viewer.assign(p.Assign(parent=offer("b", 2), depth=1, epoch=1))
+    await eventually(lambda: bool(reports), within_s=60, what="the refusal reported")
+    assert reports[0][1] == p.ParentLost(
+        parent="b", reason=p.LossReason.REFUSED, detail="b has no free child slot"
+    )
+    await eventually(lambda: "a left" in {what for _, what in log}, within_s=60, what="a left")
+
+
 # -- a parent's children ------------------------------------------------------------
 
 
