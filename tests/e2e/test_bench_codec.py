@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.screen import assert_screen_reads_every_figure
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import bench_screen  # noqa: E402
 
 # SSIM and the clip come with the `bench` extra; without it there is nothing to measure.
 pytest.importorskip("skimage", reason="the `bench` extra (scikit-image) is not installed")
@@ -100,12 +101,7 @@ def test_both_codecs_go_down_the_chain_and_h264_is_judged_by_the_same_runs_jpeg(
 def test_the_standing_screen_finds_every_figure_it_reads(
     quick_run: tuple[str, dict[str, Any]],
 ) -> None:
-    _, report = quick_run
-    [codec] = [b for b in bench_screen.BENCHMARKS if b.script == "scripts/bench_codec.py"]
-    for figure in codec.figures:
-        row = bench_screen.judge(figure, report, frozenset())
-        assert row.value != "-", (figure.path, row.note)
-        assert row.verdict in ("PASS", "FAIL", "-"), figure.path
+    assert_screen_reads_every_figure("scripts/bench_codec.py", quick_run[1])
 
 
 def test_the_tables_name_each_source_encoding_and_chain(

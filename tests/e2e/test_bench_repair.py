@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.screen import assert_screen_reads_every_figure
 from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,12 +97,7 @@ def test_every_fault_has_its_spread_and_a_verdict_on_its_target(
 def test_the_standing_screen_finds_every_figure_it_reads(
     one_trial_each: tuple[str, dict[str, Any]],
 ) -> None:
-    _, report = one_trial_each
-    [repair] = [b for b in bench_screen.BENCHMARKS if b.script == "scripts/bench_repair.py"]
-    for figure in repair.figures:
-        row = bench_screen.judge(figure, report, frozenset())
-        assert row.value != "-", (figure.path, row.note)
-        assert row.verdict in ("PASS", "FAIL", "-"), figure.path
+    assert_screen_reads_every_figure("scripts/bench_repair.py", one_trial_each[1])
 
 
 def test_the_table_names_each_fault_beside_its_target(
