@@ -53,6 +53,13 @@ async def test_a_relay_whose_upload_is_capped_lets_children_go(
     )
     children: list[Program] = []
     for index in range(CHILDREN):
+        # The relay offers two slots at first and one more once it carries them well
+        # (peer/capacity.py): each child comes once the relay has a slot for it.
+        await eventually(
+            lambda: int((relay.latest() or {}).get("slots", 0)) > index,  # noqa: B023
+            within_s=20,
+            what=f"the relay offering {index + 1} slots",
+        )
         host = netlab.add_host(f"c{index}")
         children.append(
             await programs.viewer(
