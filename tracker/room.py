@@ -173,6 +173,7 @@ class Room:
         if slots is None or key in self.trust.distrusted:
             return
         node = self.tree[key]
+        node.measured = True
         if slots != node.capacity:
             self.tree.set_capacity(key, slots)  # a new version: waiting viewers are placed
             self.members[key].max_children = slots

@@ -56,6 +56,9 @@ class Node:
     depth: int | None = None  # None while not attached to the source
     latency_ms: float = 0.0
     joined_seq: int = 0
+    # Whether the capacity was measured (reported in a heartbeat), not just declared in a
+    # Hello: only a measured one takes a place from others while a slot is free.
+    measured: bool = False
 
     @property
     def spare(self) -> int:
@@ -348,15 +351,16 @@ class Tree:
 
         `root` adopts the viewer's children and the viewer itself, so it needs a free
         slot for each; nobody gets deeper but the viewer, by one level, and the tree
-        holds `root` besides. With SHALLOWEST placement, only a childless viewer yields,
+        holds `root` besides. While a slot is free, only a `root` whose slots were
+        measured displaces anyone (a Hello's number alone could be anything). With SHALLOWEST placement, only a childless viewer yields,
         and only when no slot is free (so that leaves that came first strand nobody).
         The shallowest yields first, then the weakest, then the newest.
         """
         node = self.nodes[root]
         if node.spare < 1 or not any(c < node.capacity for c in self._capacities):
             return None
-        if self.placement is Placement.SHALLOWEST and parent is not None:
-            return None
+        if parent is not None and (self.placement is Placement.SHALLOWEST or not node.measured):
+            return None  # a free slot exists: only a proven uplink displaces anyone
         deepest = self.nodes[parent].depth if parent is not None else None
         limit = self.depth_limit()
         root_height = max(self.height(root), 1)
@@ -423,7 +427,7 @@ class Tree:
             if node.is_source or node.depth is None or node.parent is None:
                 continue
             up = self.nodes[node.parent]
-            if up.is_source or node.capacity < up.capacity + PROMOTE_MARGIN:
+            if not node.measured or up.is_source or node.capacity < up.capacity + PROMOTE_MARGIN:
                 continue
             if not self._may_swap(node, up, avoid):
                 continue
