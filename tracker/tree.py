@@ -352,8 +352,9 @@ class Tree:
         `root` adopts the viewer's children and the viewer itself, so it needs a free
         slot for each; nobody gets deeper but the viewer, by one level, and the tree
         holds `root` besides. While a slot is free, only a `root` whose slots were
-        measured displaces anyone (a Hello's number alone could be anything). With SHALLOWEST placement, only a childless viewer yields,
-        and only when no slot is free (so that leaves that came first strand nobody).
+        measured displaces anyone (a Hello's number alone could be anything). With
+        SHALLOWEST placement, only a childless viewer yields, and only when no slot is
+        free (so that leaves that came first strand nobody).
         The shallowest yields first, then the weakest, then the newest.
         """
         node = self.nodes[root]
