@@ -128,13 +128,13 @@ class ChildrenHub:
         """Send `frame` to every child now, or queue it (never blocks; a full queue drops
         its oldest)."""
         queued = QueuedFrame(frame, arrival_ns, path_latency_us)
+        cost = p.ENVELOPE_BYTES + frame.payload_bytes()  # one child's bytes on the wire
         self.frames_offered += 1
-        self.bytes_offered += p.ENVELOPE_BYTES + frame.payload_bytes()
+        self.bytes_offered += cost
         parts: tuple[bytes, memoryview] | None = None  # one head for every direct write
         written = 0
         keyframe = frame.header.keyframe
         limit = self.upload_limit
-        cost = p.ENVELOPE_BYTES + frame.payload_bytes()
         now = trio.current_time() if limit is not None else 0.0
         for link in self.links.values():
             if link.awaiting_keyframe:

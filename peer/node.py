@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import attrs
 import trio
 
 import protocol as p
@@ -403,8 +402,9 @@ class Peer:
         )
 
     def _peer_stats(self) -> p.PeerStats:
-        stats = self.counters.peer_stats(trio.current_time(), children=len(self.hub.links))
-        return attrs.evolve(stats, slots=self.gate.capacity)
+        return self.counters.peer_stats(
+            trio.current_time(), children=len(self.hub.links), slots=self.gate.capacity
+        )
 
     def _on_tracker_message(self, message: p.Message) -> None:
         hooks = self.hooks

@@ -8,7 +8,8 @@ then decides between the backup and the tracker. Links run over any `trio.abc.St
 (`connect` opens them; tests pass memory streams) and every time comes from trio's
 clock, so the silence rule runs under MockClock. The Join says the newest frame we
 have, so a new parent sends only what comes after it; `send_up` carries a keyframe
-request to the parent. `open_tcp` marks the link for low delay, so our pings do not
+request to the parent. A move the tracker orders is made before the old link breaks
+(`_attach`). `open_tcp` marks the link for low delay, so our pings do not
 wait behind our own video to children (`peer.connect.mark_low_delay`).
 """
 

@@ -299,7 +299,7 @@ class PeerCounters:
             loss_pct=round(self.loss.loss_pct(now_s), 2),
         )
 
-    def peer_stats(self, now_s: float, *, children: int) -> p.PeerStats:
+    def peer_stats(self, now_s: float, *, children: int, slots: int | None = None) -> p.PeerStats:
         """What a heartbeat tells the tracker."""
         rates = self.rates(now_s)
         return p.PeerStats(
@@ -315,6 +315,7 @@ class PeerCounters:
             depth=self.depth,
             children=children,
             resolution=self.resolution[:16],
+            slots=slots,
         )
 
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:

@@ -8,15 +8,13 @@ sane (positive rates, SSIM in (0, 1]) and that the standing screen finds each it
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.screen import assert_screen_reads_every_figure
+from tests.e2e.screen import assert_screen_reads_every_figure, run_for_report
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -44,15 +42,7 @@ HOPS = 2
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     """Run the quick benchmark once for this module: its stdout and its JSON report."""
     report = tmp_path_factory.mktemp("bench_codec") / "out.json"
-    result = subprocess.run(
-        [sys.executable, "scripts/bench_codec.py", "--quick", "--json", str(report)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout, json.loads(report.read_text())
+    return run_for_report("scripts/bench_codec.py", ["--quick"], report, RUN_TIMEOUT_S)
 
 
 def test_every_encoding_of_both_sources_has_a_positive_rate_and_ssim_up_to_one(

@@ -9,15 +9,13 @@ counter it reads the children's taps with, fed a byte at a time.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.screen import assert_screen_reads_every_figure
+from tests.e2e.screen import assert_screen_reads_every_figure, run_for_report
 from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,15 +36,7 @@ PROCESSES_PER_TRIAL = 6  # a tracker, the source and four viewers
 def one_trial_each(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     """Run the benchmark once for this module: its stdout and its JSON report."""
     report = tmp_path_factory.mktemp("bench_repair") / "out.json"
-    result = subprocess.run(
-        [sys.executable, "scripts/bench_repair.py", "--trials", "1", "--json", str(report)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout, json.loads(report.read_text())
+    return run_for_report("scripts/bench_repair.py", ["--trials", "1"], report, RUN_TIMEOUT_S)
 
 
 def test_each_fault_ran_once_on_the_planned_tree_with_no_backup_anywhere(

@@ -62,12 +62,17 @@ class Parents:
         return ours
 
 
+async def read_join(stream: trio.abc.Stream) -> None:
+    """What a fake parent reads first: the child's Join."""
+    decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
+    await receive_message(stream, decoder)
+
+
 def parent_sending(name: str, frames: range, sent_at: list[float]) -> Serve:
     """A parent that accepts, sends `frames` at 30 fps, then goes silent (never closes)."""
 
     async def serve(stream: trio.abc.Stream) -> None:
-        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
-        await receive_message(stream, decoder)  # the Join
+        await read_join(stream)
         await stream.send_all(p.encode(p.Accept(parent=name, depth=0, epoch=1)))
         for seq in frames:
             await stream.send_all(b"".join(p.frame_wire_parts(frame(seq))))
@@ -155,8 +160,7 @@ def live_parent(name: str, log: list[tuple[float, str]]) -> Serve:
     """A parent that accepts and sends the live stream (frame n at n/30 s) until we leave."""
 
     async def serve(stream: trio.abc.Stream) -> None:
-        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
-        await receive_message(stream, decoder)  # the Join
+        await read_join(stream)
         await stream.send_all(p.encode(p.Accept(parent=name, depth=0, epoch=1)))
         log.append((trio.current_time(), f"{name} accepted"))
         try:
@@ -202,8 +206,7 @@ async def test_a_move_to_a_parent_that_refuses_is_reported_and_the_old_link_clos
     parents.by_port[1] = live_parent("a", log)
 
     async def refuses(stream: trio.abc.Stream) -> None:
-        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
-        await receive_message(stream, decoder)
+        await read_join(stream)
         full = p.Reject(code=p.RejectCode.FULL, message="b has no free child slot")
         await stream.send_all(p.encode(full))
 
