@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 import protocol as p
-from peer.addresses import parse_address
+from peer.addresses import ALL_INTERFACES
 from peer.chat_board import chat_line
 from peer.cli import Sinks, run_peer
 from peer.config import PeerConfig
@@ -36,17 +36,35 @@ from peer.one_shot import one_shot
 from peer.recorder import check_record_path
 from peer.resolution import RESOLUTIONS, ResolutionError, parse_resolution
 from peer.upload_limit import MIN_LIMIT_KBPS
+from protocol.addresses import parse_address
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key
 from protocol.limits import MAX_CHAT_CHARS, MAX_CHILDREN
 from protocol.names import name_problem
 
 MAX_HTTP_CLIENTS = 1000
+DEFAULT_TRACKER_PORT = 9000
 
 
 def address(text: str) -> tuple[str, int]:
-    """argparse type: HOST:PORT (or PORT)."""
+    """argparse type: HOST:PORT, [v6]:PORT, or PORT (host 127.0.0.1)."""
     try:
         return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def tracker_address(text: str) -> tuple[str, int]:
+    """argparse type: HOST[:PORT], [v6][:PORT] or a bare IPv6 address (port 9000)."""
+    try:
+        return parse_address(text, default_port=DEFAULT_TRACKER_PORT)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """argparse type: HOST:PORT, HOST, or PORT (on every interface); port 0 = any free one."""
+    try:
+        return parse_address(text, default_host=ALL_INTERFACES, default_port=0)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -135,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser, *, name_required: bool = False) -> None:
         sub.add_argument(
-            "--tracker", type=address, default=("127.0.0.1", 9000), metavar="HOST:PORT"
+            "--tracker",
+            type=tracker_address,
+            default=("127.0.0.1", DEFAULT_TRACKER_PORT),
+            metavar="HOST[:PORT]",
+            help=f"the tracker (default 127.0.0.1:{DEFAULT_TRACKER_PORT}; IPv6 as [::1]:9000)",
         )
         sub.add_argument(
             "--name", type=peer_name, required=name_required, help="default: a random name"
@@ -154,10 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     def streaming(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--listen",
-            type=address,
-            default=("127.0.0.1", 0),
+            type=listen_address,
+            default=(ALL_INTERFACES, 0),
             metavar="HOST:PORT",
-            help="where children connect (default 127.0.0.1, any free port)",
+            help="where to accept children (default: every interface, IPv6 and IPv4, any "
+            "free port); the tracker tells each child which of our addresses to dial",
+        )
+        sub.add_argument(
+            "--advertise",
+            type=address,
+            metavar="HOST:PORT",
+            help="tell children to dial exactly this (a port forwarded to --listen's)",
         )
         sub.add_argument(
             "--upload-limit",
@@ -364,6 +393,7 @@ def dispatch(args: argparse.Namespace) -> int:
             name=args.name or random_name(args.command),
             tracker=args.tracker,
             listen=args.listen,
+            advertise=args.advertise,
             max_children=args.fanout if args.command == "source" else args.max_children,
             resolution=getattr(args, "resolution", "source"),
             source=getattr(args, "source", None),
@@ -445,7 +475,9 @@ def status_text(reply: p.StatusReply) -> str:
             else "no stats yet"
         )
         slots = f"{len(info.children)}/{info.max_children} children"
-        return f"{info.name} [{info.role}, {info.resolution}, {slots}] {numbers}"
+        reach = {True: "reachable", False: "unreachable", None: "not checked"}[info.reachable]
+        where = f" at {info.address} ({reach})" if info.address else ""
+        return f"{info.name}{where} [{info.role}, {info.resolution}, {slots}] {numbers}"
 
     def walk(name: str, indent: int) -> None:
         info = peers[name]

@@ -28,6 +28,7 @@ import trio
 
 import protocol as p
 from peer import events as ev
+from peer.addresses import open_listener
 from peer.capacity import SlotEstimate
 from peer.child_link import (
     CHILD_QUEUE_FRAMES,
@@ -45,6 +46,8 @@ from peer.tcp_info import sending_limits
 from peer.upload_limit import UploadLimit
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
+from protocol.admission import probe_proof
+from protocol.limits import MAX_PROBE_PROOFS
 
 JOIN_TIMEOUT_S = 3.0
 # A child may present a token minted with a key our own Welcome has not brought yet (the
@@ -59,7 +62,7 @@ STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping at least every 2 s (peer/parent.py)
 UPLOAD_CHECK_INTERVAL_S = 0.5
-FROM_CHILD = (p.Join, p.Ping, p.Pong, p.KeyframeRequest, p.Goodbye)
+FROM_CHILD = (p.Join, p.Probe, p.Ping, p.Pong, p.KeyframeRequest, p.Goodbye)
 
 
 def _no_backlog(epoch: int, seq: int) -> list[p.VideoFrame]:
@@ -115,14 +118,18 @@ class ChildrenHub:
         *,
         task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen for children on host:port until cancelled; started() gets the address."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        bound = listeners[0].socket.getsockname()
+        """Listen for children on host:port until cancelled; started() gets the address.
+
+        `::` is every interface, IPv6 and IPv4 (peer/addresses.py). Raises OSError when
+        the address cannot be bound.
+        """
+        listener = await open_listener(host, port)
+        bound = listener.socket.getsockname()
         self.address = (host, bound[1])
         task_status.started(self.address)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.watch_stalls)
-            await trio.serve_listeners(self._handle_socket, listeners)
+            await trio.serve_listeners(self._handle_socket, [listener])
 
     def forward(self, frame: p.VideoFrame, arrival_ns: int, path_latency_us: int) -> None:
         """Send `frame` to every child now, or queue it (never blocks; a full queue drops
@@ -239,6 +246,9 @@ class ChildrenHub:
         try:
             with trio.fail_after(JOIN_TIMEOUT_S):
                 join = await receive_message(stream, decoder)
+            if isinstance(join, p.Probe):
+                await self._answer_probe(stream, join)
+                return None
             if not isinstance(join, p.Join):
                 await trio.aclose_forcefully(stream)
                 return None
@@ -271,6 +281,18 @@ class ChildrenHub:
             await trio.aclose_forcefully(stream)
             raise
         return join, decoder
+
+    async def _answer_probe(self, stream: trio.abc.Stream, probe: p.Probe) -> None:
+        """The tracker checks that it can reach us: prove we are us, then close."""
+        if not self.gate.keys:  # its Welcome and the probe may cross
+            with trio.move_on_after(NEW_KEY_WAIT_S):
+                await self._key_added.wait()
+        proofs = [
+            probe_proof(key, name=self.gate.name, nonce=probe.nonce) for key in self.gate.keys
+        ]
+        with trio.fail_after(JOIN_TIMEOUT_S):
+            await stream.send_all(p.encode(p.ProbeReply(proofs=proofs[:MAX_PROBE_PROOFS])))
+        await trio.aclose_forcefully(stream)
 
     async def _serve_child(
         self, join: p.Join, stream: trio.abc.Stream, decoder: p.MessageDecoder

@@ -66,7 +66,8 @@ async def print_stats(peer: Peer, as_json: bool) -> None:
 
 
 async def read_commands(peer: Peer) -> None:
-    """stdin: a line is chat; `/res R` changes resolution; `/quit` leaves. EOF is ignored."""
+    """stdin: a line is chat; `/res R` changes resolution; `/probe` asks the tracker to
+    check that peers can reach us; `/quit` leaves. EOF is ignored."""
     try:
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     except (OSError, ValueError):
@@ -103,8 +104,12 @@ async def command(peer: Peer, line: str) -> bool:
         peer.set_resolution(resolution)
         say(f"resolution: {resolution}")
         return False
+    if line == "/probe":
+        if not peer.check_reachability():
+            say("not asked: the tracker is not reachable right now")
+        return False
     if line.startswith("/"):
-        say("commands: /res 360p|480p|720p|1080p|source, /quit; anything else is chat")
+        say("commands: /res 360p|480p|720p|1080p|source, /probe, /quit; anything else is chat")
         return False
     if not peer.say(line):
         say("chat not sent: the tracker is not reachable right now")
@@ -158,8 +163,8 @@ async def run_peer(
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(peer.run)
-            host, port = peer.hub.address or config.listen
-            say(f"{config.name}: {config.role} registered; children connect to {host}:{port}")
+            where = peer.dial_address()
+            say(f"{config.name}: {config.role} registered; children connect to {where}")
             recorder = await start_sinks(peer, sinks or Sinks(), nursery)
             nursery.start_soon(print_stats, peer, stats_json)
             nursery.start_soon(read_commands, peer)

@@ -20,7 +20,9 @@ class PeerConfig:
     role: str = attrs.field(validator=attrs.validators.in_(p.STREAMING_ROLES))
     name: str
     tracker: tuple[str, int] = ("127.0.0.1", 9000)
-    listen: tuple[str, int] = ("127.0.0.1", 0)
+    # Where children connect: every interface (peer/addresses.py), any free port.
+    listen: tuple[str, int] = ("::", 0)
+    advertise: tuple[str, int] | None = None  # what children dial instead (--advertise)
     max_children: int = 3  # the source's fanout, or a viewer's relay slots: a ceiling
     # Learn the slots our upload serves (peer/capacity.py); False: offer max_children.
     measure_slots: bool = True

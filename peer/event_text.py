@@ -119,6 +119,16 @@ def _(event: ev.TrackerRetrying) -> str:
 
 
 @describe.register
+def _(event: ev.ReachabilityChecked) -> str:
+    if event.reachable:
+        return f"reachable at {event.address}: peers can connect to us"
+    return (
+        f"not reachable at {event.address} ({event.detail}): we take no children; "
+        "forwarding that port to us (with --advertise if it differs) lets us relay"
+    )
+
+
+@describe.register
 def _(event: ev.TrackerBack) -> str:
     return "re-registered with the tracker"
 

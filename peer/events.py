@@ -152,6 +152,15 @@ class TrackerRetrying(PeerEvent):
 
 
 @attrs.frozen(slots=True)
+class ReachabilityChecked(PeerEvent):
+    """The tracker dialled us back at `address`: whether children can reach us there."""
+
+    reachable: bool
+    address: str = attrs.field(validator=_text)
+    detail: str = attrs.field(validator=_text)
+
+
+@attrs.frozen(slots=True)
 class TrackerBack(PeerEvent):
     """Registered again after a lost connection."""
 
@@ -179,6 +188,10 @@ def from_tracker(message: p.Message, own_name: str) -> PeerEvent | None:
         return StreamEnded(source=message.source, reason=message.reason)
     if isinstance(message, p.Waiting):
         return Waiting(reason=message.reason)
+    if isinstance(message, p.Reachability):
+        return ReachabilityChecked(
+            reachable=message.reachable, address=message.address, detail=message.detail
+        )
     if isinstance(message, p.Error):
         return RequestRefused(code=message.code, message=message.message)
     if isinstance(message, p.Reject):

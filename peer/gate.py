@@ -12,6 +12,7 @@ import attrs
 
 import protocol as p
 from protocol.admission import check_token, token_expiry_s
+from protocol.names import name_key
 
 MAX_REMEMBERED_KEYS = 4
 MAX_REMEMBERED_NONCES = 10_000
@@ -39,6 +40,11 @@ class AdmissionGate:
             return p.Reject(
                 code=p.RejectCode.UNSUPPORTED_VERSION,
                 message=f"this peer speaks protocol version {p.PROTOCOL_VERSION}",
+            )
+        if name_key(join.name) == name_key(self.name):
+            return p.Reject(
+                code=p.RejectCode.SELF,
+                message=f"this is {self.name} itself: the address dialled is our own",
             )
         if self.capacity <= 0:
             return p.Reject(code=p.RejectCode.NO_CHILDREN, message=f"{self.name} takes no children")

@@ -22,6 +22,7 @@ import trio
 
 import protocol as p
 from peer import events as ev
+from peer.addresses import interface_addresses
 from peer.capacity import SlotEstimate
 from peer.chat_board import ChatBoard, ChatRefused
 from peer.children import ChildrenHub
@@ -37,6 +38,7 @@ from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
 from peer.upload_limit import UploadLimit
+from protocol.addresses import format_address
 from protocol.signing import FrameSigner
 
 CHAT_POST_TIMEOUT_S = 5.0
@@ -114,6 +116,7 @@ class Peer:
         self._scope = trio.CancelScope()
         self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
         self.chat = ChatBoard(config.name)
+        self._addresses: list[str] = []  # our interface addresses, for the tracker
         # The source signs every frame; viewers check every frame before using it.
         self.signer: FrameSigner | None = None
         if config.role == "source":
@@ -147,8 +150,9 @@ class Peer:
                     try:
                         await nursery.start(self.hub.serve, *config.listen)
                     except OSError as exc:
-                        host, port = config.listen
-                        raise PeerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+                        where = format_address(*config.listen)
+                        raise PeerError(f"cannot listen on {where}: {exc.strerror}") from None
+                    self._addresses = interface_addresses(config.listen[0])
                     welcome = await self.tracker.register()
                     self._on_tracker_message(welcome)
                     task_status.started(self)
@@ -388,18 +392,36 @@ class Peer:
     def _hello(self) -> p.Hello:
         host, _ = self.config.listen
         port = self.hub.address[1] if self.hub.address else 0
+        advertise = self.config.advertise
         return p.Hello(
             protocol_version=p.PROTOCOL_VERSION,
             name=self.config.name,
             role=self.config.role,
             listen_host=host,
-            listen_port=port,
+            listen_port=advertise[1] if advertise else port,
+            addresses=self._addresses,
+            advertise=advertise[0] if advertise else None,
             max_children=self.gate.capacity,  # the slots our upload serves now
             resolution=self.resolution,
             parent=self.follower.current.name if self.follower.current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
             join_key=self.config.join_key,
         )
+
+    def check_reachability(self) -> bool:
+        """Ask the tracker to dial us again (after opening a port); False if it cannot
+        be asked now. The answer comes as a ReachabilityChecked event."""
+        return self.tracker.send(p.CheckReachability())
+
+    def dial_address(self) -> str:
+        """Where a child on another host would reach us, as far as we know: --advertise,
+        else the address the tracker sees us at with our port."""
+        if self.config.advertise is not None:
+            return format_address(*self.config.advertise)
+        welcome = self.tracker.welcome
+        host = welcome.observed_host if welcome and welcome.observed_host else None
+        port = self.hub.address[1] if self.hub.address else self.config.listen[1]
+        return format_address(host or self.config.listen[0], port)
 
     def _peer_stats(self) -> p.PeerStats:
         return self.counters.peer_stats(
@@ -417,6 +439,8 @@ class Peer:
             self.follower.assign(message)
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)
+        elif isinstance(message, p.Reachability):
+            self.counters.reachable = message.reachable
         elif isinstance(message, p.ChildDropped):
             self.hub.let_go(message.child)  # declared gone: free its slot now
         elif isinstance(message, p.ChatMessage | p.ChatHistory):

@@ -246,6 +246,7 @@ class PeerCounters:
     # A new parent is a new path: setting it restarts the latency's minimum RTT.
     parent: str | None = attrs.field(default=None, on_setattr=_parent_changed)
     children: int = 0
+    reachable: bool | None = None  # the tracker's last check (None: not checked yet)
     displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     received: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     sent: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
@@ -319,8 +320,8 @@ class PeerCounters:
         )
 
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
-        """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped and
-        stream_kbps."""
+        """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped,
+        stream_kbps and reachable (the tracker's last check: null until it has dialled us)."""
         rates = self.rates(now_s)
         return {
             "t": round(wall_s, 3),
@@ -338,6 +339,7 @@ class PeerCounters:
             "depth": self.depth,
             "parent": self.parent,
             "children": self.children,
+            "reachable": self.reachable,
             "resolution": self.resolution,
             "frames_skipped": self.frames_skipped,
             "frames_dropped": self.frames_dropped,

@@ -40,6 +40,7 @@ FROM_TRACKER = (
     p.StreamStarted,
     p.StreamEnded,
     p.Waiting,
+    p.Reachability,
     p.HeartbeatAck,
     p.StatusReply,
     p.ChatMessage,

@@ -12,6 +12,7 @@ from protocol.control import (
     ChatHistory,
     ChatMessage,
     ChatSend,
+    CheckReachability,
     ChildDropped,
     Error,
     Goodbye,
@@ -22,6 +23,7 @@ from protocol.control import (
     ParentOffer,
     PeerInfo,
     PeerStats,
+    Reachability,
     Reject,
     StatusReply,
     StatusRequest,
@@ -45,7 +47,7 @@ from protocol.frames import (
     relay_parts,
 )
 from protocol.limits import PROTOCOL_VERSION
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 from protocol.registry import (
     BY_TYPE_CODE,
@@ -76,6 +78,7 @@ __all__ = [
     "ChatHistory",
     "ChatMessage",
     "ChatSend",
+    "CheckReachability",
     "ChildDropped",
     "Codec",
     "ControlMessage",
@@ -98,7 +101,10 @@ __all__ = [
     "PeerStats",
     "Ping",
     "Pong",
+    "Probe",
+    "ProbeReply",
     "ProtocolError",
+    "Reachability",
     "Reason",
     "Reject",
     "RejectCode",

@@ -8,6 +8,10 @@ the parent, expires, and carries a nonce the parent remembers until expiry, so i
 works once. Pure functions: the caller passes the time and remembers nonces.
 
     token = "<expires_unix_s>.<nonce hex>.<hmac-sha256 hex>"
+
+The same key proves a peer's identity to the tracker's reachability probe: the peer
+answers a probe's nonce with `probe_proof`, which only the holder of the key it was
+given can compute, so a probe that reached some other program fails.
 """
 
 from __future__ import annotations
@@ -63,3 +67,20 @@ def check_token(key: str, token: str, *, parent: str, child: str, now_s: float) 
         return False, ""
     good = _mac(key, parent, child, expires_s, nonce)
     return hmac.compare_digest(good.encode(), mac.encode()), nonce
+
+
+def new_probe_nonce() -> str:
+    """A fresh nonce for one reachability probe."""
+    return secrets.token_hex(NONCE_BYTES)
+
+
+def probe_proof(key: str, *, name: str, nonce: str) -> str:
+    """The answer the peer named `name`, holding `key`, gives to a probe's `nonce`."""
+    text = f"probe\n{name.casefold()}\n{nonce}"
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def probe_proof_matches(key: str, proofs: list[str], *, name: str, nonce: str) -> bool:
+    """Whether one of `proofs` answers `nonce` for `name` with `key` (constant time)."""
+    expected = probe_proof(key, name=name, nonce=nonce)
+    return any(hmac.compare_digest(expected, proof) for proof in proofs)

@@ -23,6 +23,7 @@ from protocol.fields import (
 )
 from protocol.limits import (
     CHAT_HISTORY_LENGTH,
+    MAX_ADVERTISED_ADDRESSES,
     MAX_CHAT_HISTORY_PAYLOAD_BYTES,
     MAX_CHILDREN,
     MAX_CONTROL_PAYLOAD_BYTES,
@@ -61,7 +62,15 @@ def _code(kind: type[enum.StrEnum]) -> Any:
 
 @attrs.frozen
 class Hello:
-    """Peer -> tracker, first message: who I am and how children reach me."""
+    """Peer -> tracker, first message: who I am and how children reach me.
+
+    Children dial `listen_port` at the host the tracker chooses for them
+    (protocol/addresses.py): the address it sees this connection come from, or one of
+    `addresses` (the peer's own interface addresses) when both sit behind the same
+    public address, or `advertise` verbatim when the peer was told one
+    (--advertise, for a forwarded port). `listen_host` is what the listener is bound
+    to (`::` for every interface), for people and logs.
+    """
 
     TYPE_CODE: ClassVar[int] = 0x01
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
@@ -78,6 +87,10 @@ class Hello:
     join_key: str | None = attrs.field(default=None, validator=optional(_token))
     # A source: the Ed25519 public key its frames are signed with (64 hex digits).
     stream_key: str | None = attrs.field(default=None, validator=optional(_stream_key))
+    addresses: list[str] = attrs.field(
+        factory=list, validator=list_of(str, MAX_ADVERTISED_ADDRESSES)
+    )
+    advertise: str | None = attrs.field(default=None, validator=optional(_host))
 
 
 @attrs.frozen
@@ -94,6 +107,9 @@ class Welcome:
     admission_key: str = attrs.field(validator=_token)
     source: str | None = attrs.field(default=None, validator=optional(_name))
     epoch: int = attrs.field(default=0, validator=int_between(0, U32))
+    # The address the tracker sees the peer's connection come from (STUN's "mapped
+    # address"): behind NAT, the router's public one. None when it cannot tell.
+    observed_host: str | None = attrs.field(default=None, validator=optional(_host))
 
 
 @attrs.frozen
@@ -286,6 +302,11 @@ class PeerInfo:
     max_children: int = attrs.field(validator=int_between(0, MAX_CHILDREN))
     resolution: str = attrs.field(validator=text(16))
     stats: PeerStats | None = None
+    address: str | None = attrs.field(default=None, validator=optional(_reason))  # as seen
+    # Whether the tracker could dial it there (None: not checked yet, or checks are off).
+    reachable: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
+    )
 
 
 @attrs.frozen
@@ -335,3 +356,24 @@ class ChatHistory:
     messages: list[ChatMessage] = attrs.field(
         factory=list, validator=list_of(ChatMessage, CHAT_HISTORY_LENGTH)
     )
+
+
+@attrs.frozen
+class Reachability:
+    """Tracker -> peer, after each check: whether it dialled us at `address` and we
+    answered. Unreachable peers take no children until a check succeeds."""
+
+    TYPE_CODE: ClassVar[int] = 0x17
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    reachable: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    address: str = attrs.field(validator=_reason)  # HOST:PORT as dialled, for people
+    detail: str = attrs.field(default="", validator=_reason)  # why not, for people
+
+
+@attrs.frozen
+class CheckReachability:
+    """Peer -> tracker: dial me again (a port was opened or mapped since the last check)."""
+
+    TYPE_CODE: ClassVar[int] = 0x24
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES

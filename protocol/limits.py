@@ -6,7 +6,7 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.
@@ -22,6 +22,10 @@ MAX_FRAME_PAYLOAD_BYTES = 8 * 1024 * 1024
 MAX_WIRE_NAME_CHARS = 128
 MAX_WIRE_TEXT_CHARS = 4096
 MAX_HOST_CHARS = 255
+# Interface addresses a peer may list in its Hello (the tracker keeps the dialable ones).
+MAX_ADVERTISED_ADDRESSES = 16
+# Proofs in a ProbeReply: one per admission key a peer remembers (peer/gate.py keeps 4).
+MAX_PROBE_PROOFS = 4
 MAX_TOKEN_CHARS = 512
 
 # The peer-name rule shared by the tracker and the command line.

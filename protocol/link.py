@@ -6,6 +6,11 @@ gave it (and the last frame it has, when it switches parent mid-stream), and get
 answers `Pong` with the same nonce, so each end measures its RTT. A child that lost part
 of an H.264 stream may send `KeyframeRequest`; relays pass it up, merged and
 rate-limited, and the source encodes its next frame as a keyframe.
+
+The tracker checks that a peer can be reached the same way a child would: it dials
+the peer's listening port and sends `Probe` with a fresh nonce; the peer answers
+`ProbeReply` with a proof only it can make (protocol/admission.py `probe_proof`, keyed
+by the admission key its Welcome carried), and the connection closes.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from typing import ClassVar
 
 import attrs
 
-from protocol.fields import int_between, text
+from protocol.fields import int_between, list_of, text
 from protocol.limits import (
     MAX_CONTROL_PAYLOAD_BYTES,
+    MAX_PROBE_PROOFS,
     MAX_TOKEN_CHARS,
     MAX_WIRE_NAME_CHARS,
 )
@@ -82,3 +88,25 @@ class KeyframeRequest:
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
     epoch: int = attrs.field(validator=int_between(0, _U32))
+
+
+@attrs.frozen
+class Probe:
+    """Tracker -> a peer's listening port, first on the connection: are you `name`?"""
+
+    TYPE_CODE: ClassVar[int] = 0x45
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    name: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
+    nonce: str = attrs.field(validator=text(MAX_TOKEN_CHARS, min_chars=1))
+
+
+@attrs.frozen
+class ProbeReply:
+    """Peer -> tracker on a probe connection: HMAC proofs of the nonce (one per admission
+    key it holds, newest first; at most MAX_PROBE_PROOFS), then close."""
+
+    TYPE_CODE: ClassVar[int] = 0x46
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    proofs: list[str] = attrs.field(validator=list_of(str, MAX_PROBE_PROOFS))

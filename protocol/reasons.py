@@ -33,6 +33,7 @@ class RejectCode(enum.StrEnum):
     NO_CHILDREN = "no_children"
     TOKEN_USED = "token_used"
     BAD_TOKEN = "bad_token"
+    SELF = "self"  # the child dialled the parent's own address: it reached itself
 
 
 class ErrorCode(enum.StrEnum):

@@ -11,6 +11,7 @@ from protocol.control import (
     ChatHistory,
     ChatMessage,
     ChatSend,
+    CheckReachability,
     ChildDropped,
     Error,
     Goodbye,
@@ -18,6 +19,7 @@ from protocol.control import (
     HeartbeatAck,
     Hello,
     ParentLost,
+    Reachability,
     Reject,
     StatusReply,
     StatusRequest,
@@ -36,7 +38,7 @@ from protocol.heartbeat_body import (
 )
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply
 
 ControlMessage = (
     Hello
@@ -63,6 +65,10 @@ ControlMessage = (
     | Ping
     | Pong
     | KeyframeRequest
+    | Probe
+    | ProbeReply
+    | Reachability
+    | CheckReachability
 )
 Message = ControlMessage | VideoFrame
 
@@ -91,6 +97,10 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     Ping,
     Pong,
     KeyframeRequest,
+    Probe,
+    ProbeReply,
+    Reachability,
+    CheckReachability,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
 # The hot messages with fixed binary bodies; every other control message is JSON.

@@ -91,9 +91,9 @@ def worker(args: argparse.Namespace) -> None:
     import trio
 
     import protocol as p
-    from peer.addresses import parse_address
     from peer.config import PeerConfig, PeerHooks
     from peer.node import Peer
+    from protocol.addresses import parse_address
 
     tracker = parse_address(args.tracker)
     names = args.names.split(",")

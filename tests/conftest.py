@@ -78,6 +78,11 @@ def trio_time_limit(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def tracker_config() -> TrackerConfig:
     """Settings for the tracker under test (short hello timeout; peers live 3 s unheard)."""
+    return default_tracker_config()
+
+
+def default_tracker_config() -> TrackerConfig:
+    """The tracker_config fixture's settings, for conftest files that change one."""
     return TrackerConfig(
         port=0,
         heartbeat_interval_s=1.0,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import trio
 
+from protocol.addresses import format_address
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key, join_key_problem
 from tracker.errors import TrackerError
 from tracker.service import Tracker, TrackerConfig
@@ -24,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the StreamNest tracker (registration, streamer lock, placement, "
         "chat). It never carries video.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (:: = every interface, IPv6 and IPv4; 0.0.0.0 = every IPv4 one)",
+    )
     parser.add_argument(
         "--port", type=port_number, default=9000, help="port to listen on (0 = any free port)"
     )
@@ -68,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=Placement.CAPACITY.value,
         help="capacity: viewers offering more slots sit nearer the source (default); "
         "shallowest: the shallowest free slot only, as if every peer were equal",
+    )
+    parser.add_argument(
+        "--trust-addresses",
+        action="store_true",
+        help="give peers children without dialling them back first (only where every peer "
+        "is known to be reachable: a lab, a benchmark of fake peers)",
     )
     private = parser.add_mutually_exclusive_group()
     private.add_argument(
@@ -140,7 +151,7 @@ async def run(config: TrackerConfig) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             host, port = await nursery.start(tracker.serve)
-            print(f"tracker listening on {host}:{port}", flush=True)
+            print(f"tracker listening on {format_address(host, port)}", flush=True)
             async for signum in signals:
                 print(f"tracker stopping ({signal.Signals(signum).name})", file=sys.stderr)
                 nursery.cancel_scope.cancel()
@@ -161,6 +172,7 @@ def config_from(args: argparse.Namespace) -> TrackerConfig:
         join_key=join_key(args),
         tls=tls_context(args),
         placement=Placement(args.placement),
+        check_reachability=not args.trust_addresses,
     )
 
 

@@ -1,10 +1,11 @@
-"""What the Room decides the connection layer should do: send, broadcast, close."""
+"""What the Room decides the connection layer should do: send, broadcast, close, probe."""
 
 from __future__ import annotations
 
 import attrs
 
 import protocol as p
+from tracker.reachability import Probe
 
 
 @attrs.frozen
@@ -30,4 +31,4 @@ class Close:
     reason: str
 
 
-Action = Send | Broadcast | Close
+Action = Send | Broadcast | Close | Probe  # Probe: dial a peer (tracker/reachability.py)

@@ -8,6 +8,9 @@ from collections.abc import Container
 import attrs
 
 import protocol as p
+from protocol.addresses import choose_candidate, is_local_only, plain_host, usable_candidates
+from protocol.admission import new_admission_key
+from protocol.limits import MAX_ADVERTISED_ADDRESSES
 from protocol.names import name_key, name_problem
 
 
@@ -18,6 +21,8 @@ class Member:
     key: str  # name_key(name): names are unique regardless of case
     name: str
     role: str  # one of p.ROLES
+    # Where the tracker saw the connection come from (the Hello's listen_host when it
+    # cannot tell: a stream that is not a socket), and the port children dial.
     host: str
     port: int
     max_children: int
@@ -31,6 +36,40 @@ class Member:
     backup_minted_s: float = 0.0  # Unix time
     # After a tracker restart: the parent it says it still has (tracker/room.py, recovery).
     claimed_parent: str | None = None
+    # Its own interface addresses another host could dial, and its --advertise host.
+    lan: tuple[str, ...] = ()
+    advertised: str | None = None
+
+    @classmethod
+    def from_hello(cls, hello: p.Hello, seen_host: str | None, now_s: float) -> Member:
+        """A new member as its Hello describes it, its connection seen from `seen_host`
+        (None: not a socket; the Hello's listen_host stands in), with a fresh admission key."""
+        lan = usable_candidates(hello.addresses, MAX_ADVERTISED_ADDRESSES)
+        if not hello.addresses and not is_local_only(hello.listen_host):
+            lan = usable_candidates([hello.listen_host], 1)  # a peer that lists none
+        return cls(
+            key=name_key(hello.name),
+            name=hello.name,
+            role=hello.role,
+            host=plain_host(seen_host) if seen_host is not None else hello.listen_host,
+            lan=tuple(lan),
+            advertised=hello.advertise,
+            port=hello.listen_port,
+            max_children=hello.max_children,
+            resolution=hello.resolution,
+            admission_key=new_admission_key(),
+            last_seen_s=now_s,
+        )
+
+    def dial_host_for(self, child: Member) -> str:
+        """The host `child` should dial to reach this member (protocol/addresses.py)."""
+        return choose_candidate(
+            parent_seen=self.host,
+            parent_lan=self.lan,
+            child_seen=child.host,
+            child_lan=child.lan,
+            advertised=self.advertised,
+        )
 
 
 def hello_refusal(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import attrs
 
 import protocol as p
-from protocol.admission import new_admission_key
 from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.backups import Backups, parent_offer
 from tracker.members import Member, hello_refusal
+from tracker.reachability import ProbeAnswer, Reachability
 from tracker.silence import SilenceReports
 from tracker.status import status_reply
 from tracker.tree import Placement, Tree
@@ -49,6 +49,8 @@ class Room:
     _settled_version: int = -1  # tree version when tick() last placed waiting viewers
     _recovery_over: bool = False
     stream_key: str | None = None  # the live source's public key, handed out in every Assign
+    # Who can be dialled (tracker/reachability.py); off unless the tracker checks.
+    reachability: Reachability = attrs.field(factory=Reachability)
 
     def __attrs_post_init__(self) -> None:
         """Give the backup rules the same members and tree."""
@@ -71,34 +73,31 @@ class Room:
 
     # -- events ------------------------------------------------------------------------
 
-    def hello(self, hello: p.Hello, now_s: float) -> tuple[p.Reject | None, list[Action]]:
-        """Register a peer. Returns a Reject (send it, then close), or the actions."""
+    def hello(
+        self, hello: p.Hello, now_s: float, seen_host: str | None = None
+    ) -> tuple[p.Reject | None, list[Action]]:
+        """Register a peer whose connection came from `seen_host` (None: cannot tell).
+
+        Returns a Reject (send it, then close), or the actions.
+        """
         refusal = hello_refusal(hello, taken=self.members, live_source=self.source_name())
         if refusal is not None:
             return refusal, []
-        key = name_key(hello.name)
-        member = Member(
-            key=key,
-            name=hello.name,
-            role=hello.role,
-            host=hello.listen_host,
-            port=hello.listen_port,
-            max_children=hello.max_children,
-            resolution=hello.resolution,
-            admission_key=new_admission_key(),
-            last_seen_s=now_s,
-        )
+        member = Member.from_hello(hello, seen_host, now_s)
+        key = member.key
         self.members[key] = member
+        self.reachability.joined(key, member.host, member.port, seen=seen_host is not None)
         if hello.role == "source":
             self.epoch = (self.epoch + 1) % 2**32  # the source's Welcome carries its epoch
-        actions: list[Action] = [Send(key, self._welcome(member))]
+        actions: list[Action] = [
+            Send(key, self._welcome(member, member.host if seen_host else None))
+        ]
         if hello.role == "source":
             self.stream_key = hello.stream_key
-            self.tree.add(key, hello.name, is_source=True, capacity=hello.max_children)
+            self.tree.add(key, hello.name, is_source=True, capacity=self._capacity(member))
             actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
         elif hello.role == "viewer":
-            capacity = 0 if key in self.trust.distrusted else hello.max_children
-            self.tree.add(key, hello.name, is_source=False, capacity=capacity)
+            self.tree.add(key, hello.name, is_source=False, capacity=self._capacity(member))
             if hello.parent is not None and self._recovering(now_s):
                 member.claimed_parent = name_key(hello.parent)
         if hello.role != "observer":
@@ -127,6 +126,7 @@ class Room:
         if member is None:
             return []
         self.silence.forget(key)
+        self.reachability.left(key)
         actions: list[Action] = []
         parent = self.tree[key].parent if key in self.tree else None
         if declared and parent is not None and parent in self.members:
@@ -166,7 +166,11 @@ class Room:
             self.tree[key].latency_ms = beat.stats.latency_ms
             self._set_slots(key, beat.stats.slots)
         server_ns = int((now_s + self.wall_offset_s) * 1e9)
-        return [Send(key, p.HeartbeatAck(seq=beat.seq, server_time_ns=max(0, server_ns)))]
+        ack = Send(key, p.HeartbeatAck(seq=beat.seq, server_time_ns=max(0, server_ns)))
+        # The first heartbeat comes after the peer took in its Welcome: it holds the
+        # admission key a probe asks it to prove, so the first check starts here.
+        probe = self.reachability.due(key, member.name, now_s)
+        return [ack] if probe is None else [ack, probe]
 
     def _set_slots(self, key: str, slots: int | None) -> None:
         """A peer measured the child slots its upload serves (peer/capacity.py): use them."""
@@ -174,9 +178,47 @@ class Room:
             return
         node = self.tree[key]
         node.measured = True
-        if slots != node.capacity:
-            self.tree.set_capacity(key, slots)  # a new version: waiting viewers are placed
-            self.members[key].max_children = slots
+        member = self.members[key]
+        member.max_children = slots
+        if self._capacity(member) != node.capacity:
+            # A new version: waiting viewers are placed.
+            self.tree.set_capacity(key, self._capacity(member))
+
+    def _capacity(self, member: Member) -> int:
+        """The child slots the tree may give `member`: none while it is distrusted or
+        not known to be reachable, else what it offers."""
+        if member.key in self.trust.distrusted:
+            return 0
+        if not self.reachability.allows_children(member.key):
+            return 0
+        return member.max_children
+
+    def check_requested(self, key: str, now_s: float) -> list[Action]:
+        """The peer asks to be dialled again (a port was opened or mapped)."""
+        member = self.members.get(key)
+        if member is None:
+            return []
+        probe = self.reachability.due(key, member.name, now_s, asked=True)
+        return [probe] if probe is not None else []
+
+    def probed(self, key: str, nonce: str, answer: ProbeAnswer, now_s: float) -> list[Action]:
+        """A probe of `key` ended: record it, tell the peer, and give or take its slots."""
+        member = self.members.get(key)
+        check = self.reachability.finished(key, nonce, answer, member)
+        if member is None or check is None:
+            return []
+        told = p.Reachability(
+            reachable=bool(check.reachable), address=check.address, detail=check.detail
+        )
+        actions: list[Action] = [Send(key, told)]
+        if key in self.tree and self.tree[key].capacity != self._capacity(member):
+            self.tree.set_capacity(key, self._capacity(member))
+            actions += self._settle(now_s)
+        return actions
+
+    def probe_skipped(self, key: str, nonce: str) -> None:
+        """A probe could not be started (the tracker is busy): the next heartbeat retries."""
+        self.reachability.skipped(key, nonce)
 
     def seen(self, key: str, now_s: float) -> None:
         """Any message from a member counts as a sign of life."""
@@ -214,9 +256,14 @@ class Room:
             gone = self.leave(lost_key, now_s, reason=reason, declared=True)
             return [Close(lost_key, reason), *gone]
         self.tree.detach(key)
+        recheck: list[Action] = []
         if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
             self.trust.avoid(key, lost_key, now_s)
-        return self._place([key], now_s) + self._settle(now_s)
+            parent = self.members.get(lost_key)
+            if lost.reason is p.LossReason.UNREACHABLE and parent is not None:
+                probe = self.reachability.due(lost_key, parent.name, now_s, asked=True)
+                recheck = [probe] if probe is not None else []
+        return recheck + self._place([key], now_s) + self._settle(now_s)
 
     def _declares_gone(self, reporter: str, parent: str, now_s: float) -> bool:
         """Whether `reporter`'s word that `parent` went silent settles it (tracker/silence.py)."""
@@ -303,7 +350,7 @@ class Room:
 
     def status(self) -> p.StatusReply:
         """A snapshot of the swarm for `streamnest-peer status`."""
-        return status_reply(self.members, self.tree, self.epoch)
+        return status_reply(self.members, self.tree, self.epoch, self.reachability)
 
     def source_name(self) -> str | None:
         """Name of the live streamer, if any."""
@@ -312,7 +359,7 @@ class Room:
 
     # -- decisions ---------------------------------------------------------------------
 
-    def _welcome(self, member: Member) -> p.Welcome:
+    def _welcome(self, member: Member, observed_host: str | None) -> p.Welcome:
         source = member.name if member.role == "source" else self.source_name()
         return p.Welcome(
             protocol_version=p.PROTOCOL_VERSION,
@@ -321,6 +368,7 @@ class Room:
             admission_key=member.admission_key,
             source=source,
             epoch=self.epoch,
+            observed_host=observed_host,
         )
 
     def _recovering(self, now_s: float) -> bool:
@@ -338,19 +386,30 @@ class Room:
             assert parent is not None
             child.claimed_parent = None
             node = self.tree[child.key]
-            if node.parent is None and self._can_adopt(parent, child.key, attached_only=False):
+            if node.parent is None and self._can_adopt(
+                parent, child.key, attached_only=False, live_link=True
+            ):
                 self.tree.attach(child.key, parent)
                 if self.tree[child.key].depth is not None:
                     actions.append(self._assign(child.key, now_s))
         return actions
 
-    def _can_adopt(self, parent: str, child: str, *, attached_only: bool = True) -> bool:
+    def _can_adopt(
+        self, parent: str, child: str, *, attached_only: bool = True, live_link: bool = False
+    ) -> bool:
+        """Whether `child` may hang under `parent`. A `live_link` (a claim after a
+        restart) already carries video, which proves the parent reachable to that child:
+        it counts against the slots the parent offers even before its probe is done."""
         if parent not in self.tree or parent == child:
             return False
         node = self.tree[parent]
         if attached_only and node.depth is None:
             return False
-        return node.spare > 0 and not self.tree.in_subtree(parent, child)
+        spare = node.spare
+        unchecked = self.reachability.enabled and self.reachability.reachable(parent) is None
+        if live_link and unchecked and parent not in self.trust.distrusted:
+            spare = self.members[parent].max_children - len(node.children)
+        return spare > 0 and not self.tree.in_subtree(parent, child)
 
     def _rescue(self, orphans: list[str], now_s: float) -> list[Action]:
         """Move each orphan to the backup it was told about, or place it anew."""

@@ -23,6 +23,7 @@ import attrs
 import trio
 
 import protocol as p
+from protocol.addresses import format_address
 from protocol.join_key import join_key_matches
 from protocol.limits import CHAT_HISTORY_LENGTH
 from protocol.names import name_key
@@ -30,8 +31,17 @@ from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
 from tracker.errors import TrackerError
+from tracker.probe import run_probe
+from tracker.reachability import PROBE_TIMEOUT_S, Probe, Reachability
 from tracker.room import Room
-from tracker.session import Session, peer_address, receive_message, refuse_now
+from tracker.session import (
+    UNKNOWN_ADDRESS,
+    Session,
+    open_listeners,
+    peer_address,
+    receive_message,
+    refuse_now,
+)
 from tracker.tree import Placement, Tree
 
 HELLO_TIMEOUT_S = 5.0
@@ -45,8 +55,13 @@ PEER_TO_TRACKER = (
     p.StatusRequest,
     p.ParentLost,
     p.ChildDropped,
+    p.CheckReachability,
     p.Goodbye,
 )
+# Reachability probes (tracker/probe.py): this many at a time; a burst of joins queues
+# at most PROBE_QUEUE more, and beyond that a probe waits for the peer's next heartbeat.
+PROBE_WORKERS = 32
+PROBE_QUEUE = 4096
 T = TypeVar("T")
 
 
@@ -72,6 +87,11 @@ class TrackerConfig:
     # missed_heartbeats is declared dead at the first tick after that, at most one
     # step later.
     tick_interval_s: float = TICK_INTERVAL_S
+    # Dial every peer back before it gets children (tracker/reachability.py). Off only
+    # where every peer is known to be reachable (--trust-addresses: a lab, a benchmark
+    # of fake peers that listen nowhere).
+    check_reachability: bool = True
+    probe_timeout_s: float = PROBE_TIMEOUT_S
 
 
 class Tracker:
@@ -85,7 +105,9 @@ class Tracker:
             missed_heartbeats=config.missed_heartbeats,
             recovery_window_s=config.recovery_window_s,
             tree=Tree(placement=config.placement),
+            reachability=Reachability(enabled=config.check_reachability),
         )
+        self._probe_send, self._probe_receive = trio.open_memory_channel[Probe](PROBE_QUEUE)
         self.chat = ChatLog()
         self.sessions: dict[str, Session] = {}
         self.connections = 0
@@ -108,10 +130,10 @@ class Tracker:
         """
         host, port = self.config.host, self.config.port
         try:
-            plain = await trio.open_tcp_listeners(port, host=host)
+            plain = await open_listeners(host, port)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise TrackerError(f"cannot listen on {host}:{port}: {reason}") from exc
+            raise TrackerError(f"cannot listen on {format_address(host, port)}: {reason}") from exc
         listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(plain)
         if self.config.tls is not None:
             listeners = [trio.SSLListener(lis, self.config.tls) for lis in plain]
@@ -148,6 +170,8 @@ class Tracker:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop, now)
                 nursery.start_soon(self._store_loop)
+                for _ in range(PROBE_WORKERS):
+                    nursery.start_soon(self._probe_loop)
                 if listeners:  # with none, the tracker runs for serve_stream alone
                     await nursery.start(trio.serve_listeners, self._accepted, listeners)
                 task_status.started()
@@ -276,7 +300,8 @@ class Tracker:
             self._refuse(session, p.RejectCode.JOIN_KEY, f"this stream is private: {reason}")
             return False
         now = trio.current_time()
-        refusal, actions = self.room.hello(first, now)
+        seen = peer_address(session.stream)
+        refusal, actions = self.room.hello(first, now, None if seen == UNKNOWN_ADDRESS else seen)
         if refusal is not None:
             session.deliver(p.encode(refusal))
             return False
@@ -289,8 +314,9 @@ class Tracker:
     def _heartbeat(self, session: Session, beat: p.Heartbeat) -> bytes:
         """Record a heartbeat and return the encoded acknowledgement."""
         assert session.key is not None
-        (ack,) = self.room.heartbeat(session.key, beat, trio.current_time())
+        ack, *more = self.room.heartbeat(session.key, beat, trio.current_time())
         assert isinstance(ack, Send)
+        self._do(more)  # a reachability probe due
         return p.encode(ack.message)
 
     def _dispatch(self, session: Session, message: p.Message) -> bool:
@@ -309,6 +335,8 @@ class Tracker:
             self._do(self.room.parent_lost(key, message, now))
         elif isinstance(message, p.ChildDropped):
             self._do(self.room.child_dropped(key, message, now))
+        elif isinstance(message, p.CheckReachability):
+            self._do(self.room.check_requested(key, now))
         elif isinstance(message, p.Goodbye):
             session.leave_reason = message.reason or "left"
             return False
@@ -362,6 +390,11 @@ class Tracker:
                 if session is not None:
                     session.deliver(p.encode(p.Goodbye(reason=action.reason)))
                     session.outbox.close()
+            elif isinstance(action, Probe):
+                try:
+                    self._probe_send.send_nowait(action)
+                except trio.WouldBlock:
+                    self.room.probe_skipped(action.to, action.nonce)
 
     def _remember_epoch(self, epoch: int) -> None:
         with contextlib.suppress(trio.WouldBlock):
@@ -375,6 +408,14 @@ class Tracker:
             ticks = max(ticks + 1, int((trio.current_time() - start_s) / step_s))
             await trio.sleep_until(start_s + ticks * step_s)
             self._do(self.room.tick(trio.current_time()))
+
+    async def _probe_loop(self) -> None:
+        """Carry out reachability probes, one at a time, reporting each to the Room."""
+        async for probe in self._probe_receive:
+            answer = await run_probe(
+                probe.host, probe.port, probe.name, probe.nonce, self.config.probe_timeout_s
+            )
+            self._do(self.room.probed(probe.to, probe.nonce, answer, trio.current_time()))
 
     async def _store_loop(self) -> None:
         """Store each chat line durably, then deliver it to everyone, in id order."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 
 import attrs
 import trio
@@ -170,6 +171,17 @@ async def receive_message(stream: trio.abc.Stream, decoder: p.MessageDecoder) ->
         except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
         decoder.receive_data(data)
+
+
+async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:
+    """TCP listeners on host:port. `::` (or "") is one dual-stack socket where the system
+    allows it, so IPv4 peers reach a tracker told to serve IPv6; elsewhere trio's."""
+    if host in ("::", "") and socket.has_dualstack_ipv6():
+        server = socket.create_server(
+            ("::", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=socket.SOMAXCONN
+        )
+        return [trio.SocketListener(trio.socket.from_stdlib_socket(server))]
+    return await trio.open_tcp_listeners(port, host=host or None)
 
 
 def peer_address(stream: trio.abc.Stream) -> str:

@@ -8,12 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import protocol as p
+from protocol.addresses import format_address
 from tracker.members import Member
+from tracker.reachability import Reachability
 from tracker.tree import Tree
 
 
-def status_reply(members: Mapping[str, Member], tree: Tree, epoch: int) -> p.StatusReply:
-    """A snapshot of every member, its place in the tree and its last statistics."""
+def status_reply(
+    members: Mapping[str, Member], tree: Tree, epoch: int, reachability: Reachability
+) -> p.StatusReply:
+    """A snapshot of every member, its place in the tree, its address as the tracker saw
+    it, whether it is reachable there, and its last statistics."""
     peers = []
     for member in members.values():
         node = tree.nodes.get(member.key)
@@ -28,6 +33,8 @@ def status_reply(members: Mapping[str, Member], tree: Tree, epoch: int) -> p.Sta
                 max_children=member.max_children,
                 resolution=member.resolution,
                 stats=member.stats,
+                address=format_address(member.host, member.port),
+                reachable=reachability.reachable(member.key),
             )
         )
     source = tree.source

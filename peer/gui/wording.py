@@ -16,8 +16,8 @@ import attrs
 
 import protocol as p
 from peer import events as ev
-from peer.addresses import parse_address
 from peer.errors import PeerError, TrackerRefused, TrackerUnreachable
+from protocol.addresses import parse_address
 from protocol.limits import MAX_CHAT_CHARS
 from protocol.names import name_key, name_problem
 
@@ -164,6 +164,16 @@ def _(event: ev.TrackerLost) -> Notice:
     return Notice(
         "Lost the connection to the tracker; the video continues while it reconnects.",
         warning=True,
+    )
+
+
+@describe_event.register
+def _(event: ev.ReachabilityChecked) -> Notice | None:
+    if event.reachable:
+        return None  # the status line says so; nothing to act on
+    return Notice(
+        "Other viewers cannot connect to this computer, so it only watches and does not "
+        f"relay ({sentence(event.detail)})"
     )
 
 

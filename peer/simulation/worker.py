@@ -28,9 +28,9 @@ import attrs
 import trio
 
 import protocol as p
-from peer.addresses import parse_address
 from peer.config import PeerConfig, PeerHooks
 from peer.node import Peer
+from protocol.addresses import parse_address
 
 # Keep every Nth latency sample for the report's distributions (memory stays small).
 LATENCY_SAMPLE_EVERY = 3

@@ -43,11 +43,11 @@ from baselines.workload import (
     say_ready,
     viewers_report,
 )
-from peer.addresses import parse_address
 from peer.config import PeerConfig, PeerHooks
 from peer.media import TestPattern
 from peer.node import Peer
 from peer.source import EncodedPicture, FrameSource
+from protocol.addresses import parse_address
 from protocol.signing import FrameSigner
 
 FANOUT = 3  # the source's direct children

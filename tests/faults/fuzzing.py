@@ -36,12 +36,16 @@ ENVELOPE = struct.Struct(">2sBBBBI")
 TRACKER_TO_PEER = (
     p.Welcome, p.Reject, p.Error, p.Goodbye, p.Assign, p.BackupUpdate, p.StreamStarted,
     p.StreamEnded, p.Waiting, p.HeartbeatAck, p.StatusReply, p.ChatMessage, p.ChatHistory,
+    p.Reachability,
 )  # fmt: skip
 PEER_TO_TRACKER = (
     p.Hello, p.Heartbeat, p.ChatSend, p.StatusRequest, p.ParentLost, p.ChildDropped, p.Goodbye,
+    p.CheckReachability,
 )  # fmt: skip
-PARENT_TO_CHILD = (p.Accept, p.Reject, p.VideoFrame, p.Ping, p.Pong, p.StreamEnded, p.Goodbye)
-CHILD_TO_PARENT = (p.Join, p.Ping, p.Pong, p.Goodbye)
+PARENT_TO_CHILD = (
+    p.Accept, p.Reject, p.ProbeReply, p.VideoFrame, p.Ping, p.Pong, p.StreamEnded, p.Goodbye,
+)  # fmt: skip
+CHILD_TO_PARENT = (p.Join, p.Probe, p.Ping, p.Pong, p.Goodbye)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),

@@ -8,6 +8,11 @@ sets the host's bridge port down (the cable is pulled at the switch: no FIN, no 
 just silence), `cap_upload` puts a tbf on the host's eth0 (netem is not available on
 these machines, tbf and htb are).
 
+A home router (`add_router`) is a host on the bridge with a private LAN behind it
+(192.168.N.0/24 on its own bridge): iptables MASQUERADEs what leaves for the bridge,
+and drops every connection that starts outside, as home routers do; hosts added
+`behind=` it sit on that LAN with the router as their default route.
+
 Names carry the test process's pid (`snf<pid>x<n>-...`), so concurrent runs never
 collide; `close` kills whatever still runs inside and deletes every namespace, and a
 new lab first removes labs left behind by test processes that no longer exist.
@@ -39,7 +44,8 @@ class LabUnavailable(Exception):
 
 @attrs.frozen
 class Host:
-    """One host of the lab: its namespace, its address, and its port on the bridge."""
+    """One host of the lab: its namespace, its address, and its port on the bridge (or
+    on its router's LAN)."""
 
     label: str
     netns: str
@@ -47,14 +53,33 @@ class Host:
     bridge_port: str
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `ip args...`; a failure raises with ip's own message."""
+@attrs.define
+class Router:
+    """A home router: its public side is `wan` on the bridge, its LAN is `subnet`.0/24."""
+
+    wan: Host
+    subnet: str
+    hosts: list[Host] = attrs.field(factory=list)
+
+    @property
+    def lan_address(self) -> str:
+        """The router's own address on its LAN (the hosts' default route)."""
+        return f"{self.subnet}.1"
+
+
+def run(command: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a lab command; a failure raises with its own message (unless not `check`)."""
     result = subprocess.run(
-        ["ip", *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+        command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
     )
     if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(command)}: {result.stderr.strip()}")
     return result
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `ip args...`; a failure raises with ip's own message."""
+    return run(["ip", *args], check=check)
 
 
 @attrs.define
@@ -64,6 +89,7 @@ class NetLab:
     tag: str
     hosts: dict[str, Host] = attrs.field(factory=dict)
     namespaces: list[str] = attrs.field(factory=list)
+    routers: list[Router] = attrs.field(factory=list)
 
     @classmethod
     def create(cls) -> NetLab:
@@ -91,8 +117,39 @@ class NetLab:
         """The namespace holding the bridge."""
         return f"{self.tag}-br"
 
-    def add_host(self, label: str) -> Host:
-        """A new host on the bridge with the next free address."""
+    def add_router(self, label: str) -> Router:
+        """A home router on the bridge with an empty LAN (add hosts `behind=` it).
+
+        Raises LabUnavailable when iptables is missing.
+        """
+        if shutil.which("iptables") is None:
+            raise LabUnavailable("iptables is not installed (scripts/test installs it)")
+        wan = self.add_host(label)
+        router = Router(wan=wan, subnet=f"192.168.{len(self.routers) + 1}")
+        ns = wan.netns
+        ip("-n", ns, "link", "add", "lan0", "type", "bridge")
+        ip("-n", ns, "addr", "add", f"{router.lan_address}/24", "dev", "lan0")
+        ip("-n", ns, "link", "set", "lan0", "up")
+        in_router = ["ip", "netns", "exec", ns]
+        run([*in_router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        for rule in (
+            ["-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE"],
+            ["-A", "FORWARD", "-i", "lan0", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+             "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-j", "DROP"],
+            ["-A", "INPUT", "-i", "eth0", "-m", "conntrack", "--ctstate",
+             "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            ["-A", "INPUT", "-i", "eth0", "-j", "DROP"],
+        ):  # fmt: skip
+            run([*in_router, "iptables", *rule])
+        self.routers.append(router)
+        return router
+
+    def add_host(self, label: str, *, behind: Router | None = None) -> Host:
+        """A new host on the bridge with the next free address, or on `behind`'s LAN."""
+        if behind is not None:
+            return self._add_lan_host(label, behind)
         index = len(self.hosts) + 1
         host = Host(
             label=label,
@@ -100,18 +157,35 @@ class NetLab:
             address=f"{LAB_SUBNET}.{index}",
             bridge_port=f"p{index}",
         )
+        self._plug(host, self.bridge_ns, "br0")
+        return host
+
+    def _add_lan_host(self, label: str, router: Router) -> Host:
+        index = len(router.hosts) + 2
+        host = Host(
+            label=label,
+            netns=f"{self.tag}-{label}",
+            address=f"{router.subnet}.{index}",
+            bridge_port=f"l{index}",
+        )
+        self._plug(host, router.wan.netns, "lan0")
+        ip("-n", host.netns, "route", "add", "default", "via", router.lan_address)
+        router.hosts.append(host)
+        return host
+
+    def _plug(self, host: Host, switch_ns: str, switch: str) -> None:
+        """Make the host's namespace and cable its eth0 to `switch` (a bridge in `switch_ns`)."""
         self._add_namespace(host.netns)
         ip("-n", host.netns, "link", "set", "lo", "up")
         ip(
             "-n", host.netns, "link", "add", "eth0", "type", "veth",
-            "peer", "name", host.bridge_port, "netns", self.bridge_ns,
+            "peer", "name", host.bridge_port, "netns", switch_ns,
         )  # fmt: skip
-        ip("-n", self.bridge_ns, "link", "set", host.bridge_port, "master", "br0")
-        ip("-n", self.bridge_ns, "link", "set", host.bridge_port, "up")
+        ip("-n", switch_ns, "link", "set", host.bridge_port, "master", switch)
+        ip("-n", switch_ns, "link", "set", host.bridge_port, "up")
         ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
         ip("-n", host.netns, "link", "set", "eth0", "up")
-        self.hosts[label] = host
-        return host
+        self.hosts[host.label] = host
 
     async def cut(self, host: Host) -> None:
         """Pull the host's cable at the switch: its packets go nowhere, nobody is told."""

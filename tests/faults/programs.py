@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import trio
 
+from protocol.addresses import format_address, parse_address
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,8 +147,7 @@ class Programs:
         program = await self.start(name, *argv, netns=netns)
         line = await program.next_line()
         assert line.startswith("tracker listening on "), line
-        bound_host, _, bound_port = line.rsplit(" ", 1)[-1].rpartition(":")
-        return program, (bound_host, int(bound_port))
+        return program, parse_address(line.rsplit(" ", 1)[-1])
 
     async def source(
         self,
@@ -156,13 +156,16 @@ class Programs:
         *,
         spec: str = "testsrc:320x240@30",
         fanout: int = 2,
-        listen: str = "127.0.0.1",
+        listen: str | None = "127.0.0.1",
         netns: str | None = None,
     ) -> Program:
-        """A streaming source with --stats-json; returns once it reports statistics."""
+        """A streaming source with --stats-json; returns once it reports statistics.
+
+        `listen` None: the default (every interface).
+        """
         program = await self.start(
             name, "-m", "peer", "source", spec, "--tracker", _address(tracker), "--name", name,
-            "--fanout", str(fanout), "--listen", f"{listen}:0", "--stats-json", netns=netns,
+            "--fanout", str(fanout), *_listen(listen), "--stats-json", netns=netns,
         )  # fmt: skip
         await self.wait_stats(program)
         return program
@@ -173,14 +176,17 @@ class Programs:
         name: str,
         *,
         max_children: int = 2,
-        listen: str = "127.0.0.1",
+        listen: str | None = "127.0.0.1",
         decode: bool = False,
         netns: str | None = None,
     ) -> Program:
-        """A relaying viewer with --stats-json; returns once it reports statistics."""
+        """A relaying viewer with --stats-json; returns once it reports statistics.
+
+        `listen` None: the default (every interface).
+        """
         argv = [
             "-m", "peer", "view", "--tracker", _address(tracker), "--name", name,
-            "--max-children", str(max_children), "--listen", f"{listen}:0", "--stats-json",
+            "--max-children", str(max_children), *_listen(listen), "--stats-json",
         ]  # fmt: skip
         if not decode:
             argv.append("--no-decode")
@@ -224,13 +230,16 @@ def listen_address(program: Program) -> tuple[str, int]:
     for _, line in program.notices:
         marker = "children connect to "
         if marker in line:
-            host, _, port = line.split(marker, 1)[1].strip().rpartition(":")
-            return host, int(port)
+            return parse_address(line.split(marker, 1)[1].strip())
     raise AssertionError(f"{program.name} did not say where children connect")
 
 
 def _address(address: tuple[str, int]) -> str:
-    return f"{address[0]}:{address[1]}"
+    return format_address(*address)
+
+
+def _listen(host: str | None) -> list[str]:
+    return [] if host is None else ["--listen", format_address(host, 0)]
 
 
 def _on_stdout(program: Program, at: float, line: str) -> None:

@@ -18,7 +18,7 @@ import sys
 import trio
 
 import protocol as p
-from peer.addresses import parse_address
+from protocol.addresses import parse_address
 from tests.tracker.client import Client
 
 RECONNECT_DELAY_S = 0.2

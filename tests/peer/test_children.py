@@ -57,7 +57,7 @@ async def test_a_child_without_a_valid_token_is_refused(start_peer: PeerStarter)
     source = await start_peer("source", "cam", source="testsrc:160x120@10", max_children=3)
     assert source.hub.address is not None
     for token in ["", "123.abc.def", "9999999999.00.forged"]:
-        stream = await trio.open_tcp_stream(*source.hub.address)
+        stream = await trio.open_tcp_stream("127.0.0.1", source.hub.address[1])
         join = p.Join(protocol_version=p.PROTOCOL_VERSION, name="intruder", token=token)
         await stream.send_all(p.encode(join))
         with trio.fail_after(5):
@@ -74,7 +74,7 @@ async def test_garbage_on_the_child_port_is_dropped_and_the_parent_carries_on(
     source = await start_peer("source", "cam", source="testsrc:160x120@10", max_children=3)
     viewer = await start_peer("viewer", "v", max_children=0)
     assert source.hub.address is not None
-    stream = await trio.open_tcp_stream(*source.hub.address)
+    stream = await trio.open_tcp_stream("127.0.0.1", source.hub.address[1])
     await stream.send_all(b"\x00" * 64)
     with trio.fail_after(5):
         assert await stream.receive_some(100) == b""  # closed on us

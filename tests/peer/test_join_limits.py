@@ -26,12 +26,13 @@ async def test_half_open_joins_are_capped_per_address(
     relay = await start_peer("viewer", "relay", max_children=2)
     assert relay.hub.address is not None
     flood = [
-        await connect_from("127.0.0.9", relay.hub.address) for _ in range(MAX_JOINING_PER_ADDRESS)
+        await connect_from("127.0.0.9", ("127.0.0.1", relay.hub.address[1]))
+        for _ in range(MAX_JOINING_PER_ADDRESS)
     ]
     await eventually(
         lambda: relay.hub.joining == MAX_JOINING_PER_ADDRESS, within_s=5, what="the flood held"
     )
-    extra = await connect_from("127.0.0.9", relay.hub.address)
+    extra = await connect_from("127.0.0.9", ("127.0.0.1", relay.hub.address[1]))
     with trio.fail_after(5):
         refusal = await receive_message(extra, p.MessageDecoder())
     assert isinstance(refusal, p.Reject) and refusal.code == "busy"

@@ -146,7 +146,8 @@ def test_the_stats_line_has_every_design_key_and_is_json() -> None:
 
     snapshot = viewer.snapshot(10 / 30, wall_s=1_700_000_000.123456)
 
-    assert set(snapshot) == DESIGN_KEYS | {"frames_skipped", "frames_dropped", "stream_kbps"}
+    extra = {"frames_skipped", "frames_dropped", "stream_kbps", "reachable"}
+    assert set(snapshot) == DESIGN_KEYS | extra
     decoded = json.loads(json.dumps(snapshot))
     assert decoded == snapshot
     assert decoded["t"] == 1_700_000_000.123

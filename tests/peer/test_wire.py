@@ -10,8 +10,8 @@ import pytest
 import trio
 import trio.testing
 
-from peer.addresses import parse_address
 from peer.wire import extend_deadline, send_parts
+from protocol.addresses import parse_address
 
 
 async def test_a_silent_link_times_out_after_the_limit(

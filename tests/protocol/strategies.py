@@ -114,6 +114,8 @@ peer_infos = st.builds(
     max_children=capacities,
     resolution=resolutions,
     stats=st.none() | stats,
+    address=st.none() | texts,
+    reachable=st.none() | st.booleans(),
 )
 chat_messages = st.builds(p.ChatMessage, id=counts, sender=names, time_ns=counts, text=texts)
 # A full history of lines at the text limit would be over its 1 MiB payload limit (which
@@ -163,6 +165,8 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         parent=st.none() | names,
         join_key=st.none() | tokens,
         stream_key=st.none() | stream_keys,
+        addresses=lists_up_to(hosts, p.limits.MAX_ADVERTISED_ADDRESSES),
+        advertise=st.none() | hosts,
     ),
     p.Welcome: st.builds(
         p.Welcome,
@@ -172,6 +176,7 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         admission_key=tokens,
         source=st.none() | names,
         epoch=u32s,
+        observed_host=st.none() | hosts,
     ),
     p.Reject: st.builds(p.Reject, code=st.sampled_from(p.RejectCode), message=texts),
     p.Error: st.builds(p.Error, code=st.sampled_from(p.ErrorCode), message=texts),
@@ -225,6 +230,10 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.Ping: st.builds(p.Ping, nonce=counts, sent_ns=counts),
     p.Pong: st.builds(p.Pong, nonce=counts, echo_ns=counts),
     p.KeyframeRequest: st.builds(p.KeyframeRequest, epoch=u32s),
+    p.Probe: st.builds(p.Probe, name=names, nonce=tokens.filter(bool)),
+    p.ProbeReply: st.builds(p.ProbeReply, proofs=lists_up_to(tokens, p.limits.MAX_PROBE_PROOFS)),
+    p.Reachability: st.builds(p.Reachability, reachable=st.booleans(), address=texts, detail=texts),
+    p.CheckReachability: st.just(p.CheckReachability()),
     p.VideoFrame: video_frames,
 }
 

@@ -60,18 +60,45 @@ def test_a_peer_can_register_with_the_real_program() -> None:
     process, line = start_tracker()
     try:
         port = int(line.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.settimeout(10)
-            hello = p.Hello(protocol_version=p.PROTOCOL_VERSION, name="cli", role="viewer")
-            sock.sendall(p.encode(hello))
-            decoder = p.MessageDecoder()
-            deadline = time.monotonic() + 10
-            message: object = p.NEED_DATA
-            while message is p.NEED_DATA and time.monotonic() < deadline:
-                decoder.receive_data(sock.recv(65536))
-                message = decoder.next_message()
-            assert isinstance(message, p.Welcome)
-            assert message.name == "cli"
+        assert welcome_from(socket.AF_INET, "127.0.0.1", port, "cli").name == "cli"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def welcome_from(family: int, host: str, port: int, name: str) -> p.Welcome:
+    """Register `name` over a socket of `family` and return the tracker's Welcome."""
+    import socket
+
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect((host, port))
+        sock.sendall(
+            p.encode(p.Hello(protocol_version=p.PROTOCOL_VERSION, name=name, role="viewer"))
+        )
+        decoder = p.MessageDecoder()
+        deadline = time.monotonic() + 10
+        message: object = p.NEED_DATA
+        while message is p.NEED_DATA and time.monotonic() < deadline:
+            decoder.receive_data(sock.recv(65536))
+            message = decoder.next_message()
+        assert isinstance(message, p.Welcome)
+        return message
+
+
+def test_host_any_v6_serves_ipv4_and_ipv6_peers_and_says_what_it_sees() -> None:
+    import socket
+
+    if not socket.has_dualstack_ipv6():
+        pytest.skip("this system has no dual-stack IPv6 sockets")
+    process, line = start_tracker("--host", "::")
+    try:
+        assert line.startswith("tracker listening on [::]:")
+        port = int(line.rsplit(":", 1)[1])
+        over_v4 = welcome_from(socket.AF_INET, "127.0.0.1", port, "four")
+        over_v6 = welcome_from(socket.AF_INET6, "::1", port, "six")
+        assert over_v4.observed_host == "127.0.0.1"  # not ::ffff:127.0.0.1
+        assert over_v6.observed_host == "::1"
     finally:
         process.terminate()
         process.wait(timeout=10)

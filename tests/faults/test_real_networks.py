@@ -1,0 +1,93 @@
+"""Across hosts and home routers, with nothing but `--tracker` on the command line.
+
+Every peer runs on its own host (a network namespace). Peers listen on every interface
+by default, the tracker hands each child the address it saw its parent connect from,
+and it dials every peer back before giving it children: a viewer behind a home router
+(MASQUERADE, inbound connections dropped) cannot be dialled, so it stays a leaf, and
+no public viewer is ever sent to it.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from tests.faults.netlab import NetLab
+from tests.faults.programs import Program, Programs, listen_address
+from tests.faults.rates import frame_rate_floor
+from tests.polling import eventually
+
+SOURCE_FPS = 30
+SPEC = f"testsrc:320x240@{SOURCE_FPS}"
+SETTLE_S = 5.0  # a viewer's frames count from this long after it joined
+WINDOW_S = 8.0
+FRAME_FLOOR = 0.95  # of the source's rate, in every second of the window
+PROBE_DEADLINE_S = 15.0  # a router drops the probe: the tracker gives up after 3 s
+
+
+async def test_defaults_work_across_hosts(netlab: NetLab, programs: Programs) -> None:
+    home, cam_host, viewer_host = (netlab.add_host(label) for label in ("trk", "cam", "v"))
+    _, (_, port) = await programs.tracker(host="::", netns=home.netns)
+    tracker = (home.address, port)
+    cam = await programs.source(tracker, "cam", spec=SPEC, listen=None, netns=cam_host.netns)
+    assert listen_address(cam) == (cam_host.address, listen_address(cam)[1])
+    viewer = await programs.viewer(tracker, "v", listen=None, netns=viewer_host.netns)
+    await eventually(lambda: viewer.frames() > SOURCE_FPS, within_s=20, what="v's video")
+    await eventually(
+        lambda: cam.latest() is not None and cam.latest()["reachable"] is True,  # type: ignore[index]
+        within_s=PROBE_DEADLINE_S,
+        what="the tracker dialling cam back",
+    )
+
+
+async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
+    netlab: NetLab, programs: Programs
+) -> None:
+    home, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
+    routers = [netlab.add_router(f"r{index}") for index in range(2)]
+    _, (_, port) = await programs.tracker(host="0.0.0.0", netns=home.netns)
+    tracker = (home.address, port)
+    cam = await programs.source(
+        tracker, "cam", spec=SPEC, fanout=2, listen=None, netns=cam_host.netns
+    )
+    joined: dict[str, tuple[Program, float]] = {}
+
+    async def join(name: str, netns: str) -> None:
+        viewer = await programs.viewer(tracker, name, max_children=2, listen=None, netns=netns)
+        joined[name] = (viewer, trio.current_time())
+
+    # Viewers behind the routers join first: without the dial-back they took the
+    # source's two slots and every later viewer was sent to a parent nobody can reach.
+    natted = [f"n{r}{i}" for r in range(2) for i in range(2)]
+    for name in natted:
+        await join(name, netlab.add_host(name, behind=routers[int(name[1])]).netns)
+    public = [f"p{index}" for index in range(4)]
+    for name in public:
+        await join(name, netlab.add_host(name).netns)
+
+    viewers = {name: program for name, (program, _) in joined.items()}
+    await eventually(
+        lambda: all(
+            (s := viewers[n].latest()) is not None and s["reachable"] is False for n in natted
+        ),
+        within_s=PROBE_DEADLINE_S,
+        what="the tracker finding the viewers behind routers unreachable",
+    )
+    last_join = max(at for _, at in joined.values())
+    window_end = last_join + SETTLE_S + WINDOW_S
+    await eventually(
+        lambda: all(
+            (s := v.latest()) is not None and s["_at"] > window_end for v in viewers.values()
+        ),
+        within_s=3 * (SETTLE_S + WINDOW_S),
+        what="statistics covering the whole window",
+    )
+    for name, (viewer, at) in joined.items():
+        start = max(at, last_join) + SETTLE_S
+        floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
+        assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
+    for name in public:
+        parents = {s["parent"] for s in viewers[name].stats if s["parent"] is not None}
+        assert not parents & set(natted), f"{name} was sent under {parents & set(natted)}"
+        assert viewers[name].latest()["reachable"] is True  # type: ignore[index]
+    for name in natted:
+        assert all(s["children"] == 0 for s in viewers[name].stats), name
