@@ -36,6 +36,9 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+NO_VIDEO_WORDS = {"none": "yet", "stalled": "(frames stopped coming)"}
+
+
 def summary(stats: dict[str, Any]) -> str:
     """The one-line human summary of a statistics sample."""
     if stats["role"] == "source":
@@ -44,6 +47,8 @@ def summary(stats: dict[str, Any]) -> str:
         where = "waiting for a parent"
     else:
         where = f"depth {stats['depth']} via {stats['parent']}"
+    if stats.get("video") in ("none", "stalled"):
+        return f"{stats['name']} ({where}): no video {NO_VIDEO_WORDS[stats['video']]}"
     return (
         f"{stats['name']} ({where}): {stats['fps']} fps shown, {stats['recv_fps']} received, "
         f"{stats['bandwidth_kbps']} kb/s in, {stats['upload_kbps']} kb/s out, "

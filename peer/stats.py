@@ -21,6 +21,9 @@ import protocol as p
 FPS_WINDOW_S = 0.5
 BANDWIDTH_WINDOW_S = 2.0
 LOSS_WINDOW_S = 5.0
+# A viewer with no frame for this long has no video (stats `video`: "stalled"), whatever
+# its loss over the window says: frames that never come have no sequence numbers.
+NO_VIDEO_AFTER_S = 1.0
 RTT_EWMA_ALPHA = 0.25
 # The one-way estimate uses the smallest RTT of this window, as BBR's min_rtt filter does:
 # long enough to outlast a burst of queueing (pings go every 2 s while frames flow, so
@@ -247,6 +250,7 @@ class PeerCounters:
     parent: str | None = attrs.field(default=None, on_setattr=_parent_changed)
     children: int = 0
     reachable: bool | None = None  # the tracker's last check (None: not checked yet)
+    last_frame_s: float | None = None  # when the newest frame arrived from the parent
     displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     received: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     sent: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
@@ -265,9 +269,19 @@ class PeerCounters:
     ) -> None:
         """Count a video frame that arrived from the parent."""
         self.received.add(now_s)
+        self.last_frame_s = now_s
         self.bytes_in.add(now_s, nbytes)
         self.loss.record(now_s, epoch, seq)
         self.latency.observe_frame(path_latency_us)
+
+    def video(self, now_s: float) -> str:
+        """Whether video flows: "sending" (a source), "receiving", "stalled" (frames
+        stopped NO_VIDEO_AFTER_S ago) or "none" (not one frame yet)."""
+        if self.role == "source":
+            return "sending"
+        if self.last_frame_s is None:
+            return "none"
+        return "stalled" if now_s - self.last_frame_s > NO_VIDEO_AFTER_S else "receiving"
 
     def on_frame_displayed(self, now_s: float) -> None:
         """Count a frame decoded for display."""
@@ -321,7 +335,8 @@ class PeerCounters:
 
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
         """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped,
-        stream_kbps and reachable (the tracker's last check: null until it has dialled us)."""
+        stream_kbps, reachable (the tracker's last check: null until it has dialled us)
+        and video (see `video`)."""
         rates = self.rates(now_s)
         return {
             "t": round(wall_s, 3),
@@ -340,6 +355,7 @@ class PeerCounters:
             "parent": self.parent,
             "children": self.children,
             "reachable": self.reachable,
+            "video": self.video(now_s),
             "resolution": self.resolution,
             "frames_skipped": self.frames_skipped,
             "frames_dropped": self.frames_dropped,

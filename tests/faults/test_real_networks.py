@@ -22,6 +22,7 @@ SETTLE_S = 5.0  # a viewer's frames count from this long after it joined
 WINDOW_S = 8.0
 FRAME_FLOOR = 0.95  # of the source's rate, in every second of the window
 PROBE_DEADLINE_S = 15.0  # a router drops the probe: the tracker gives up after 3 s
+REPLACE_TARGET_S = 3.0  # a killed relay's children receive again (as tests/faults/test_link_cut.py)
 
 
 async def test_defaults_work_across_hosts(netlab: NetLab, programs: Programs) -> None:
@@ -91,3 +92,21 @@ async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
         assert viewers[name].latest()["reachable"] is True  # type: ignore[index]
     for name in natted:
         assert all(s["children"] == 0 for s in viewers[name].stats), name
+
+    # Kill a public relay: its children are receiving again within the usual deadline,
+    # and still from a parent the tracker could reach.
+    relay = next(n for n in public if viewers[n].latest()["children"] > 0)  # type: ignore[index]
+    children = [n for n in joined if n != relay and viewers[n].latest()["parent"] == relay]  # type: ignore[index]
+    assert children, f"{relay} reported children but none names it"
+    counts = {n: viewers[n].frames() for n in children}
+    killed_at = trio.current_time()
+    viewers[relay].kill()
+    await eventually(
+        lambda: all(viewers[n].frames() > counts[n] + SOURCE_FPS for n in children),
+        within_s=3 * (REPLACE_TARGET_S + 1),
+        what=f"{', '.join(children)} receiving again after {relay} was killed",
+    )
+    took_s = trio.current_time() - killed_at
+    assert took_s < REPLACE_TARGET_S + 1, f"re-placed after {took_s:.1f} s"  # + a second of frames
+    for name in children:
+        assert viewers[name].latest()["parent"] not in natted, name  # type: ignore[index]

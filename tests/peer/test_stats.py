@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import protocol as p
-from peer.stats import LatencyEstimate, LossWindow, PeerCounters, RateWindow
+from peer.cli import summary
+from peer.stats import NO_VIDEO_AFTER_S, LatencyEstimate, LossWindow, PeerCounters, RateWindow
 
 DESIGN_KEYS = {
     "t",
@@ -146,7 +147,7 @@ def test_the_stats_line_has_every_design_key_and_is_json() -> None:
 
     snapshot = viewer.snapshot(10 / 30, wall_s=1_700_000_000.123456)
 
-    extra = {"frames_skipped", "frames_dropped", "stream_kbps", "reachable"}
+    extra = {"frames_skipped", "frames_dropped", "stream_kbps", "reachable", "video"}
     assert set(snapshot) == DESIGN_KEYS | extra
     decoded = json.loads(json.dumps(snapshot))
     assert decoded == snapshot
@@ -190,3 +191,14 @@ def test_every_sequence_number_is_either_received_or_lost(
         loss.record(now_s, epoch=7, seq=seq)
         assert 0.0 <= loss.loss_pct(now_s) <= 100.0
     assert loss.frames_received + loss.frames_lost == seq - first_seq + 1
+
+
+def test_a_viewer_without_video_says_so_rather_than_zero_loss() -> None:
+    viewer = PeerCounters(name="ann", role="viewer", resolution="480p")
+    assert viewer.snapshot(0.0, wall_s=0.0)["video"] == "none"
+    viewer.on_frame_received(1.0, epoch=1, seq=1, nbytes=100, path_latency_us=0)
+    assert viewer.snapshot(1.5, wall_s=0.0)["video"] == "receiving"
+    stalled = viewer.snapshot(1.0 + NO_VIDEO_AFTER_S + 0.1, wall_s=0.0)
+    assert stalled["video"] == "stalled" and stalled["loss_pct"] == 0.0  # no seqs to count
+    assert summary(stalled).endswith("no video (frames stopped coming)")
+    assert PeerCounters(name="cam", role="source", resolution="source").video(9.0) == "sending"
