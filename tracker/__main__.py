@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from protocol.addresses import format_address
+from protocol.addresses import format_address, parse_address
 from protocol.join_key import JOIN_KEY_ENV, choose_join_key, join_key_problem
 from tracker.errors import TrackerError
 from tracker.service import Tracker, TrackerConfig
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "shallowest: the shallowest free slot only, as if every peer were equal",
     )
     parser.add_argument(
+        "--metrics",
+        type=metrics_address,
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (host 127.0.0.1 unless given)",
+    )
+    parser.add_argument(
         "--trust-addresses",
         action="store_true",
         help="give peers children without dialling them back first (only where every peer "
@@ -121,6 +127,14 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    """argparse type: [HOST:]PORT."""
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def port_number(text: str) -> int:
     """argparse type: a TCP port, 0-65535."""
     value = int(text)
@@ -152,6 +166,9 @@ async def run(config: TrackerConfig) -> None:
         async with trio.open_nursery() as nursery:
             host, port = await nursery.start(tracker.serve)
             print(f"tracker listening on {format_address(host, port)}", flush=True)
+            if tracker.metrics_address is not None:
+                where = format_address(*tracker.metrics_address)
+                print(f"metrics at http://{where}/metrics", file=sys.stderr, flush=True)
             async for signum in signals:
                 print(f"tracker stopping ({signal.Signals(signum).name})", file=sys.stderr)
                 nursery.cancel_scope.cancel()
@@ -173,6 +190,7 @@ def config_from(args: argparse.Namespace) -> TrackerConfig:
         tls=tls_context(args),
         placement=Placement(args.placement),
         check_reachability=not args.trust_addresses,
+        metrics=args.metrics,
     )
 
 

@@ -29,6 +29,9 @@ MISSED_HEARTBEATS = 3
 # After a (re)start, peers that say they are still attached to a parent keep that link
 # if the parent re-registers within this window.
 RECOVERY_WINDOW_S = 5.0
+# Why the Room declares a member dead (the reasons its Close actions carry).
+MISSED_HEARTBEATS_REASON = "missed heartbeats"
+SILENT_REASON = "silent to its children"
 
 
 @attrs.define
@@ -252,7 +255,7 @@ class Room:
             return self._settle(now_s)
         lost_key = name_key(lost.parent)
         if lost.reason is p.LossReason.SILENT and self._declares_gone(key, lost_key, now_s):
-            reason = "silent to its children"
+            reason = SILENT_REASON
             gone = self.leave(lost_key, now_s, reason=reason, declared=True)
             return [Close(lost_key, reason), *gone]
         self.tree.detach(key)
@@ -324,8 +327,8 @@ class Room:
         deadline = now_s - self.heartbeat_interval_s * self.missed_heartbeats
         actions: list[Action] = []
         for key in [k for k, m in self.members.items() if m.last_seen_s < deadline]:
-            actions.append(Close(key, "missed heartbeats"))
-            actions += self.leave(key, now_s, reason="missed heartbeats", declared=True)
+            actions.append(Close(key, MISSED_HEARTBEATS_REASON))
+            actions += self.leave(key, now_s, reason=MISSED_HEARTBEATS_REASON, declared=True)
         settle = self.tree.version != self._settled_version or self.trust.avoiding()
         if not self._recovery_over and not self._recovering(now_s):
             self._recovery_over = settle = True

@@ -31,9 +31,10 @@ from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
 from tracker.errors import TrackerError
+from tracker.metrics import TrackerMetrics, serve_metrics
 from tracker.probe import run_probe
 from tracker.reachability import PROBE_TIMEOUT_S, Probe, Reachability
-from tracker.room import Room
+from tracker.room import MISSED_HEARTBEATS_REASON, SILENT_REASON, Room
 from tracker.session import (
     UNKNOWN_ADDRESS,
     Session,
@@ -60,6 +61,7 @@ PEER_TO_TRACKER = (
 )
 # Reachability probes (tracker/probe.py): this many at a time; a burst of joins queues
 # at most PROBE_QUEUE more, and beyond that a probe waits for the peer's next heartbeat.
+DEATHS = (MISSED_HEARTBEATS_REASON, SILENT_REASON)  # a Close for these is a repair
 PROBE_WORKERS = 32
 PROBE_QUEUE = 4096
 T = TypeVar("T")
@@ -92,6 +94,7 @@ class TrackerConfig:
     # of fake peers that listen nowhere).
     check_reachability: bool = True
     probe_timeout_s: float = PROBE_TIMEOUT_S
+    metrics: tuple[str, int] | None = None  # serve Prometheus metrics here (--metrics)
 
 
 class Tracker:
@@ -108,6 +111,8 @@ class Tracker:
             reachability=Reachability(enabled=config.check_reachability),
         )
         self._probe_send, self._probe_receive = trio.open_memory_channel[Probe](PROBE_QUEUE)
+        self.metrics = TrackerMetrics(lambda: self.room)
+        self.metrics_address: tuple[str, int] | None = None
         self.chat = ChatLog()
         self.sessions: dict[str, Session] = {}
         self.connections = 0
@@ -140,12 +145,22 @@ class Tracker:
         bound = plain[0].socket.getsockname()[:2]  # the real port when port was 0
         try:
             async with trio.open_nursery() as nursery:
+                if self.config.metrics is not None:
+                    self.metrics_address = await self._serve_metrics(nursery, *self.config.metrics)
                 await nursery.start(self.serve_listeners, listeners)
                 self.address = (bound[0], bound[1])
                 task_status.started(self.address)
         finally:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
+
+    async def _serve_metrics(self, nursery: trio.Nursery, host: str, port: int) -> tuple[str, int]:
+        try:
+            address: tuple[str, int] = await nursery.start(serve_metrics, self.metrics, host, port)
+        except OSError as exc:
+            where = format_address(host, port)
+            raise TrackerError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from exc
+        return address
 
     async def serve_listeners(
         self,
@@ -278,6 +293,8 @@ class Tracker:
                     if idle.deadline - now < idle_limit_s:
                         idle.deadline = now + 2 * idle_limit_s
                     message = await receive_message(session.stream, decoder)
+                    if isinstance(message, p.Heartbeat):
+                        self._time_heartbeat(session)
                     if isinstance(message, p.Heartbeat) and session.can_answer_now():
                         # The hot path (every peer, every second): answer from this task,
                         # sparing the writer a wake-up.
@@ -307,9 +324,17 @@ class Tracker:
             return False
         session.key = name_key(first.name)
         self.sessions[session.key] = session
+        self.metrics.joins.labels(first.role).inc()
         self._do(actions)
         session.deliver(p.encode(p.ChatHistory(messages=self.chat.history())))
         return True
+
+    def _time_heartbeat(self, session: Session) -> None:
+        now = trio.current_time()
+        if session.last_heartbeat_s is not None:
+            late = now - session.last_heartbeat_s - self.config.heartbeat_interval_s
+            self.metrics.heartbeat_lateness.observe(max(0.0, late))
+        session.last_heartbeat_s = now
 
     def _heartbeat(self, session: Session, beat: p.Heartbeat) -> bytes:
         """Record a heartbeat and return the encoded acknowledgement."""
@@ -332,8 +357,10 @@ class Tracker:
         elif isinstance(message, p.StatusRequest):
             session.deliver(p.encode(self.room.status()))
         elif isinstance(message, p.ParentLost):
+            self.metrics.repairs.labels("parent_lost").inc()
             self._do(self.room.parent_lost(key, message, now))
         elif isinstance(message, p.ChildDropped):
+            self.metrics.repairs.labels("child_dropped").inc()
             self._do(self.room.child_dropped(key, message, now))
         elif isinstance(message, p.CheckReachability):
             self._do(self.room.check_requested(key, now))
@@ -379,13 +406,18 @@ class Tracker:
                 session = self.sessions.get(action.to)
                 if session is not None:
                     session.deliver(p.encode(action.message))
+                self._count(action.message)
             elif isinstance(action, Broadcast):
                 data = p.encode(action.message)
                 if isinstance(action.message, p.StreamStarted):
                     self._remember_epoch(action.message.epoch)
+                elif isinstance(action.message, p.ChatMessage):
+                    self.metrics.chat_lines.inc()
                 for session in list(self.sessions.values()):
                     session.deliver(data)
             elif isinstance(action, Close):
+                if action.reason in DEATHS:
+                    self.metrics.repairs.labels("died").inc()
                 session = self.sessions.pop(action.to, None)
                 if session is not None:
                     session.deliver(p.encode(p.Goodbye(reason=action.reason)))
@@ -395,6 +427,12 @@ class Tracker:
                     self._probe_send.send_nowait(action)
                 except trio.WouldBlock:
                     self.room.probe_skipped(action.to, action.nonce)
+
+    def _count(self, message: p.Message) -> None:
+        if isinstance(message, p.Assign):
+            self.metrics.placements.inc()
+        elif isinstance(message, p.Waiting) and message.reason is p.WaitReason.NO_FREE_SLOT:
+            self.metrics.placements_refused.inc()
 
     def _remember_epoch(self, epoch: int) -> None:
         with contextlib.suppress(trio.WouldBlock):

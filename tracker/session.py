@@ -59,6 +59,7 @@ class Session:
     # for any other stream. (Its fileno() is asked each time: -1 once closed, never a
     # number the system reused for another connection.)
     socket: trio.socket.SocketType | None = None
+    last_heartbeat_s: float | None = None  # for the metrics' heartbeat lateness
 
     @classmethod
     def open(cls, stream: trio.abc.Stream) -> Session:
