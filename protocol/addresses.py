@@ -110,7 +110,9 @@ def choose_candidate(
     parent's --advertise host. Same public address (one host, or one NAT): the parent's
     LAN address on the child's network (or its loopback, when both are this host and
     reached the tracker over it). Different public addresses: the one the tracker saw,
-    unless it is local-only, then a LAN address (a tracker on the parent's own host).
+    if it is of the child's family (IPv4 or IPv6) and not local-only; else one of the
+    parent's own addresses of the child's family (a tracker on the parent's own host,
+    or a child that came over IPv6 to a parent that came over IPv4).
     """
     if advertised is not None:
         return advertised
@@ -118,12 +120,14 @@ def choose_candidate(
         if is_local_only(parent_seen):
             return parent_seen
         return _same_network(parent_lan, child_lan) or parent_seen
-    if not is_local_only(parent_seen):
-        return parent_seen
     family = _family(child_seen)
+    if not is_local_only(parent_seen) and _family(parent_seen) == family:
+        return parent_seen
     for host in parent_lan:
         if _family(host) == family:
             return host
+    if not is_local_only(parent_seen):
+        return parent_seen
     return parent_lan[0] if parent_lan else parent_seen
 
 

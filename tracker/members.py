@@ -47,13 +47,14 @@ class Member:
         lan = usable_candidates(hello.addresses, MAX_ADVERTISED_ADDRESSES)
         if not hello.addresses and not is_local_only(hello.listen_host):
             lan = usable_candidates([hello.listen_host], 1)  # a peer that lists none
+        host = plain_host(seen_host) if seen_host is not None else hello.listen_host
         return cls(
             key=name_key(hello.name),
             name=hello.name,
             role=hello.role,
-            host=plain_host(seen_host) if seen_host is not None else hello.listen_host,
+            host=host,
             lan=tuple(lan),
-            advertised=hello.advertise,
+            advertised=_advertised_host(hello.advertise, host, seen=seen_host is not None),
             port=hello.listen_port,
             max_children=hello.max_children,
             resolution=hello.resolution,
@@ -70,6 +71,18 @@ class Member:
             child_lan=child.lan,
             advertised=self.advertised,
         )
+
+
+def _advertised_host(advertise: str | None, host: str, *, seen: bool) -> str | None:
+    """The --advertise host children may be handed: only the address the tracker sees
+    the peer at (a port forward changes the port, not the host), or any when the peer
+    is on the tracker's own host (or not on a socket). Anything else would let a peer
+    send other peers to a third host the tracker never checked."""
+    if advertise is None:
+        return None
+    if not seen or is_local_only(host) or plain_host(advertise) == host:
+        return advertise
+    return None
 
 
 def hello_refusal(

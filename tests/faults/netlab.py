@@ -34,6 +34,7 @@ from tests.processes import alive
 
 LAB_PREFIX = "snf"
 LAB_SUBNET = "10.77.0"
+LAB_SUBNET6 = "fd77::"  # a ULA prefix: hosts on the bridge are dual-stacked
 COMMAND_TIMEOUT_S = 10.0
 _labs = itertools.count(1)
 
@@ -51,6 +52,7 @@ class Host:
     netns: str
     address: str
     bridge_port: str
+    address6: str | None = None  # its IPv6 address (hosts on the bridge; a LAN has none)
 
 
 @attrs.define
@@ -156,6 +158,7 @@ class NetLab:
             netns=f"{self.tag}-{label}",
             address=f"{LAB_SUBNET}.{index}",
             bridge_port=f"p{index}",
+            address6=f"{LAB_SUBNET6}{index:x}",
         )
         self._plug(host, self.bridge_ns, "br0")
         return host
@@ -184,6 +187,8 @@ class NetLab:
         ip("-n", switch_ns, "link", "set", host.bridge_port, "master", switch)
         ip("-n", switch_ns, "link", "set", host.bridge_port, "up")
         ip("-n", host.netns, "addr", "add", f"{host.address}/24", "dev", "eth0")
+        if host.address6 is not None:  # nodad: usable at once, not after 1-2 s of checks
+            ip("-n", host.netns, "addr", "add", f"{host.address6}/64", "dev", "eth0", "nodad")
         ip("-n", host.netns, "link", "set", "eth0", "up")
         self.hosts[host.label] = host
 

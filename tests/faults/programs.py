@@ -205,6 +205,15 @@ class Programs:
         await self.wait_stats(program)
         return program
 
+    async def status(self, tracker: tuple[str, int], *, netns: str | None = None) -> Any:
+        """`streamnest-peer status --json` run to its end: the tracker's view, as data."""
+        command = [sys.executable, "-m", "peer", "status", "--tracker", _address(tracker), "--json"]
+        if netns is not None:
+            command = ["ip", "netns", "exec", netns, *command]
+        with trio.fail_after(STARTUP_TIMEOUT_S):
+            done = await trio.run_process(command, cwd=ROOT, capture_stdout=True, check=True)
+        return json.loads(done.stdout)
+
     async def wait_stats(self, program: Program) -> None:
         """Wait for the first statistics line of `program` (it registered and runs)."""
         await eventually(

@@ -40,6 +40,30 @@ async def test_defaults_work_across_hosts(netlab: NetLab, programs: Programs) ->
     )
 
 
+async def test_a_dual_stack_tracker_serves_an_ipv4_and_an_ipv6_peer_at_once(
+    netlab: NetLab, programs: Programs
+) -> None:
+    home, cam_host, viewer_host = (netlab.add_host(label) for label in ("trk", "cam", "v6"))
+    assert home.address6 is not None
+    _, (_, port) = await programs.tracker(host="::", netns=home.netns)
+    await programs.source((home.address, port), "cam", spec=SPEC, listen=None, netns=cam_host.netns)
+    viewer = await programs.viewer(
+        (home.address6, port), "v6", listen=None, netns=viewer_host.netns
+    )
+    await eventually(lambda: viewer.frames() > SOURCE_FPS, within_s=20, what="v6's video")
+    # The tracker saw each peer in its own family, and the viewer, which came over
+    # IPv6, was handed the source's IPv6 address: its video arrives over IPv6.
+    status = await programs.status((home.address, port), netns=home.netns)
+    where = {peer["name"]: peer["address"] for peer in status["peers"]}
+    assert where["cam"].startswith(f"{cam_host.address}:"), where
+    assert where["v6"].startswith(f"[{viewer_host.address6}]:"), where
+    links = await trio.run_process(
+        ["ip", "netns", "exec", cam_host.netns, "ss", "-tnH", "state", "established"],
+        capture_stdout=True,
+    )
+    assert f"[{viewer_host.address6}]:" in links.stdout.decode(), links.stdout.decode()
+
+
 async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
     netlab: NetLab, programs: Programs
 ) -> None:

@@ -90,6 +90,21 @@ def test_a_parent_on_the_trackers_host_is_dialled_at_its_lan_address() -> None:
     assert host == "10.77.0.1"
 
 
+def test_a_child_that_came_over_ipv6_gets_the_parents_ipv6_address() -> None:
+    host = choose_candidate(
+        parent_seen="10.77.0.2",
+        parent_lan=["10.77.0.2", "fd77::2"],
+        child_seen="fd77::3",
+        child_lan=["fd77::3"],
+    )
+    assert host == "fd77::2"
+    # With no address of the child's family, the seen one is still the best guess.
+    assert (
+        choose_candidate(parent_seen="10.77.0.2", parent_lan=[], child_seen="fd77::3", child_lan=[])
+        == "10.77.0.2"
+    )
+
+
 def test_peers_on_one_host_with_the_tracker_use_loopback() -> None:
     assert (
         choose_candidate(

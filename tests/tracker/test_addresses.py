@@ -61,8 +61,12 @@ def test_loopback_is_never_handed_to_a_peer_on_another_host() -> None:
     assert assigned_host(actions, "carol") == "127.0.0.1"
 
 
-def test_an_advertised_address_is_handed_out_verbatim() -> None:
+def test_an_advertised_host_is_handed_out_only_where_the_tracker_sees_the_peer() -> None:
     room = Room(recovery_window_s=0)
-    register(room, "cam", "203.0.113.5", [], "source", advertise="stream.example.org")
+    register(room, "cam", "127.0.0.1", [], "source", advertise="stream.example.org")
     actions = register(room, "bob", "198.51.100.7", [])
-    assert assigned_host(actions, "bob") == "stream.example.org"
+    assert assigned_host(actions, "bob") == "stream.example.org"  # on the tracker's host
+    room = Room(recovery_window_s=0)
+    register(room, "cam", "203.0.113.5", [], "source", advertise="192.0.2.99")  # a third host
+    actions = register(room, "bob", "198.51.100.7", [])
+    assert assigned_host(actions, "bob") == "203.0.113.5"
