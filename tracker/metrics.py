@@ -20,7 +20,13 @@ from collections.abc import Callable, Iterator
 
 import h11
 import trio
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +36,9 @@ REQUEST_TIMEOUT_S = 5.0
 MAX_REQUEST_BYTES = 8 * 1024
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENESS_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# No `*_created` timestamp beside every counter: noise on the page, and a tracker's
+# start is its process's (prometheus-client's switch is for the whole process).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the library has no annotation here
 
 
 class _PeersCollector(Collector):
