@@ -300,6 +300,10 @@ def source_stat_lines(
     return list(zip(SOURCE_STAT_LABELS, values, strict=True))
 
 
+# After "Relaying: 0 viewers" when the tracker could not dial us back.
+UNREACHABLE_TEXT = " (other viewers cannot connect to this computer)"
+
+
 def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
     """FPS, codec, bandwidth, latency, loss, undecodable frames, depth, parent, relaying,
     resolution."""
@@ -321,7 +325,8 @@ def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
         undecodable_text(int(_number(stats, "frames_undecodable"))),
         (f"{depth} hop{'s' if depth != 1 else ''} from the source" if parent else NO_VALUE),
         str(parent) if parent else "none yet",
-        f"{children} viewer{'s' if children != 1 else ''}",
+        f"{children} viewer{'s' if children != 1 else ''}"
+        + (UNREACHABLE_TEXT if stats.get("reachable") is False else ""),
         str(stats.get("resolution", NO_VALUE)),
     )
     return list(zip(VIEWER_STAT_LABELS, values, strict=True))

@@ -205,6 +205,10 @@ def test_viewer_statistics_read_as_sentences() -> None:
     assert lines["Parent"] == "bob"
     assert lines["Relaying to"] == "1 viewer"
     assert lines["Resolution"] == "480p"
+    behind_a_router = dict(wording.viewer_stat_lines({**stats, "children": 0, "reachable": False}))
+    assert behind_a_router["Relaying to"] == (
+        "0 viewers (other viewers cannot connect to this computer)"
+    )
 
 
 def test_streamer_statistics_count_the_whole_tree() -> None:
