@@ -192,6 +192,11 @@ class NetLab:
         ip("-n", host.netns, "link", "set", "eth0", "up")
         self.hosts[host.label] = host
 
+    def refuse_connections(self, host: Host, source: Host) -> None:
+        """A firewall on `host` silently drops new TCP connections from `source` only."""
+        rule = ["-A", "INPUT", "-s", source.address, "-p", "tcp", "--syn", "-j", "DROP"]
+        run(["ip", "netns", "exec", host.netns, "iptables", *rule])
+
     async def cut(self, host: Host) -> None:
         """Pull the host's cable at the switch: its packets go nowhere, nobody is told."""
         await trio.run_process(

@@ -22,6 +22,8 @@ SETTLE_S = 5.0  # a viewer's frames count from this long after it joined
 WINDOW_S = 8.0
 FRAME_FLOOR = 0.95  # of the source's rate, in every second of the window
 PROBE_DEADLINE_S = 15.0  # a router drops the probe: the tracker gives up after 3 s
+CONNECT_FAILURE_TARGET_S = 2.0  # the 1 s connect timeout, then a new parent at once
+REPLACE_SLACK_S = 1.0  # statistics lines come once a second
 REPLACE_TARGET_S = 3.0  # a killed relay's children receive again (as tests/faults/test_link_cut.py)
 
 
@@ -62,6 +64,45 @@ async def test_a_dual_stack_tracker_serves_an_ipv4_and_an_ipv6_peer_at_once(
         capture_stdout=True,
     )
     assert f"[{viewer_host.address6}]:" in links.stdout.decode(), links.stdout.decode()
+
+
+async def test_a_child_that_cannot_connect_to_its_parent_is_re_placed_within_a_second_or_so(
+    netlab: NetLab, programs: Programs
+) -> None:
+    home, cam_host, relay_host, spare_host, child_host = (
+        netlab.add_host(label) for label in ("trk", "cam", "r", "s", "c")
+    )
+    _, (_, port) = await programs.tracker(host="0.0.0.0", netns=home.netns)
+    tracker = (home.address, port)
+    cam = await programs.source(
+        tracker, "cam", spec=SPEC, fanout=1, listen=None, netns=cam_host.netns
+    )
+    relay = await programs.viewer(tracker, "r", listen=None, netns=relay_host.netns)
+    spare = await programs.viewer(tracker, "s", listen=None, netns=spare_host.netns)
+    await eventually(
+        lambda: all((s := v.latest()) is not None and s["reachable"] for v in (relay, spare)),
+        within_s=PROBE_DEADLINE_S,
+        what="both relays checked",
+    )
+    # The relay answers the tracker, but a firewall drops what the child sends it: the
+    # child is placed there (the shallowest free slot), cannot connect, and must move.
+    netlab.refuse_connections(relay_host, child_host)
+    child = await programs.viewer(tracker, "c", listen=None, netns=child_host.netns)
+    await eventually(
+        lambda: child.frames() > 0,
+        within_s=3 * (CONNECT_FAILURE_TARGET_S + REPLACE_SLACK_S),
+        what="the child's first frame from another parent",
+    )
+    lost_at = child.said("parent r lost")
+    assert lost_at is not None, child.tail()
+    registered_at = child.stats[0]["_at"]  # its first line: registered, placed under r
+    first_frame_at = next(s["_at"] for s in child.stats if s["frames_received"] > 0)
+    assert child.latest()["parent"] == "s"  # type: ignore[index]
+    took_s = first_frame_at - registered_at
+    assert took_s < CONNECT_FAILURE_TARGET_S + REPLACE_SLACK_S, (
+        f"video {took_s:.1f} s after joining"
+    )
+    assert cam.latest() is not None
 
 
 async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
