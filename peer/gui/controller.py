@@ -36,24 +36,6 @@ CAMERA = "0"
 LOOPBACK = "127.0.0.1"
 
 
-async def listen_host_for(tracker: tuple[str, int]) -> str:
-    """The local address this computer reaches the tracker from: where children connect.
-
-    127.0.0.1 for a tracker on this computer (as the command line's default), the LAN
-    address for a tracker on the LAN. A UDP socket's connect sends nothing; it only
-    asks the kernel for the route.
-    """
-    host, port = tracker
-    try:
-        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_DGRAM)
-        family, _, _, _, sockaddr = infos[0]
-        with trio.socket.socket(family, trio.socket.SOCK_DGRAM) as probe:
-            await probe.connect(sockaddr)
-            return str(probe.getsockname()[0])
-    except (OSError, IndexError):
-        return LOOPBACK
-
-
 def describe_source(source: str) -> str:
     """How the banner names what is being streamed."""
     if source.startswith(TEST_PATTERN):
@@ -83,7 +65,6 @@ class AppController:
         self._session: PeerSession | None = None
         self._pending_join: tuple[str, tuple[str, int]] | None = None
         self._address: tuple[str, int] = (LOOPBACK, 9000)
-        self._listen: tuple[str, int] = (LOOPBACK, 0)
 
     # -- the run -----------------------------------------------------------------------
 
@@ -145,7 +126,6 @@ class AppController:
             login.show(error=wording.stream_live_text(reply.source))
             return
         self._address = address
-        self._listen = (await listen_host_for(address), 0)
         self._remember(username=name, tracker=login.tracker.strip())
         if role == "source":
             login.show()
@@ -203,7 +183,6 @@ class AppController:
             role="viewer",
             name=name,
             tracker=address,
-            listen=self._listen,
             resolution=self.resolution,
             max_children=VIEWER_RELAY_SLOTS,
             join_key=self.join_key,
@@ -241,7 +220,6 @@ class AppController:
             role="source",
             name=model.name,
             tracker=self._address,
-            listen=self._listen,
             max_children=model.fanout,
             resolution=PREVIEW_RESOLUTION,
             source=source,

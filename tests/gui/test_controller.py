@@ -15,7 +15,7 @@ import trio
 import protocol as p
 from peer.config import PeerConfig
 from peer.gui.config import load_settings
-from peer.gui.controller import AppController, listen_host_for
+from peer.gui.controller import AppController
 from peer.gui.viewmodel import SessionModel
 from peer.node import Peer
 from peer.one_shot import one_shot
@@ -266,10 +266,11 @@ async def test_the_codec_chosen_on_the_streamer_screen_is_streamed_and_remembere
     assert session(again).codec is p.Codec.H264, "offered first the next time"
 
 
-async def test_children_connect_where_this_computer_reaches_the_tracker(
+async def test_children_connect_on_every_interface_where_the_tracker_sends_them(
     open_window: WindowOpener, address: tuple[str, int]
 ) -> None:
-    assert await listen_host_for(address) == "127.0.0.1"
     cam = await streaming(open_window, address)
     assert cam._session is not None
-    assert cam._session.peer.config.listen == ("127.0.0.1", 0)
+    peer = cam._session.peer
+    assert peer.config.listen == ("::", 0)  # the tracker tells each child which address
+    assert peer.dial_address().startswith("127.0.0.1:")  # as this tracker sees us
