@@ -2,8 +2,8 @@
 
 One task pair per connection (tracker/session.py): a reader that decodes, calls the
 Room and dispatches its actions, and a writer draining a bounded outbox. Every read
-has a timeout; the first message must be a Hello within HELLO_TIMEOUT_S. All decisions
-are in tracker/room.py and tracker/chat.py.
+has a timeout; the first message must be a Hello within `hello_timeout_s`
+(tracker/config.py). All decisions are in tracker/room.py and tracker/chat.py.
 
 Connections are any `trio.abc.Stream`: `serve` listens on TCP (or TLS),
 `serve_listeners` serves any trio listeners (tests use one whose connections are
@@ -14,12 +14,10 @@ Connections are any `trio.abc.Stream`: `serve` listens on TCP (or TLS),
 from __future__ import annotations
 
 import contextlib
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import attrs
 import trio
 
 import protocol as p
@@ -30,10 +28,11 @@ from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat import ChatLog
 from tracker.chat_store import ChatStore
+from tracker.config import TrackerConfig as TrackerConfig  # where callers import it from
 from tracker.errors import TrackerError
 from tracker.metrics import TrackerMetrics, serve_metrics
 from tracker.probe import run_probe
-from tracker.reachability import PROBE_TIMEOUT_S, Probe, Reachability
+from tracker.reachability import Probe, Reachability
 from tracker.room import MISSED_HEARTBEATS_REASON, SILENT_REASON, Room
 from tracker.session import (
     UNKNOWN_ADDRESS,
@@ -43,10 +42,8 @@ from tracker.session import (
     receive_message,
     refuse_now,
 )
-from tracker.tree import Placement, Tree
+from tracker.tree import Tree
 
-HELLO_TIMEOUT_S = 5.0
-TICK_INTERVAL_S = 0.2
 STORE_QUEUE_ITEMS = 64
 # Messages a peer may send the tracker; anything else (video frames included) is refused.
 PEER_TO_TRACKER = (
@@ -59,42 +56,12 @@ PEER_TO_TRACKER = (
     p.CheckReachability,
     p.Goodbye,
 )
+DEATHS = (MISSED_HEARTBEATS_REASON, SILENT_REASON)  # a Close for these is a repair
 # Reachability probes (tracker/probe.py): this many at a time; a burst of joins queues
 # at most PROBE_QUEUE more, and beyond that a probe waits for the peer's next heartbeat.
-DEATHS = (MISSED_HEARTBEATS_REASON, SILENT_REASON)  # a Close for these is a repair
 PROBE_WORKERS = 32
 PROBE_QUEUE = 4096
 T = TypeVar("T")
-
-
-@attrs.frozen
-class TrackerConfig:
-    """Settings of one tracker instance (see `streamnest-tracker --help`)."""
-
-    host: str = "127.0.0.1"
-    port: int = 9000
-    db: str | None = None  # SQLite file for chat history; None keeps it in memory
-    max_peers: int = 10_000
-    heartbeat_interval_s: float = 1.0
-    missed_heartbeats: int = 3
-    hello_timeout_s: float = HELLO_TIMEOUT_S
-    recovery_window_s: float = 5.0
-    max_unregistered: int = 1024  # connections that have not said Hello yet, in all
-    max_unregistered_per_ip: int = 128  # ... and from one address
-    join_key: str | None = None  # a private stream: every Hello must carry this key
-    tls: ssl.SSLContext | None = None  # serve TLS (trio.SSLStream) instead of plain TCP
-    placement: Placement = Placement.CAPACITY  # how the tree places viewers (tracker/tree.py)
-    # How often the Room's periodic duties run (liveness, backups). Ticks fall on a grid
-    # of this step from the start, so a peer silent for heartbeat_interval_s x
-    # missed_heartbeats is declared dead at the first tick after that, at most one
-    # step later.
-    tick_interval_s: float = TICK_INTERVAL_S
-    # Dial every peer back before it gets children (tracker/reachability.py). Off only
-    # where every peer is known to be reachable (--trust-addresses: a lab, a benchmark
-    # of fake peers that listen nowhere).
-    check_reachability: bool = True
-    probe_timeout_s: float = PROBE_TIMEOUT_S
-    metrics: tuple[str, int] | None = None  # serve Prometheus metrics here (--metrics)
 
 
 class Tracker:
