@@ -158,7 +158,7 @@ class NetLab:
             netns=f"{self.tag}-{label}",
             address=f"{LAB_SUBNET}.{index}",
             bridge_port=f"p{index}",
-            address6=f"{LAB_SUBNET6}{index:x}",
+            address6=f"{LAB_SUBNET6}{index:x}" if ipv6_available() else None,
         )
         self._plug(host, self.bridge_ns, "br0")
         return host
@@ -219,6 +219,11 @@ class NetLab:
     def _add_namespace(self, netns: str) -> None:
         ip("netns", "add", netns)
         self.namespaces.append(netns)
+
+
+def ipv6_available() -> bool:
+    """Whether this kernel has IPv6 (booted without ipv6.disable=1)."""
+    return os.path.exists("/proc/sys/net/ipv6")
 
 
 def delete_namespace(netns: str) -> None:

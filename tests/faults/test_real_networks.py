@@ -9,6 +9,7 @@ no public viewer is ever sent to it.
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from tests.faults.netlab import NetLab
@@ -46,7 +47,8 @@ async def test_a_dual_stack_tracker_serves_an_ipv4_and_an_ipv6_peer_at_once(
     netlab: NetLab, programs: Programs
 ) -> None:
     home, cam_host, viewer_host = (netlab.add_host(label) for label in ("trk", "cam", "v6"))
-    assert home.address6 is not None
+    if home.address6 is None:
+        pytest.skip("this kernel has no IPv6")
     _, (_, port) = await programs.tracker(host="::", netns=home.netns)
     await programs.source((home.address, port), "cam", spec=SPEC, listen=None, netns=cam_host.netns)
     viewer = await programs.viewer(
