@@ -45,9 +45,8 @@ def interface_addresses(bound_host: str) -> list[str]:
     """The addresses a listener bound to `bound_host` answers on that another host could
     dial (no loopback or link-local ones), at most MAX_ADVERTISED_ADDRESSES."""
     if bound_host in (ALL_INTERFACES, "", IPV4_ANY):
-        families = {socket.AF_INET} if bound_host == IPV4_ANY else {socket.AF_INET, socket.AF_INET6}
-        if bound_host != IPV4_ANY and not socket.has_dualstack_ipv6():
-            families = {socket.AF_INET}
+        dual = bound_host != IPV4_ANY and socket.has_dualstack_ipv6()  # as open_listener binds
+        families = {socket.AF_INET, socket.AF_INET6} if dual else {socket.AF_INET}
         found = [
             entry.address
             for entries in psutil.net_if_addrs().values()

@@ -183,9 +183,9 @@ class Room:
         node.measured = True
         member = self.members[key]
         member.max_children = slots
-        if self._capacity(member) != node.capacity:
-            # A new version: waiting viewers are placed.
-            self.tree.set_capacity(key, self._capacity(member))
+        capacity = self._capacity(member)
+        if capacity != node.capacity:
+            self.tree.set_capacity(key, capacity)  # a new version: waiting viewers are placed
 
     def _capacity(self, member: Member) -> int:
         """The child slots the tree may give `member`: none while it is distrusted or
@@ -214,8 +214,9 @@ class Room:
             reachable=bool(check.reachable), address=check.address, detail=check.detail
         )
         actions: list[Action] = [Send(key, told)]
-        if key in self.tree and self.tree[key].capacity != self._capacity(member):
-            self.tree.set_capacity(key, self._capacity(member))
+        capacity = self._capacity(member)
+        if key in self.tree and self.tree[key].capacity != capacity:
+            self.tree.set_capacity(key, capacity)
             actions += self._settle(now_s)
         return actions
 

@@ -262,11 +262,11 @@ class Tracker:
                     message = await receive_message(session.stream, decoder)
                     if isinstance(message, p.Heartbeat):
                         self._time_heartbeat(session)
-                    if isinstance(message, p.Heartbeat) and session.can_answer_now():
-                        # The hot path (every peer, every second): answer from this task,
-                        # sparing the writer a wake-up.
-                        session.write_now(self._heartbeat(session, message))
-                        continue
+                        if session.can_answer_now():
+                            # The hot path (every peer, every second): answer from this
+                            # task, sparing the writer a wake-up.
+                            session.write_now(self._heartbeat(session, message))
+                            continue
                     if message is None or not self._dispatch(session, message):
                         return
         except p.ProtocolError as exc:
