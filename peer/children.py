@@ -1,4 +1,4 @@
-"""The children of a peer: admission, and a send queue and writer per child.
+"""The children of a peer: a send queue and writer per child (who may join: peer/joining.py).
 
 Forwarding: `ChildrenHub.forward(frame, ...)` puts the same received frame (a view of
 the received bytes) in every child's `FrameQueue` at once; each child's writer packs a
@@ -19,7 +19,6 @@ frame write is one scatter-gather system call, measured as the relay's fast path
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -41,28 +40,17 @@ from peer.child_link import (
     write_now,
 )
 from peer.gate import AdmissionGate
+from peer.joining import Doorway
 from peer.queues import FrameQueue
 from peer.tcp_info import sending_limits
 from peer.upload_limit import UploadLimit
 from peer.upload_monitor import CpuBehind, UploadMonitor, UploadSample
 from peer.wire import extend_deadline, receive_message
-from protocol.admission import probe_proof
-from protocol.limits import MAX_PROBE_PROOFS
 
-JOIN_TIMEOUT_S = 3.0
-# A child may present a token minted with a key our own Welcome has not brought yet (the
-# tracker assigns the child as it welcomes us): wait this long for a new key, then refuse.
-NEW_KEY_WAIT_S = 2.0
-# A child told to join while our slots are full waits this long for one to free up.
-SLOT_WAIT_S = 1.0
-# Connections that have not finished joining, in all and from one address.
-MAX_JOINING = 64
-MAX_JOINING_PER_ADDRESS = 8
 STALL_TIMEOUT_S = 3.0
 STALL_CHECK_INTERVAL_S = 0.25
 CHILD_SILENCE_S = 5.0  # children ping at least every 2 s (peer/parent.py)
 UPLOAD_CHECK_INTERVAL_S = 0.5
-FROM_CHILD = (p.Join, p.Probe, p.Ping, p.Pong, p.KeyframeRequest, p.Goodbye)
 
 
 def _no_backlog(epoch: int, seq: int) -> list[p.VideoFrame]:
@@ -99,17 +87,20 @@ class ChildrenHub:
     # The slots our upload has shown it serves (None: the gate's capacity, fixed).
     slots: SlotEstimate | None = None
     upload_limit: UploadLimit | None = None  # --upload-limit, shared by every child
-    _key_added: trio.Event = attrs.field(factory=trio.Event)
+    door: Doorway = attrs.field(init=False)  # the first message of every connection
     _child_joined: trio.Event = attrs.field(factory=trio.Event)  # wakes watch_stalls
-    _child_left: trio.Event = attrs.field(factory=trio.Event)  # wakes joins waiting for a slot
-    _joining: int = 0
-    _joining_by_address: dict[str, int] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.door = Doorway(
+            gate=self.gate,
+            children_now=lambda: len(self.links),
+            accept=lambda: p.Accept(parent=self.gate.name, depth=self.depth(), epoch=self.epoch()),
+            on_event=self.on_event,
+        )
 
     def add_admission_key(self, key: str) -> None:
         """Trust tokens minted with `key` (from the tracker's Welcome)."""
-        self.gate.add_key(key)
-        self._key_added.set()
-        self._key_added = trio.Event()
+        self.door.add_admission_key(key)
 
     async def serve(
         self,
@@ -201,98 +192,28 @@ class ChildrenHub:
         await self.handle(stream, address)
 
     async def handle(self, stream: trio.abc.Stream, address: str) -> None:
-        """Serve one connection from `address` that wants to become our child, until it ends.
+        """Serve one connection from `address` to our port (peer/joining.py) and, if it
+        is a child we admit, serve the child until it leaves.
 
         The listener calls this for every accepted socket; tests hand it memory streams.
         """
-        # Connections still joining cost a task each and are what a flood makes: they
-        # are capped per address and in all (children are capped by the gate).
-        if (
-            self._joining >= MAX_JOINING
-            or self._joining_by_address.get(address, 0) >= MAX_JOINING_PER_ADDRESS
-        ):
-            with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
-                busy = p.Reject(
-                    code=p.RejectCode.BUSY, message=f"too many joins from {address}; retry"
-                )
-                await stream.send_all(p.encode(busy))
-            await trio.aclose_forcefully(stream)
-            return
-        self._count_joining(address, +1)
-        try:
-            joined = await self._join(stream)
-        finally:
-            self._count_joining(address, -1)
-        if joined is not None:
-            join, decoder = joined
+        admitted = await self.door.enter(stream, address)
+        if admitted is not None:
+            join, decoder = admitted
+            await self._serve_child(join, stream, decoder)
+
+    async def serve_dialled(self, stream: trio.abc.Stream) -> None:
+        """Serve a child on a connection we opened to it (connection reversal, after our
+        `Reverse`), as if it had connected to us."""
+        admitted = await self.door.enter_dialled(stream)
+        if admitted is not None:
+            join, decoder = admitted
             await self._serve_child(join, stream, decoder)
 
     @property
     def joining(self) -> int:
         """Connections that have not finished joining yet."""
-        return self._joining
-
-    def _count_joining(self, address: str, change: int) -> None:
-        self._joining += change
-        count = self._joining_by_address.get(address, 0) + change
-        if count > 0:
-            self._joining_by_address[address] = count
-        else:
-            self._joining_by_address.pop(address, None)
-
-    async def _join(self, stream: trio.abc.Stream) -> tuple[p.Join, p.MessageDecoder] | None:
-        """Admit or refuse a new connection; (its Join, its decoder) if admitted."""
-        decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
-        try:
-            with trio.fail_after(JOIN_TIMEOUT_S):
-                join = await receive_message(stream, decoder)
-            if isinstance(join, p.Probe):
-                await self._answer_probe(stream, join)
-                return None
-            if not isinstance(join, p.Join):
-                await trio.aclose_forcefully(stream)
-                return None
-            refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
-            if refusal is not None and refusal.code is p.RejectCode.BAD_TOKEN:
-                with trio.move_on_after(NEW_KEY_WAIT_S):
-                    await self._key_added.wait()
-                    refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
-            if refusal is not None and refusal.code is p.RejectCode.FULL:
-                # The tracker frees a slot by moving a child away (or declaring it
-                # gone) as it sends the newcomer here: the two may cross.
-                with trio.move_on_after(SLOT_WAIT_S):
-                    await self._child_left.wait()
-                    refusal = self.gate.admit(join, children_now=len(self.links), now_s=time.time())
-            if refusal is not None:
-                with trio.fail_after(JOIN_TIMEOUT_S):
-                    await stream.send_all(p.encode(refusal))
-                self.on_event(
-                    ev.ChildRefused(child=join.name, code=refusal.code, message=refusal.message)
-                )
-                await trio.aclose_forcefully(stream)
-                return None
-            accept = p.Accept(parent=self.gate.name, depth=self.depth(), epoch=self.epoch())
-            with trio.fail_after(JOIN_TIMEOUT_S):
-                await stream.send_all(p.encode(accept))
-        except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError):
-            await trio.aclose_forcefully(stream)
-            return None
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return join, decoder
-
-    async def _answer_probe(self, stream: trio.abc.Stream, probe: p.Probe) -> None:
-        """The tracker checks that it can reach us: prove we are us, then close."""
-        if not self.gate.keys:  # its Welcome and the probe may cross
-            with trio.move_on_after(NEW_KEY_WAIT_S):
-                await self._key_added.wait()
-        proofs = [
-            probe_proof(key, name=self.gate.name, nonce=probe.nonce) for key in self.gate.keys
-        ]
-        with trio.fail_after(JOIN_TIMEOUT_S):
-            await stream.send_all(p.encode(p.ProbeReply(proofs=proofs[:MAX_PROBE_PROOFS])))
-        await trio.aclose_forcefully(stream)
+        return self.door.joining
 
     async def _serve_child(
         self, join: p.Join, stream: trio.abc.Stream, decoder: p.MessageDecoder
@@ -318,8 +239,7 @@ class ChildrenHub:
         finally:
             if self.links.get(name) is link:
                 del self.links[name]
-                self._child_left.set()
-                self._child_left = trio.Event()
+                self.door.child_left()
             link.queue.close()
             await trio.aclose_forcefully(stream)
         if link.drop_reason is not None:

@@ -38,7 +38,8 @@ def describe(event: ev.PeerEvent) -> str:
 def _(event: ev.ParentChanged) -> str:
     if event.parent is None:
         return "no parent; looking for one"
-    return f"receiving from {event.parent} at depth {event.depth}"
+    how = f" ({event.parent} connected to us: it cannot be dialled)" if event.reversed else ""
+    return f"receiving from {event.parent} at depth {event.depth}{how}"
 
 
 @describe.register
@@ -84,6 +85,17 @@ def _(event: ev.FrameUndecodable) -> str:
 @describe.register
 def _(event: ev.ChildRefused) -> str:
     return f"refused child {event.child}: {event.message or event.code}"
+
+
+@describe.register
+def _(event: ev.ParentRefused) -> str:
+    return f"refused parent {event.parent}: {event.message or event.code}"
+
+
+@describe.register
+def _(event: ev.ChildUnreachable) -> str:
+    why = f": {event.detail}" if event.detail else ""
+    return f"cannot connect to child {event.child}{why}"
 
 
 @describe.register

@@ -35,6 +35,7 @@ class ParentChanged(PeerEvent):
 
     parent: str | None = attrs.field(validator=_optional_text)
     depth: int = attrs.field(validator=_count)
+    reversed: bool = False  # the parent connected to us (connection reversal)
 
 
 @attrs.frozen(slots=True)
@@ -104,6 +105,24 @@ class ChildRefused(PeerEvent):
     child: str = attrs.field(validator=_text)
     code: p.RejectCode = attrs.field(validator=attrs.validators.instance_of(p.RejectCode))
     message: str = attrs.field(default="", validator=_text)
+
+
+@attrs.frozen(slots=True)
+class ParentRefused(PeerEvent):
+    """A connection claimed to be a parent sent to us (connection reversal) and was
+    turned away."""
+
+    parent: str = attrs.field(validator=_text)
+    code: p.RejectCode = attrs.field(validator=attrs.validators.instance_of(p.RejectCode))
+    message: str = attrs.field(default="", validator=_text)
+
+
+@attrs.frozen(slots=True)
+class ChildUnreachable(PeerEvent):
+    """The tracker asked us to connect to a child (we cannot be dialled) and we could not."""
+
+    child: str = attrs.field(validator=_text)
+    detail: str = attrs.field(default="", validator=_text)
 
 
 @attrs.frozen(slots=True)

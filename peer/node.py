@@ -34,6 +34,7 @@ from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
 from peer.parent import LinkEnded, ParentFollower
 from peer.pictures import Picture, PictureFeed
+from peer.reversal import ChildDialer, ReversedLinks
 from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
@@ -106,6 +107,14 @@ class Peer:
             on_event=self.hooks.on_event,
             last_frame=lambda: self.last_frame,
         )
+        # Connection reversal (peer/reversal.py): parents that cannot be dialled connect
+        # to us; when we cannot be dialled, we connect to our children.
+        self.reversed_links = ReversedLinks()
+        self.hub.door.take_reversed = self.reversed_links.hand_over
+        self.follower.reversed_link = self.reversed_links.take
+        self.dialer = ChildDialer(
+            name=config.name, serve=self.hub.serve_dialled, on_event=self.hooks.on_event
+        )
         self.pictures = PictureFeed(on_picture=self._on_picture, on_waiting=self._ask_for_keyframe)
         self.display = Display(self.hooks, self.counters, lambda: self.resolution)
         self.true_latency_ms = 0.0
@@ -157,6 +166,7 @@ class Peer:
                     self._on_tracker_message(welcome)
                     task_status.started(self)
                     nursery.start_soon(self.tracker.run)
+                    nursery.start_soon(self.dialer.run)
                     if config.role == "source":
                         nursery.start_soon(self._stream)
                     else:
@@ -375,7 +385,12 @@ class Peer:
         self.integrity.parent_changed()
         self.counters.parent = name
         self.counters.depth = depth if name is not None else 0
-        self.hooks.on_event(ev.ParentChanged(parent=name, depth=self.counters.depth))
+        reversed_link = name is not None and self.follower.link_reversed
+        self.counters.parent_link = (
+            None if name is None else "reversed" if reversed_link else "direct"
+        )
+        event = ev.ParentChanged(parent=name, depth=self.counters.depth, reversed=reversed_link)
+        self.hooks.on_event(event)
 
     def _on_stream_ended(self, ended: p.StreamEnded) -> None:
         self.hub.send_control(ended)
@@ -437,6 +452,8 @@ class Peer:
         elif isinstance(message, p.Assign):
             self.integrity.set_key(message.epoch, message.stream_key)
             self.follower.assign(message)
+        elif isinstance(message, p.DialChild):
+            self.dialer.order(message)
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)
         elif isinstance(message, p.Reachability):

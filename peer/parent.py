@@ -1,7 +1,8 @@
 """A viewer's link to its parent: the trio layer around `peer.parent_plan.ParentPlan`.
 
 `ParentFollower.run` connects to whichever parent the plan says, presents the
-admission token, and receives frames, pinging every PING_INTERVAL_S when no frames come
+admission token, and receives frames (a parent that cannot be dialled connects to us
+instead: `reversed_link`, peer/reversal.py), pinging every PING_INTERVAL_S when no frames come
 (every BUSY_PING_INTERVAL_S while they do, for the RTT alone). The link is lost
 on a close, a reset, bad bytes, or PARENT_SILENCE_S without a frame or a pong; the plan
 then decides between the backup and the tracker. Links run over any `trio.abc.Stream`
@@ -99,6 +100,10 @@ class ParentFollower:
     # (epoch, seq) of the newest frame we have; (0, 0) for none.
     last_frame: Callable[[], tuple[int, int]] = lambda: (0, 0)
     connect: Connect = open_tcp
+    # The connection a parent that cannot be dialled opens to us (peer/reversal.py);
+    # TooSlowError if it does not come. None: we never wait for one.
+    reversed_link: Callable[[str], Awaitable[trio.abc.Stream]] | None = None
+    link_reversed: bool = False  # whether the link now up is one the parent opened
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
@@ -206,6 +211,8 @@ class ParentFollower:
         return Move(offer=None, ended=ended or LinkEnded(p.LossReason.CLOSED))
 
     async def _open(self, offer: p.ParentOffer) -> trio.abc.Stream:
+        if offer.reverse:
+            return await self._reversed(offer)
         try:
             with trio.fail_after(CONNECT_TIMEOUT_S):
                 return await self.connect(offer.host, offer.port)
@@ -213,6 +220,15 @@ class ParentFollower:
             raise LinkEnded(p.LossReason.UNREACHABLE, "timed out") from None
         except OSError as exc:
             raise LinkEnded(p.LossReason.UNREACHABLE, connect_failure(exc)) from None
+
+    async def _reversed(self, offer: p.ParentOffer) -> trio.abc.Stream:
+        """The connection `offer`'s parent opens to us (it cannot be dialled)."""
+        if self.reversed_link is None:
+            raise LinkEnded(p.LossReason.UNREACHABLE, "it cannot be dialled")
+        try:
+            return await self.reversed_link(offer.name)
+        except trio.TooSlowError:
+            raise LinkEnded(p.LossReason.UNREACHABLE, "it did not connect to us in time") from None
 
     async def _join(self, offer: p.ParentOffer) -> Joined:
         """Connect to `offer` and join it (Join, then its Accept); LinkEnded if refused."""
@@ -255,6 +271,7 @@ class ParentFollower:
         stream = joined.stream
         try:
             report = self.plan.attached()
+            self.link_reversed = offer.reverse
             self.on_parent(offer.name, joined.depth)
             if report is not None:
                 self.report(report)

@@ -36,6 +36,7 @@ FROM_TRACKER = (
     p.Goodbye,
     p.Assign,
     p.BackupUpdate,
+    p.DialChild,  # connect to this child yourself (connection reversal)
     p.ChildDropped,  # the tracker declared one of our children gone
     p.StreamStarted,
     p.StreamEnded,

@@ -14,6 +14,7 @@ from protocol.control import (
     ChatSend,
     CheckReachability,
     ChildDropped,
+    DialChild,
     Error,
     Goodbye,
     Heartbeat,
@@ -47,7 +48,7 @@ from protocol.frames import (
     relay_parts,
 )
 from protocol.limits import PROTOCOL_VERSION
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
 from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
 from protocol.registry import (
     BY_TYPE_CODE,
@@ -82,6 +83,7 @@ __all__ = [
     "ChildDropped",
     "Codec",
     "ControlMessage",
+    "DialChild",
     "DropReason",
     "Error",
     "ErrorCode",
@@ -108,6 +110,7 @@ __all__ = [
     "Reason",
     "Reject",
     "RejectCode",
+    "Reverse",
     "Sentinel",
     "StatusReply",
     "StatusRequest",

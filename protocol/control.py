@@ -152,6 +152,9 @@ class ParentOffer:
     host: str = attrs.field(validator=_host)
     port: int = attrs.field(validator=_port)
     token: str = attrs.field(validator=_token)
+    # Connection reversal: this parent cannot be dialled, so it dials us (DialChild);
+    # we wait for its Reverse on our listening port instead of connecting.
+    reverse: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 @attrs.frozen
@@ -369,6 +372,21 @@ class Reachability:
     reachable: bool = attrs.field(validator=attrs.validators.instance_of(bool))
     address: str = attrs.field(validator=_reason)  # HOST:PORT as dialled, for people
     detail: str = attrs.field(default="", validator=_reason)  # why not, for people
+
+
+@attrs.frozen
+class DialChild:
+    """Tracker -> a parent nobody can dial: connect to this child yourself (connection
+    reversal), open with `Reverse(token)`, then serve it as if it had connected to you."""
+
+    TYPE_CODE: ClassVar[int] = 0x18
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    child: str = attrs.field(validator=_name)
+    host: str = attrs.field(validator=_host)
+    port: int = attrs.field(validator=_port)
+    # Minted with the child's admission key (protocol/admission.py `mint_reverse_token`).
+    token: str = attrs.field(validator=_token)
 
 
 @attrs.frozen

@@ -11,6 +11,12 @@ The tracker checks that a peer can be reached the same way a child would: it dia
 the peer's listening port and sends `Probe` with a fresh nonce; the peer answers
 `ProbeReply` with a proof only it can make (protocol/admission.py `probe_proof`, keyed
 by the admission key its Welcome carried), and the connection closes.
+
+Connection reversal: a parent nobody can dial (behind a home router) may still feed a
+child that can be dialled. The tracker tells it to (`DialChild`); it connects to the
+child's listening port and sends `Reverse` with the token the tracker gave it, minted
+with the child's admission key. The child checks it, and from then on the connection
+is an ordinary video link: the child sends `Join`, the parent `Accept` and frames.
 """
 
 from __future__ import annotations
@@ -110,3 +116,16 @@ class ProbeReply:
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
 
     proofs: list[str] = attrs.field(validator=list_of(str, MAX_PROBE_PROOFS))
+
+
+@attrs.frozen
+class Reverse:
+    """Parent -> child, first on a connection the parent opened (connection reversal):
+    I am `parent`, the tracker sent me (`token`, protocol/admission.py
+    `mint_reverse_token`); join me over this connection."""
+
+    TYPE_CODE: ClassVar[int] = 0x47
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    parent: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
+    token: str = attrs.field(validator=text(MAX_TOKEN_CHARS))

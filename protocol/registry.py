@@ -13,6 +13,7 @@ from protocol.control import (
     ChatSend,
     CheckReachability,
     ChildDropped,
+    DialChild,
     Error,
     Goodbye,
     Heartbeat,
@@ -38,7 +39,7 @@ from protocol.heartbeat_body import (
 )
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply
+from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
 
 ControlMessage = (
     Hello
@@ -69,6 +70,8 @@ ControlMessage = (
     | ProbeReply
     | Reachability
     | CheckReachability
+    | DialChild
+    | Reverse
 )
 Message = ControlMessage | VideoFrame
 
@@ -101,6 +104,8 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     ProbeReply,
     Reachability,
     CheckReachability,
+    DialChild,
+    Reverse,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
 # The hot messages with fixed binary bodies; every other control message is JSON.

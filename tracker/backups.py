@@ -68,6 +68,7 @@ class Backups:
             candidate.depth is not None
             and candidate.spare > 0
             and backup != node.parent
+            and self.tree.dials_directly(backup, member.key)
             and not self.tree.in_subtree(backup, node.parent)
             and self.tree.fits(member.key, backup)
         )

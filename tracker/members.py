@@ -62,6 +62,16 @@ class Member:
             last_seen_s=now_s,
         )
 
+    @property
+    def household(self) -> str | None:
+        """The public address it shares with whoever sits behind the same home router:
+        known only when the tracker sees it at an address that is not one of its own (a
+        NAT between), since peers there meet over their LAN addresses instead, which the
+        reachability probe did not try. None otherwise."""
+        if not self.lan or self.host in self.lan or is_local_only(self.host):
+            return None
+        return self.host
+
     def dial_host_for(self, child: Member) -> str:
         """The host `child` should dial to reach this member (protocol/addresses.py)."""
         return choose_candidate(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import attrs
 
 import protocol as p
+from protocol.admission import mint_reverse_token
 from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.backups import Backups, parent_offer
@@ -95,14 +96,20 @@ class Room:
         actions: list[Action] = [
             Send(key, self._welcome(member, member.host if seen_host else None))
         ]
+        if hello.role in p.STREAMING_ROLES:
+            self.tree.add(
+                key,
+                hello.name,
+                is_source=hello.role == "source",
+                capacity=self._capacity(member),
+                dialable=self.reachability.allows_children(key),
+                household=member.household,
+            )
         if hello.role == "source":
             self.stream_key = hello.stream_key
-            self.tree.add(key, hello.name, is_source=True, capacity=self._capacity(member))
             actions.append(Broadcast(p.StreamStarted(source=hello.name, epoch=self.epoch)))
-        elif hello.role == "viewer":
-            self.tree.add(key, hello.name, is_source=False, capacity=self._capacity(member))
-            if hello.parent is not None and self._recovering(now_s):
-                member.claimed_parent = name_key(hello.parent)
+        elif hello.role == "viewer" and hello.parent is not None and self._recovering(now_s):
+            member.claimed_parent = name_key(hello.parent)
         if hello.role != "observer":
             actions += self._resolve_claims(key, now_s)
         actions += self._settle(now_s)
@@ -189,12 +196,14 @@ class Room:
 
     def _capacity(self, member: Member) -> int:
         """The child slots the tree may give `member`: none while it is distrusted or
-        not known to be reachable, else what it offers."""
-        if member.key in self.trust.distrusted:
-            return 0
-        if not self.reachability.allows_children(member.key):
+        its reachability is not checked yet, else what it offers (a member nobody can
+        dial uses them through connection reversal, tracker/tree.py)."""
+        if member.key in self.trust.distrusted or self._unchecked(member.key):
             return 0
         return member.max_children
+
+    def _unchecked(self, key: str) -> bool:
+        return self.reachability.enabled and self.reachability.reachable(key) is None
 
     def check_requested(self, key: str, now_s: float) -> list[Action]:
         """The peer asks to be dialled again (a port was opened or mapped)."""
@@ -214,10 +223,14 @@ class Room:
             reachable=bool(check.reachable), address=check.address, detail=check.detail
         )
         actions: list[Action] = [Send(key, told)]
-        capacity = self._capacity(member)
-        if key in self.tree and self.tree[key].capacity != capacity:
-            self.tree.set_capacity(key, capacity)
-            actions += self._settle(now_s)
+        if key in self.tree:
+            version = self.tree.version
+            self.tree.set_dialable(key, self.reachability.allows_children(key))
+            capacity = self._capacity(member)
+            if self.tree[key].capacity != capacity:
+                self.tree.set_capacity(key, capacity)
+            if self.tree.version != version:
+                actions += self._settle(now_s)
         return actions
 
     def probe_skipped(self, key: str, nonce: str) -> None:
@@ -245,7 +258,7 @@ class Room:
             if node.depth is None:
                 return self._settle(now_s)  # its subtree waits for a place as a whole
             # We already placed it elsewhere (and told it): say so again; it follows us.
-            return [self._assign(key, now_s), *self._settle(now_s)]
+            return [*self._assign(key, now_s), *self._settle(now_s)]
         if (
             switched is not None
             and self._can_adopt(switched, key)
@@ -345,7 +358,7 @@ class Room:
                 avoid = self.avoided(now_s)
                 lifted = self.tree.promote(avoid=avoid) or self.tree.raise_deep(avoid=avoid)
                 if lifted:  # a move may free a slot for somebody waiting
-                    actions += [self._assign(key, now_s) for key in lifted]
+                    actions += self._assign_all(lifted, now_s)
                     actions += self._settle(now_s)
         actions += self.refresh_backups(now_s)
         return actions
@@ -395,24 +408,25 @@ class Room:
             ):
                 self.tree.attach(child.key, parent)
                 if self.tree[child.key].depth is not None:
-                    actions.append(self._assign(child.key, now_s))
+                    actions += self._assign(child.key, now_s)
         return actions
 
     def _can_adopt(
         self, parent: str, child: str, *, attached_only: bool = True, live_link: bool = False
     ) -> bool:
         """Whether `child` may hang under `parent`. A `live_link` (a claim after a
-        restart) already carries video, which proves the parent reachable to that child:
-        it counts against the slots the parent offers even before its probe is done."""
+        restart) already carries video, which proves the two can connect: it counts
+        against the slots the parent offers even before its probe is done."""
         if parent not in self.tree or parent == child:
             return False
         node = self.tree[parent]
         if attached_only and node.depth is None:
             return False
         spare = node.spare
-        unchecked = self.reachability.enabled and self.reachability.reachable(parent) is None
-        if live_link and unchecked and parent not in self.trust.distrusted:
+        if live_link and self._unchecked(parent) and parent not in self.trust.distrusted:
             spare = self.members[parent].max_children - len(node.children)
+        elif not self.tree.can_feed(parent, child):
+            return False
         return spare > 0 and not self.tree.in_subtree(parent, child)
 
     def _rescue(self, orphans: list[str], now_s: float) -> list[Action]:
@@ -427,7 +441,7 @@ class Room:
                 and self.tree.fits(orphan, backup)
             ):
                 self.tree.attach(orphan, backup)
-                actions.append(self._assign(orphan, now_s, reuse_backup_token=True))
+                actions += self._assign(orphan, now_s, reuse_backup_token=True)
             else:
                 homeless.append(orphan)
         return actions + self._place(homeless, now_s)
@@ -438,7 +452,7 @@ class Room:
 
     def _place(self, roots: list[str], now_s: float) -> list[Action]:
         moved = self.tree.place(roots, avoid=self.avoided(now_s))
-        actions: list[Action] = [self._assign(key, now_s) for key in moved]
+        actions = self._assign_all(moved, now_s)
         for key in roots:
             if key not in moved and self.tree[key].depth is None and self.tree.source:
                 actions.append(Send(key, p.Waiting(reason=p.WaitReason.NO_FREE_SLOT)))
@@ -459,21 +473,40 @@ class Room:
             ]
             if waiting:
                 moved = self.tree.place(waiting, avoid=self.avoided(now_s))
-                actions += [self._assign(key, now_s) for key in moved]
+                actions += self._assign_all(moved, now_s)
         return actions
 
     def _wall_s(self, now_s: float) -> float:
         """Unix time at monotonic `now_s` (tokens carry Unix time)."""
         return now_s + self.wall_offset_s
 
-    def _assign(self, key: str, now_s: float, *, reuse_backup_token: bool = False) -> Send:
+    def _assign_all(self, keys: list[str], now_s: float) -> list[Action]:
+        return [action for key in keys for action in self._assign(key, now_s)]
+
+    def _assign(self, key: str, now_s: float, *, reuse_backup_token: bool = False) -> list[Action]:
+        """Tell `key` where it now hangs; when its parent cannot be dialled, also tell
+        the parent to dial it (connection reversal, tracker/tree.py)."""
         node = self.tree[key]
         member = self.members[key]
         assert node.parent is not None and node.depth is not None
+        parent = self.members[node.parent]
+        wall_s = self._wall_s(now_s)
         offer = member.backup_offer if reuse_backup_token else None
         if offer is None or name_key(offer.name) != node.parent:
-            offer = parent_offer(self.members[node.parent], member, self._wall_s(now_s))
-        self.backups.choose(member, self._wall_s(now_s))
+            offer = parent_offer(parent, member, wall_s)
+        actions: list[Action] = []
+        if not self.tree.dials_directly(node.parent, key):
+            offer = attrs.evolve(offer, reverse=True)
+            dial = p.DialChild(
+                child=member.name,
+                host=member.dial_host_for(parent),
+                port=member.port,
+                token=mint_reverse_token(
+                    member.admission_key, parent=parent.name, child=member.name, now_s=wall_s
+                ),
+            )
+            actions.append(Send(parent.key, dial))
+        self.backups.choose(member, wall_s)
         assign = p.Assign(
             parent=offer,
             depth=node.depth,
@@ -481,7 +514,7 @@ class Room:
             backup=member.backup_offer,
             stream_key=self.stream_key,
         )
-        return Send(key, assign)
+        return [Send(key, assign), *actions]
 
     def refresh_backups(self, now_s: float) -> list[Action]:
         """Name a new backup for every viewer whose backup is gone or no longer usable."""

@@ -17,6 +17,16 @@ rich uplinks sit close to the source and leaves that joined first never strand r
 for comparison). Subtrees that lose their parent move as a whole, unless that would
 push them past the depth limit, in which case they are split and their members placed
 one by one; this keeps the depth near log_K(N).
+
+Who can feed whom: a node is *dialable* when the tracker dialled it back (or trusts
+its word); others (behind a home router) accept no connection from outside. A parent
+feeds a child when the child can dial it (the parent is dialable, or both sit in one
+*household*: behind the same public address, they meet over their LAN), or when the
+parent can dial the child instead (connection reversal: the child is dialable). So a
+node nobody can dial still spends its upload on dialable children, but it ranks as
+offering no slots (`_rank`): it never displaces anyone, and whoever offers slots every
+newcomer can use climbs above it. Backups must be dialled by the child itself
+(`dials_directly`): a switch to one is made without asking the tracker.
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ class Node:
     # Whether the capacity was measured (reported in a heartbeat), not just declared in a
     # Hello: only a measured one takes a place from others while a slot is free.
     measured: bool = False
+    dialable: bool = True  # accepts connections from anywhere (the tracker dialled it)
+    household: str | None = None  # the public address it connects from
 
     @property
     def spare(self) -> int:
@@ -104,11 +116,27 @@ class Tree:
         """The node of `key`."""
         return self.nodes[key]
 
-    def add(self, key: str, name: str, *, is_source: bool, capacity: int) -> Node:
+    def add(
+        self,
+        key: str,
+        name: str,
+        *,
+        is_source: bool,
+        capacity: int,
+        dialable: bool = True,
+        household: str | None = None,
+    ) -> Node:
         """Insert a node, unattached (a source becomes the root)."""
         self._seq += 1
         self.version += 1
-        node = Node(key=key, name=name, is_source=is_source, capacity=capacity)
+        node = Node(
+            key=key,
+            name=name,
+            is_source=is_source,
+            capacity=capacity,
+            dialable=dialable,
+            household=household,
+        )
         node.joined_seq = self._seq
         self.nodes[key] = node
         if is_source:
@@ -116,19 +144,35 @@ class Tree:
             node.depth = 0
         else:
             self._viewers += 1
-            self._viewer_capacity += capacity
-            self._capacities[capacity] += 1
+            self._count(node, +1)
         return node
 
     def set_capacity(self, key: str, capacity: int) -> None:
         """Change how many children `key` may have (its current children stay)."""
         node = self.nodes[key]
-        if not node.is_source:
-            self._viewer_capacity += capacity - node.capacity
-            self._uncount(node.capacity)
-            self._capacities[capacity] += 1
+        self._count(node, -1)
         node.capacity = capacity
+        self._count(node, +1)
         self.version += 1
+
+    def set_dialable(self, key: str, dialable: bool) -> None:
+        """Whether `key` accepts connections from anywhere (its current children stay)."""
+        node = self.nodes[key]
+        if node.dialable != dialable:
+            self._count(node, -1)
+            node.dialable = dialable
+            self._count(node, +1)
+            self.version += 1
+
+    def can_feed(self, parent: str, child: str) -> bool:
+        """Whether `parent` can send to `child`: one of them can dial the other."""
+        up, down = self.nodes[parent], self.nodes[child]
+        return up.dialable or down.dialable or _one_household(up, down)
+
+    def dials_directly(self, parent: str, child: str) -> bool:
+        """Whether `child` can connect to `parent` itself (no reversal needed)."""
+        up = self.nodes[parent]
+        return up.dialable or _one_household(up, self.nodes[child])
 
     def remove(self, key: str) -> list[str]:
         """Delete a node; return its children, now roots of detached subtrees."""
@@ -136,8 +180,7 @@ class Tree:
         self.version += 1
         if not node.is_source:
             self._viewers -= 1
-            self._viewer_capacity -= node.capacity
-            self._uncount(node.capacity)
+            self._count(node, -1)
         if node.parent is not None and node.parent in self.nodes:
             self.nodes[node.parent].children.remove(key)
         orphans = list(node.children)
@@ -148,10 +191,15 @@ class Tree:
             self.source = None
         return orphans
 
-    def _uncount(self, capacity: int) -> None:
-        self._capacities[capacity] -= 1
-        if not self._capacities[capacity]:
-            del self._capacities[capacity]
+    def _count(self, node: Node, sign: int) -> None:
+        """Add (+1) or take away (-1) a viewer's rank from the capacity totals."""
+        if node.is_source:
+            return
+        rank = _rank(node)
+        self._viewer_capacity += sign * rank
+        self._capacities[rank] += sign
+        if not self._capacities[rank]:
+            del self._capacities[rank]
 
     def attach(self, child: str, parent: str) -> None:
         """Link `child` (a detached subtree root) under `parent`."""
@@ -219,12 +267,23 @@ class Tree:
         return open_nodes
 
     def choose_parent(self, child: str, exclude: Iterable[str] = ()) -> str | None:
-        """Best parent for the detached subtree rooted at `child`, or None if no slot."""
+        """Best parent for the detached subtree rooted at `child`, or None if no slot.
+
+        A dialable child takes a slot nobody can dial before another at the same depth:
+        those slots feed only dialable children, the others feed anyone.
+        """
         skip = set(exclude)
+        best: Node | None = None
+        dialable = self.nodes[child].dialable
         for node in self.open_slots():
-            if node.key not in skip and node.key != child:
+            if best is not None and node.depth != best.depth:
+                break
+            if node.key in skip or node.key == child or not self.can_feed(node.key, child):
+                continue
+            if not dialable or not node.dialable:
                 return node.key
-        return None
+            best = best or node
+        return best.key if best is not None else None
 
     def choose_backup(self, child: str, candidates: list[Node] | None = None) -> str | None:
         """A backup parent for attached `child`: outside its parent's whole subtree.
@@ -241,7 +300,11 @@ class Tree:
             assert node.depth is not None
             if node.depth > deepest_ok or len(usable) == BACKUP_SPREAD:
                 break  # candidates are sorted shallowest first
-            if node.key != parent and not self.in_subtree(node.key, parent):
+            if (
+                node.key != parent
+                and self.dials_directly(node.key, child)
+                and not self.in_subtree(node.key, parent)
+            ):
                 usable.append(node.key)
         if not usable:
             return None
@@ -271,7 +334,7 @@ class Tree:
         if self.source is None:
             return 0
         capacities = sorted(
-            (n.capacity for n in self.nodes.values() if not n.is_source and n.depth is not None),
+            (_rank(n) for n in self.nodes.values() if not n.is_source and n.depth is not None),
             reverse=True,
         )
         depth, slots, placed = 0, self.nodes[self.source].capacity, 0
@@ -306,7 +369,7 @@ class Tree:
             roots,
             key=lambda k: (
                 -sum(1 for _ in self.subtree(k)),
-                -self.nodes[k].capacity,
+                -_rank(self.nodes[k]),
                 self.nodes[k].joined_seq,
             ),
         )
@@ -352,15 +415,20 @@ class Tree:
         `root` adopts the viewer's children and the viewer itself, so it needs a free
         slot for each; nobody gets deeper but the viewer, by one level, and the tree
         holds `root` besides. While a slot is free, only a `root` whose slots were
-        measured displaces anyone (a Hello's number alone could be anything). With
+        measured displaces anyone (a Hello's number alone could be anything), unless
+        that slot is one nobody can dial (it is only ever good for reversal). With
         SHALLOWEST placement, only a childless viewer yields, and only when no slot is
         free (so that leaves that came first strand nobody).
         The shallowest yields first, then the weakest, then the newest.
         """
         node = self.nodes[root]
-        if node.spare < 1 or not any(c < node.capacity for c in self._capacities):
+        rank = _rank(node)
+        if node.spare < 1 or not any(c < rank for c in self._capacities):
             return None
-        if parent is not None and (self.placement is Placement.SHALLOWEST or not node.measured):
+        shallowest = self.placement is Placement.SHALLOWEST
+        if parent is not None and (
+            shallowest or (not node.measured and self.dials_directly(parent, root))
+        ):
             return None  # a free slot exists: only a proven uplink displaces anyone
         deepest = self.nodes[parent].depth if parent is not None else None
         limit = self.depth_limit()
@@ -372,7 +440,7 @@ class Tree:
         while level and (deepest is None or depth <= deepest):
             for key in level:
                 other = self.nodes[key]
-                if other.is_source or key in skip or other.capacity >= node.capacity:
+                if other.is_source or key in skip or _rank(other) >= rank:
                     continue
                 assert other.depth is not None and other.parent is not None
                 if (
@@ -383,16 +451,27 @@ class Tree:
                     or any(root in avoid.get(child, ()) for child in other.children)
                     or other.depth + root_height > limit
                     or self.nodes[other.parent].spare < 0  # shedding children: no swaps in
+                    or not self._may_take_place(root, other)
                 ):
                     continue
-                rank = (other.depth, other.capacity, -other.joined_seq)
-                if best is None or rank < best:
-                    best, chosen = rank, key
+                order = (other.depth, _rank(other), -other.joined_seq)
+                if best is None or order < best:
+                    best, chosen = order, key
             if chosen is not None:
                 return chosen  # the shallowest level with one is the best level
             level = [child for key in level for child in self.nodes[key].children]
             depth += 1
         return None
+
+    def _may_take_place(self, root: str, other: Node) -> bool:
+        """Whether `root` can take `other`'s place: fed by its parent, feeding it and
+        its children."""
+        assert other.parent is not None
+        return (
+            self.can_feed(other.parent, root)
+            and self.can_feed(root, other.key)
+            and all(self.can_feed(root, child) for child in other.children)
+        )
 
     def _swap_in(self, root: str, weaker: str) -> list[str]:
         """Put detached `root` in `weaker`'s place, with `weaker`'s children and `weaker`
@@ -428,13 +507,13 @@ class Tree:
             if node.is_source or node.depth is None or node.parent is None:
                 continue
             up = self.nodes[node.parent]
-            if not node.measured or up.is_source or node.capacity < up.capacity + PROMOTE_MARGIN:
+            if not node.measured or up.is_source or _rank(node) < _rank(up) + PROMOTE_MARGIN:
                 continue
             if not self._may_swap(node, up, avoid):
                 continue
-            rank = (up.capacity - node.capacity, node.depth)
-            if best is None or rank < best:
-                best, chosen = rank, node.key
+            order = (_rank(up) - _rank(node), node.depth)
+            if best is None or order < best:
+                best, chosen = order, node.key
         if chosen is None:
             return []
         return self._lift(chosen)
@@ -471,7 +550,11 @@ class Tree:
             current = self.nodes[current].parent
         for key in reversed(path):  # the highest root first: it lifts the most viewers
             parents = [
-                n for n in open_nodes if n.depth == slot.depth and n.key not in avoid.get(key, ())
+                n
+                for n in open_nodes
+                if n.depth == slot.depth
+                and n.key not in avoid.get(key, ())
+                and self.can_feed(n.key, key)
             ]
             if parents:
                 self.detach(key)
@@ -480,14 +563,21 @@ class Tree:
         return []
 
     def _may_swap(self, node: Node, up: Node, avoid: Mapping[str, Collection[str]]) -> bool:
-        """Whether `node` may take `up`'s place without breaking an avoidance."""
+        """Whether `node` may take `up`'s place without breaking an avoidance, and with
+        every new link one that can be made."""
         assert up.parent is not None
         if up.parent in avoid.get(node.key, ()) or node.key in avoid.get(up.key, ()):
             return False
         siblings = [c for c in up.children if c != node.key]
         if any(node.key in avoid.get(c, ()) for c in siblings):
             return False
-        return not any(up.key in avoid.get(c, ()) for c in node.children)
+        if any(up.key in avoid.get(c, ()) for c in node.children):
+            return False
+        return (
+            self.can_feed(up.parent, node.key)
+            and self.can_feed(node.key, up.key)
+            and all(self.can_feed(node.key, c) for c in siblings)
+        )
 
     def _lift(self, key: str) -> list[str]:
         node = self.nodes[key]
@@ -503,7 +593,9 @@ class Tree:
         for sibling in siblings:
             self.attach(sibling, key)
         self.attach(up.key, key)
-        kept, rest = below[: up.capacity], below[up.capacity :]
+        fed = [child for child in below if self.can_feed(up.key, child)]
+        kept = fed[: up.capacity]
+        rest = [child for child in below if child not in kept]
         for child in kept:
             self.attach(child, up.key)
         return [key, *siblings, up.key, *kept, *self.place(rest)]
@@ -517,6 +609,16 @@ class Tree:
         ]
         roots.sort(key=lambda n: n.joined_seq)
         return [n.key for n in roots]
+
+
+def _rank(node: Node) -> int:
+    """The slots `node` counts as offering when capacities are compared: what it offers
+    if anyone can dial it, else none (only dialable children can use its slots)."""
+    return node.capacity if node.dialable else 0
+
+
+def _one_household(up: Node, down: Node) -> bool:
+    return up.household is not None and up.household == down.household
 
 
 def _placement_key(node: Node) -> tuple[int, int, float, int]:

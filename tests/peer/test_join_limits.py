@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 import protocol as p
-from peer.children import MAX_JOINING_PER_ADDRESS
+from peer.joining import MAX_JOINING_PER_ADDRESS
 from peer.wire import receive_message
 from tests.peer.conftest import PeerStarter, VideoMaker
 from tests.polling import eventually

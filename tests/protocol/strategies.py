@@ -87,7 +87,9 @@ resolutions = st.sampled_from(["360p", "480p", "720p", "1080p", "source"]) | tex
 capacities = ints_up_to(0, MAX_CHILDREN)
 versions = ints_up_to(0, 255)
 
-offers = st.builds(p.ParentOffer, name=names, host=hosts, port=ports, token=tokens)
+offers = st.builds(
+    p.ParentOffer, name=names, host=hosts, port=ports, token=tokens, reverse=st.booleans()
+)
 stats = st.builds(
     p.PeerStats,
     fps=floats,
@@ -232,8 +234,10 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.KeyframeRequest: st.builds(p.KeyframeRequest, epoch=u32s),
     p.Probe: st.builds(p.Probe, name=names, nonce=tokens.filter(bool)),
     p.ProbeReply: st.builds(p.ProbeReply, proofs=lists_up_to(tokens, p.limits.MAX_PROBE_PROOFS)),
+    p.Reverse: st.builds(p.Reverse, parent=names, token=tokens),
     p.Reachability: st.builds(p.Reachability, reachable=st.booleans(), address=texts, detail=texts),
     p.CheckReachability: st.just(p.CheckReachability()),
+    p.DialChild: st.builds(p.DialChild, child=names, host=hosts, port=ports, token=tokens),
     p.VideoFrame: video_frames,
 }
 

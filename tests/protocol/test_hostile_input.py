@@ -224,6 +224,19 @@ def test_a_huge_integer_literal_is_refused_cheaply() -> None:
     )
 
 
+@pytest.mark.parametrize("value", [b"1", b'"true"', b"null"], ids=["int", "string", "null"])
+def test_a_reversal_flag_that_is_not_a_boolean(value: bytes) -> None:
+    body = b'{"backup":{"name":"r","host":"h","port":1,"token":"t","reverse":' + value + b"}}"
+    assert reason_for(control(p.BackupUpdate.TYPE_CODE, body)) is p.Reason.MALFORMED
+
+
+def test_an_offer_without_the_reversal_flag_is_dialled() -> None:
+    body = b'{"backup":{"name":"r","host":"h","port":1,"token":"t"}}'
+    [update] = drain(control(p.BackupUpdate.TYPE_CODE, body))
+    assert isinstance(update, p.BackupUpdate) and update.backup is not None
+    assert update.backup.reverse is False
+
+
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     body = b'{"reason": "bye", "from_the_future": [1, 2, 3]}'
     assert drain(control(p.Goodbye.TYPE_CODE, body)) == [p.Goodbye(reason="bye")]

@@ -107,6 +107,18 @@ BOUNDS = {
         lambda v: p.Join(protocol_version=PROTOCOL_VERSION, name="v", token=v),
         "t" * MAX_TOKEN_CHARS, "t" * (MAX_TOKEN_CHARS + 1), ("token",),
     ),
+    "reversal token": Bound(
+        lambda v: p.Reverse(parent="r", token=v), "t" * MAX_TOKEN_CHARS,
+        "t" * (MAX_TOKEN_CHARS + 1), ("token",),
+    ),
+    "host of a child to dial": Bound(
+        lambda v: p.DialChild(child="v", host=v, port=1, token="t"), "h" * MAX_HOST_CHARS,
+        "h" * (MAX_HOST_CHARS + 1), ("host",),
+    ),
+    "port of a child to dial": Bound(
+        lambda v: p.DialChild(child="v", host="h", port=v, token="t"), MAX_PORT, MAX_PORT + 1,
+        ("port",),
+    ),
     "chat text": Bound(
         lambda v: p.ChatSend(text=v), "c" * MAX_WIRE_TEXT_CHARS, "c" * (MAX_WIRE_TEXT_CHARS + 1),
         ("text",),

@@ -76,7 +76,7 @@ async def start(nursery: trio.Nursery, config: TrackerConfig = CONFIG) -> Tracke
     return tracker
 
 
-async def test_a_peer_that_answers_gets_children_and_one_that_cannot_stays_a_leaf(
+async def test_a_peer_that_answers_gets_children_and_one_that_cannot_is_never_dialled(
     nursery: trio.Nursery,
 ) -> None:
     tracker = await start(nursery)
@@ -93,7 +93,8 @@ async def test_a_peer_that_answers_gets_children_and_one_that_cannot_stays_a_lea
     assert (await nat.expect(p.Assign)).parent.name == "cam"
     verdict = await nat.expect(p.Reachability, within_s=10)
     assert not verdict.reachable and verdict.detail == "closed without an answer"
-    assert tracker.room.tree["nat"].capacity == 0
+    # Its slots feed only children it dials itself (connection reversal).
+    assert not tracker.room.tree["nat"].dialable
 
     # A viewer that can be reached takes the source's only slot, and the one behind
     # the router hangs below it: never the other way round.

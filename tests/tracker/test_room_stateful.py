@@ -279,13 +279,14 @@ class SwarmMachine(RuleBasedStateMachine):
     def nobody_waits_while_a_tree_could_hold_everyone(self) -> None:
         # Enough slots in all (the source's and every viewer's) for every viewer means a
         # tree exists that attaches them all: then nobody waits, even when the first to
-        # come were leaves holding the only slots. (Avoidance may forbid that tree.)
+        # come were leaves holding the only slots. (Avoidance may forbid that tree, and
+        # a source with no slot of its own feeds nobody.)
         tree = self.room.tree
         if tree.source is None or self.avoidance_used:
             return
         viewers = [n for n in tree.nodes.values() if not n.is_source]
         slots = tree[tree.source].capacity + sum(n.capacity for n in viewers)
-        if slots >= len(viewers):
+        if slots >= len(viewers) and tree[tree.source].capacity > 0:
             assert not tree.detached_roots(), f"{tree.detached_roots()} wait with {slots} slots"
 
     @invariant()
