@@ -135,8 +135,9 @@ def _(event: ev.ReachabilityChecked) -> str:
     if event.reachable:
         return f"reachable at {event.address}: peers can connect to us"
     return (
-        f"not reachable at {event.address} ({event.detail}): we take no children; "
-        "forwarding that port to us (with --advertise if it differs) lets us relay"
+        f"not reachable at {event.address} ({event.detail}): we relay only to viewers "
+        "we can connect to; forwarding that port to us (with --advertise if it differs) "
+        "lets every viewer reach us"
     )
 
 

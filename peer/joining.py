@@ -111,7 +111,6 @@ class Doorway:
 
     async def _open(self, stream: trio.abc.Stream, *, dialled: bool) -> Admitted | None:
         decoder = p.MessageDecoder(accept=FROM_CHILD, max_frame_payload_bytes=0)
-        handed_over = False
         try:
             with trio.fail_after(JOIN_TIMEOUT_S):
                 first = await receive_message(stream, decoder)
@@ -121,14 +120,13 @@ class Doorway:
             elif isinstance(first, p.Probe) and not dialled:
                 await self._answer_probe(stream, first)
             elif isinstance(first, p.Reverse) and not dialled:
-                handed_over = await self._reversed(stream, first)
+                await self._reversed(stream, first)
         except (trio.TooSlowError, trio.BrokenResourceError, p.ProtocolError):
             pass
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
-        if not handed_over:
-            await trio.aclose_forcefully(stream)
+        await trio.aclose_forcefully(stream)  # a link handed over has its own descriptor
         return None
 
     async def _admit(self, stream: trio.abc.Stream, join: p.Join) -> bool:
@@ -164,15 +162,15 @@ class Doorway:
         with trio.fail_after(JOIN_TIMEOUT_S):
             await stream.send_all(p.encode(p.ProbeReply(proofs=proofs[:MAX_PROBE_PROOFS])))
 
-    async def _reversed(self, stream: trio.abc.Stream, reverse: p.Reverse) -> bool:
+    async def _reversed(self, stream: trio.abc.Stream, reverse: p.Reverse) -> None:
         """A parent dialled us: check it came from the tracker, then hand the connection
-        to our parent link. True if it took it."""
+        to our parent link."""
         refusal = self.gate.admits_parent(reverse, now_s=time.time())
         if refusal is None:
-            return await self.take_reversed(reverse.parent, stream)
+            await self.take_reversed(reverse.parent, stream)
+            return
         with trio.fail_after(JOIN_TIMEOUT_S):
             await stream.send_all(p.encode(refusal))
         self.on_event(
             ev.ParentRefused(parent=reverse.parent, code=refusal.code, message=refusal.message)
         )
-        return False

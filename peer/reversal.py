@@ -45,11 +45,13 @@ class ReversedLinks:
 
     async def hand_over(self, parent: str, stream: trio.abc.Stream) -> bool:
         """Offer `parent`'s connection to our parent link; True once it took it, False
-        if nobody asked for it within REVERSE_WAIT_S (the caller closes it then)."""
+        if nobody asked for it within REVERSE_WAIT_S. Either way the caller may close
+        `stream` itself: the link has its own descriptor."""
         key = name_key(parent)
         older = self._arrived.pop(key, None)
         if older is not None:
             await trio.aclose_forcefully(older)  # the same parent again: the newest counts
+        stream = _own_descriptor(stream)
         mark_low_delay(stream)
         self._arrived[key] = stream
         self._wake()
@@ -58,6 +60,7 @@ class ReversedLinks:
                 await self._changed.wait()
         if self._arrived.get(key) is stream:
             del self._arrived[key]
+            await trio.aclose_forcefully(stream)
             return False
         return True
 
@@ -70,6 +73,16 @@ class ReversedLinks:
         stream = self._arrived.pop(key)
         self._wake()
         return stream
+
+
+def _own_descriptor(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """`stream`, on a descriptor of its own if it is a socket: the listener closes the
+    connection it gave our port's handler once that returns (trio.serve_listeners), and
+    a link handed over outlives it."""
+    if not isinstance(stream, trio.SocketStream):
+        return stream
+    sock = stream.socket
+    return trio.SocketStream(trio.socket.fromfd(sock.fileno(), sock.family, sock.type))
 
 
 @attrs.define(eq=False)

@@ -2,9 +2,9 @@
 
 Every peer runs on its own host (a network namespace). Peers listen on every interface
 by default, the tracker hands each child the address it saw its parent connect from,
-and it dials every peer back before giving it children: a viewer behind a home router
-(MASQUERADE, inbound connections dropped) cannot be dialled, so it stays a leaf, and
-no public viewer is ever sent to it.
+and it dials every peer back before trusting it to be dialled: a viewer behind a home
+router (MASQUERADE, inbound connections dropped) cannot be, so it feeds only viewers it
+connects to itself (connection reversal) or that sit behind the same router.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ async def test_a_child_that_cannot_connect_to_its_parent_is_re_placed_within_a_s
     assert cam.latest() is not None
 
 
-async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
+async def test_viewers_behind_home_routers_watch_and_feed_only_viewers_they_can_reach(
     netlab: NetLab, programs: Programs
 ) -> None:
     home, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
@@ -154,14 +154,16 @@ async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
         floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
         assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
     for name in public:
-        parents = {s["parent"] for s in viewers[name].stats if s["parent"] is not None}
-        assert not parents & set(natted), f"{name} was sent under {parents & set(natted)}"
+        # Under a viewer behind a router only by connection reversal.
+        dialled = {s["parent"] for s in viewers[name].stats if s["parent_link"] == "direct"}
+        assert not dialled & set(natted), f"{name} dialled {dialled & set(natted)}"
         assert viewers[name].latest()["reachable"] is True  # type: ignore[index]
     for name in natted:
-        assert all(s["children"] == 0 for s in viewers[name].stats), name
+        parents = {s["parent"] for s in viewers[name].stats if s["parent"] in natted}
+        assert all(parent[1] == name[1] for parent in parents), f"{name} under {parents}"
 
     # Kill a public relay: its children are receiving again within the usual deadline,
-    # and still from a parent the tracker could reach.
+    # and still from a parent they can reach (or that reaches them).
     relay = next(n for n in public if viewers[n].latest()["children"] > 0)  # type: ignore[index]
     children = [n for n in joined if n != relay and viewers[n].latest()["parent"] == relay]  # type: ignore[index]
     assert children, f"{relay} reported children but none names it"
@@ -176,4 +178,64 @@ async def test_viewers_behind_home_routers_watch_and_never_carry_public_viewers(
     took_s = trio.current_time() - killed_at
     assert took_s < REPLACE_TARGET_S + 1, f"re-placed after {took_s:.1f} s"  # + a second of frames
     for name in children:
-        assert viewers[name].latest()["parent"] not in natted, name  # type: ignore[index]
+        stats = viewers[name].latest()
+        assert stats is not None
+        parent = stats["parent"]
+        reachable = (
+            parent not in natted or parent[1] == name[1] or stats["parent_link"] == "reversed"
+        )
+        assert reachable, f"{name} under {parent} ({stats['parent_link']})"
+
+
+async def test_viewers_behind_one_router_relay_to_each_other_and_to_public_viewers(
+    netlab: NetLab, programs: Programs
+) -> None:
+    home, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
+    router = netlab.add_router("r0")
+    _, (_, port) = await programs.tracker(host="0.0.0.0", netns=home.netns)
+    tracker = (home.address, port)
+    cam = await programs.source(
+        tracker, "cam", spec=SPEC, fanout=1, listen=None, netns=cam_host.netns
+    )
+    joined: dict[str, tuple[Program, float]] = {}
+
+    async def join(name: str, netns: str, max_children: int) -> None:
+        viewer = await programs.viewer(
+            tracker, name, max_children=max_children, listen=None, netns=netns
+        )
+        joined[name] = (viewer, trio.current_time())
+
+    # The source feeds one viewer, and every other slot is behind the router: the
+    # second viewer there is fed over the LAN, the public leaves by reversal.
+    natted, public = ["n0", "n1"], ["p0", "p1", "p2"]
+    for name in natted:
+        await join(name, netlab.add_host(name, behind=router).netns, 2)
+        viewer = joined[name][0]
+        await eventually(
+            lambda viewer=viewer: (s := viewer.latest()) is not None and s["reachable"] is False,  # type: ignore[misc]
+            within_s=PROBE_DEADLINE_S,
+            what=f"the tracker finding {name} unreachable",
+        )
+    for name in public:
+        await join(name, netlab.add_host(name).netns, 0)
+    viewers = {name: program for name, (program, _) in joined.items()}
+    last_join = max(at for _, at in joined.values())
+    window_end = last_join + SETTLE_S + WINDOW_S
+    await eventually(
+        lambda: all(
+            (s := v.latest()) is not None and s["_at"] > window_end for v in viewers.values()
+        ),
+        within_s=3 * (SETTLE_S + WINDOW_S),
+        what="statistics covering the whole window",
+    )
+    for name, (viewer, at) in joined.items():
+        start = max(at, last_join) + SETTLE_S
+        floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
+        assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
+    latest = {name: viewer.latest() for name, viewer in viewers.items()}
+    links = {name: (s["parent"], s["parent_link"]) for name, s in latest.items() if s}
+    fed_by_nat = [name for name in public if links[name][0] in natted]
+    assert fed_by_nat, f"no public viewer is fed from behind the router: {links}"
+    assert all(links[name][1] == "reversed" for name in fed_by_nat), links
+    inside = [name for name in natted if links[name][0] in natted]
+    assert inside and all(links[name][1] == "direct" for name in inside), links
