@@ -67,6 +67,7 @@ class Backups:
         return (
             candidate.depth is not None
             and candidate.spare > 0
+            and not candidate.dark
             and backup != node.parent
             and self.tree.dials_directly(backup, member.key)
             and not self.tree.in_subtree(backup, node.parent)

@@ -13,6 +13,11 @@ from protocol.admission import new_admission_key
 from protocol.limits import MAX_ADVERTISED_ADDRESSES
 from protocol.names import name_key, name_problem
 
+# How long a newly attached viewer may go without video before it counts as having none:
+# a join takes well under a second, a reversed one up to 3 s (peer/reversal.py), and
+# the heartbeat saying so comes a second later.
+NO_VIDEO_GRACE_S = 4.0
+
 
 @attrs.define
 class Member:
@@ -39,6 +44,15 @@ class Member:
     # Its own interface addresses another host could dial, and its --advertise host.
     lan: tuple[str, ...] = ()
     advertised: str | None = None
+    attached_s: float | None = None  # when it was last told its parent (monotonic)
+
+    def shows_no_video(self, now_s: float) -> bool:
+        """Whether, attached for NO_VIDEO_GRACE_S, its last heartbeat counted no frame
+        arriving: a viewer whose parent never reached it, or went dark. Children sent to
+        it would get nothing either."""
+        if self.attached_s is None or now_s - self.attached_s < NO_VIDEO_GRACE_S:
+            return False
+        return self.stats is None or self.stats.recv_fps == 0
 
     @classmethod
     def from_hello(cls, hello: p.Hello, seen_host: str | None, now_s: float) -> Member:

@@ -172,15 +172,27 @@ class Room:
         member.last_seen_s = now_s
         member.stats = beat.stats
         member.resolution = beat.stats.resolution
+        actions: list[Action] = []
         if key in self.tree:
             self.tree[key].latency_ms = beat.stats.latency_ms
             self._set_slots(key, beat.stats.slots)
+            actions += self._watch_video(key, now_s)
         server_ns = int((now_s + self.wall_offset_s) * 1e9)
         ack = Send(key, p.HeartbeatAck(seq=beat.seq, server_time_ns=max(0, server_ns)))
         # The first heartbeat comes after the peer took in its Welcome: it holds the
         # admission key a probe asks it to prove, so the first check starts here.
         probe = self.reachability.due(key, member.name, now_s)
-        return [ack] if probe is None else [ack, probe]
+        return [ack, *actions] if probe is None else [ack, probe, *actions]
+
+    def _watch_video(self, key: str, now_s: float) -> list[Action]:
+        """No new children for a viewer that shows no video; those waiting are placed
+        once it has video again."""
+        node = self.tree[key]
+        if node.is_source:
+            return []
+        was_dark = node.dark
+        self.tree.set_dark(key, node.depth is not None and self.members[key].shows_no_video(now_s))
+        return self._settle(now_s) if was_dark and not node.dark else []
 
     def _set_slots(self, key: str, slots: int | None) -> None:
         """A peer measured the child slots its upload serves (peer/capacity.py): use them."""
@@ -489,6 +501,8 @@ class Room:
         node = self.tree[key]
         member = self.members[key]
         assert node.parent is not None and node.depth is not None
+        member.attached_s = now_s
+        self.tree.set_dark(key, False)  # a new parent: video in a moment
         parent = self.members[node.parent]
         wall_s = self._wall_s(now_s)
         offer = member.backup_offer if reuse_backup_token else None

@@ -71,6 +71,7 @@ class Node:
     measured: bool = False
     dialable: bool = True  # accepts connections from anywhere (the tracker dialled it)
     household: str | None = None  # the public address it connects from
+    dark: bool = False  # attached, but it reports no video: it gets no new children
 
     @property
     def spare(self) -> int:
@@ -162,6 +163,13 @@ class Tree:
             self._count(node, -1)
             node.dialable = dialable
             self._count(node, +1)
+            self.version += 1
+
+    def set_dark(self, key: str, dark: bool) -> None:
+        """Whether `key` shows no video (tracker/room.py decides): no new children then."""
+        node = self.nodes[key]
+        if node.dark != dark:
+            node.dark = dark
             self.version += 1
 
     def can_feed(self, parent: str, child: str) -> bool:
@@ -261,8 +269,10 @@ class Tree:
         return best
 
     def open_slots(self) -> list[Node]:
-        """Attached nodes with a free slot, best first."""
-        open_nodes = [n for n in self.nodes.values() if n.depth is not None and n.spare > 0]
+        """Attached nodes with a free slot and video to give, best first."""
+        open_nodes = [
+            n for n in self.nodes.values() if n.depth is not None and n.spare > 0 and not n.dark
+        ]
         open_nodes.sort(key=_placement_key)
         return open_nodes
 

@@ -172,8 +172,8 @@ def _(event: ev.ReachabilityChecked) -> Notice | None:
     if event.reachable:
         return None  # the status line says so; nothing to act on
     return Notice(
-        "Other viewers cannot connect to this computer, so it only watches and does not "
-        f"relay ({sentence(event.detail)})"
+        "Other viewers cannot connect to this computer, so it relays only to viewers it "
+        f"can connect to itself ({sentence(event.detail)})"
     )
 
 
@@ -302,6 +302,7 @@ def source_stat_lines(
 
 # After "Relaying: 0 viewers" when the tracker could not dial us back.
 UNREACHABLE_TEXT = " (other viewers cannot connect to this computer)"
+REVERSED_TEXT = " (it connected to us: it cannot be dialled)"
 
 
 def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
@@ -324,7 +325,9 @@ def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
         f"{_number(stats, 'loss_pct'):.1f}% now; {lost} lost in all",
         undecodable_text(int(_number(stats, "frames_undecodable"))),
         (f"{depth} hop{'s' if depth != 1 else ''} from the source" if parent else NO_VALUE),
-        str(parent) if parent else "none yet",
+        (str(parent) + (REVERSED_TEXT if stats.get("parent_link") == "reversed" else ""))
+        if parent
+        else "none yet",
         f"{children} viewer{'s' if children != 1 else ''}"
         + (UNREACHABLE_TEXT if stats.get("reachable") is False else ""),
         str(stats.get("resolution", NO_VALUE)),

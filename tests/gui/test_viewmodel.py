@@ -209,6 +209,8 @@ def test_viewer_statistics_read_as_sentences() -> None:
     assert behind_a_router["Relaying to"] == (
         "0 viewers (other viewers cannot connect to this computer)"
     )
+    reversed_link = dict(wording.viewer_stat_lines({**stats, "parent_link": "reversed"}))
+    assert reversed_link["Parent"] == "bob (it connected to us: it cannot be dialled)"
 
 
 def test_streamer_statistics_count_the_whole_tree() -> None:

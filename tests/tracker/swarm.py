@@ -24,6 +24,9 @@ from tests.tracker.client import WAIT_S, Client, hello_message
 from tracker.service import Tracker, TrackerConfig
 
 M = TypeVar("M")
+# What a healthy scripted peer reports: video arriving (the tracker gives no children to
+# a viewer that shows none).
+RECEIVING = p.PeerStats(fps=30.0, recv_fps=30.0)
 
 
 class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
@@ -185,7 +188,7 @@ async def heartbeat(peer: Peer, *, every_s: float, first_s: float, until_s: floa
             break
         seq += 1
         try:
-            await peer.send(p.Heartbeat(seq=seq))
+            await peer.send(p.Heartbeat(seq=seq, stats=RECEIVING))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             break
     return seq

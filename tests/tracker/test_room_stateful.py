@@ -34,6 +34,7 @@ from tracker.room import Room
 
 NAMES = [f"peer{i}" for i in range(40)]
 SETTLING_TICKS = 40  # at most 8 s of the tracker's ticks
+VIDEO = p.PeerStats(recv_fps=30.0)  # every viewer in this model receives what it is sent
 # Names compare case-insensitively: "PEER3" is taken while "peer3" is in the room.
 SPELLINGS: list[Callable[[str], str]] = [str, str.upper, str.capitalize]
 
@@ -206,7 +207,7 @@ class SwarmMachine(RuleBasedStateMachine):
         if key not in self.room.tree:
             return
         self.mixed_capacities = True
-        beat = p.Heartbeat(seq=1, stats=p.PeerStats(slots=slots))
+        beat = p.Heartbeat(seq=1, stats=p.PeerStats(recv_fps=30.0, slots=slots))
         self.apply(self.room.heartbeat(key, beat, self.now))
         for child in self.room.tree[key].children[slots:]:
             self.avoidance_used = True  # a shed child avoids its parent for a while
@@ -214,7 +215,7 @@ class SwarmMachine(RuleBasedStateMachine):
             dropped = p.ChildDropped(child=name, reason=p.DropReason.OVERLOADED)
             self.apply(self.room.child_dropped(key, dropped, self.now))
         for other in list(self.room.members):  # everyone alive, so the ticks only place
-            self.apply(self.room.heartbeat(other, p.Heartbeat(seq=1), self.now))
+            self.apply(self.room.heartbeat(other, p.Heartbeat(seq=1, stats=VIDEO), self.now))
         # The tracker ticks five times a second, and each tick lifts one richer viewer a
         # level or raises one deep subtree into a free slot: a few ticks later, the tree
         # has settled into its new capacities.
@@ -233,7 +234,7 @@ class SwarmMachine(RuleBasedStateMachine):
             self.now += 1.0
             for key in list(self.room.members):
                 if key != silent:
-                    beat = p.Heartbeat(seq=1, stats=p.PeerStats())
+                    beat = p.Heartbeat(seq=1, stats=VIDEO)
                     self.apply(self.room.heartbeat(key, beat, self.now))
             self.apply(self.room.tick(self.now))
         assert silent not in self.room.members
