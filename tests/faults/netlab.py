@@ -6,7 +6,8 @@ LAB_SUBNET, and its loopback up. Processes run inside a host with `ip netns exec
 (`Programs.start(..., netns=host.netns)`). Faults are made with iproute2 only: `cut`
 sets the host's bridge port down (the cable is pulled at the switch: no FIN, no RST,
 just silence), `cap_upload` puts a tbf on the host's eth0 (netem is not available on
-these machines, tbf and htb are).
+these machines, tbf and htb are), and `delay` holds what the host sends for a few
+milliseconds (an NFQUEUE program, tests/faults/delay_queue.py, in its namespace).
 
 A home router (`add_router`) is a host on the bridge with a private LAN behind it
 (192.168.N.0/24 on its own bridge): iptables MASQUERADEs what leaves for the bridge,
@@ -21,11 +22,14 @@ new lab first removes labs left behind by test processes that no longer exist.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import os
 import shutil
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import attrs
 import trio
@@ -36,6 +40,7 @@ LAB_PREFIX = "snf"
 LAB_SUBNET = "10.77.0"
 LAB_SUBNET6 = "fd77::"  # a ULA prefix: hosts on the bridge are dual-stacked
 COMMAND_TIMEOUT_S = 10.0
+REPO = Path(__file__).resolve().parents[2]
 _labs = itertools.count(1)
 
 
@@ -92,6 +97,8 @@ class NetLab:
     hosts: dict[str, Host] = attrs.field(factory=dict)
     namespaces: list[str] = attrs.field(factory=list)
     routers: list[Router] = attrs.field(factory=list)
+    delayers: list[trio.Process] = attrs.field(factory=list)  # see `delay`
+    _queues: itertools.count[int] = attrs.field(factory=itertools.count)
 
     @classmethod
     def create(cls) -> NetLab:
@@ -203,6 +210,34 @@ class NetLab:
             ["ip", "-n", self.bridge_ns, "link", "set", host.bridge_port, "down"]
         )
 
+    async def delay(self, host: Host, delay_ms: float) -> None:
+        """Hold everything the host sends for `delay_ms` (its one-way latency to any
+        other host: RTTs between two delayed hosts add up): a queue program
+        (tests/faults/delay_queue.py) gives each packet its verdict that much later.
+
+        Raises LabUnavailable when iptables-legacy or NetfilterQueue is missing.
+        """
+        if shutil.which("iptables-legacy") is None:
+            raise LabUnavailable("iptables-legacy is not installed (scripts/test installs it)")
+        if importlib.util.find_spec("netfilterqueue") is None:
+            raise LabUnavailable("NetfilterQueue is not installed (the lab extra)")
+        queue = next(self._queues)
+        command = [
+            "ip", "netns", "exec", host.netns, sys.executable, "-m", "tests.faults.delay_queue",
+            "--queue", str(queue), "--delay-ms", str(delay_ms),
+        ]  # fmt: skip
+        program = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE, cwd=REPO)
+        self.delayers.append(program)
+        assert program.stdout is not None
+        said = b""
+        with trio.move_on_after(COMMAND_TIMEOUT_S):
+            while b"\n" not in said and (chunk := await program.stdout.receive_some()):
+                said += chunk
+        if said.strip() != b"ready":
+            raise LabUnavailable(f"the delay program did not start (NetfilterQueue?): {said!r}")
+        rule = ["-A", "OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", str(queue)]
+        run(["ip", "netns", "exec", host.netns, "iptables-legacy", *rule, "--queue-bypass"])
+
     async def cap_upload(self, host: Host, rate_kbit: int, burst_bytes: int = 16_000) -> None:
         """Limit what the host can send to `rate_kbit` (token bucket on its eth0)."""
         await trio.run_process(
@@ -212,6 +247,11 @@ class NetLab:
 
     def close(self) -> None:
         """Kill what still runs in the lab's namespaces and delete them all."""
+        for program in self.delayers:
+            program.kill()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(program.pid, 0)
+        self.delayers.clear()
         for netns in reversed(self.namespaces):
             delete_namespace(netns)
         self.namespaces.clear()
