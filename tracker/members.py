@@ -13,9 +13,9 @@ from protocol.admission import new_admission_key
 from protocol.limits import MAX_ADVERTISED_ADDRESSES
 from protocol.names import name_key, name_problem
 
-# How long a newly attached viewer may go without video before it counts as having none:
-# a join takes well under a second, a reversed one up to 3 s (peer/reversal.py), and
-# the heartbeat saying so comes a second later.
+# How long a viewer may go without video before it counts as having none: a join takes
+# well under a second, a reversed one up to 3 s (peer/reversal.py), a repair about
+# 1.5 s, and the heartbeat saying so comes a second later.
 NO_VIDEO_GRACE_S = 4.0
 
 
@@ -45,14 +45,16 @@ class Member:
     lan: tuple[str, ...] = ()
     advertised: str | None = None
     attached_s: float | None = None  # when it was last told its parent (monotonic)
+    video_s: float | None = None  # its last heartbeat that counted frames arriving
 
     def shows_no_video(self, now_s: float) -> bool:
-        """Whether, attached for NO_VIDEO_GRACE_S, its last heartbeat counted no frame
-        arriving: a viewer whose parent never reached it, or went dark. Children sent to
-        it would get nothing either."""
-        if self.attached_s is None or now_s - self.attached_s < NO_VIDEO_GRACE_S:
+        """Whether no heartbeat has counted frames arriving for NO_VIDEO_GRACE_S since it
+        was attached: a viewer whose parent never reached it, or went dark for good (a
+        repair takes less). Children sent to it would get nothing either."""
+        if self.attached_s is None:
             return False
-        return self.stats is None or self.stats.recv_fps == 0
+        since_s = max(self.attached_s, self.video_s if self.video_s is not None else -1e18)
+        return now_s - since_s >= NO_VIDEO_GRACE_S
 
     @classmethod
     def from_hello(cls, hello: p.Hello, seen_host: str | None, now_s: float) -> Member:

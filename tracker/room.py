@@ -153,6 +153,8 @@ class Room(Placing):
             return []
         member.last_seen_s = now_s
         member.stats = beat.stats
+        if beat.stats.recv_fps > 0:
+            member.video_s = now_s
         member.resolution = beat.stats.resolution
         actions: list[Action] = []
         if key in self.tree:

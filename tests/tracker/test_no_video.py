@@ -74,3 +74,18 @@ def test_a_viewer_that_goes_dark_is_not_named_a_backup() -> None:
         room.heartbeat(name, p.Heartbeat(seq=1, stats=stats), now)
     tick(room, now)
     assert room.members["b"].backup is None
+
+
+def test_a_short_outage_is_not_a_viewer_without_video() -> None:
+    # A repair takes about 1.5 s: the relay keeps its place for newcomers meanwhile, and
+    # loses it only once it has been dark for the whole grace period.
+    room = room_with_a_relay()
+    room.heartbeat("a", p.Heartbeat(seq=1, stats=VIDEO), 1.0)
+    now = 1.0 + NO_VIDEO_GRACE_S - 0.5
+    room.heartbeat("a", p.Heartbeat(seq=2, stats=NO_VIDEO), now)
+    room.hello(hello("b"), now)
+    assert room.tree["b"].parent == "a"
+
+    room.heartbeat("a", p.Heartbeat(seq=3, stats=NO_VIDEO), 1.0 + NO_VIDEO_GRACE_S)
+    room.hello(hello("c"), 1.0 + NO_VIDEO_GRACE_S)
+    assert room.tree["c"].parent != "a"
