@@ -28,6 +28,26 @@ REPLACE_SLACK_S = 1.0  # statistics lines come once a second
 REPLACE_TARGET_S = 3.0  # a killed relay's children receive again (as tests/faults/test_link_cut.py)
 
 
+async def assert_every_viewer_watches(
+    joined: dict[str, tuple[Program, float]], cam: Program
+) -> None:
+    """Every viewer (joined at its time) gets FRAME_FLOOR of the source's frames in every
+    second of a WINDOW_S window starting SETTLE_S after the last join."""
+    last_join = max(at for _, at in joined.values())
+    window_end = last_join + SETTLE_S + WINDOW_S
+    await eventually(
+        lambda: all(
+            (s := v.latest()) is not None and s["_at"] > window_end for v, _ in joined.values()
+        ),
+        within_s=3 * (SETTLE_S + WINDOW_S),
+        what="statistics covering the whole window",
+    )
+    for name, (viewer, at) in joined.items():
+        start = max(at, last_join) + SETTLE_S
+        floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
+        assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
+
+
 async def test_defaults_work_across_hosts(netlab: NetLab, programs: Programs) -> None:
     home, cam_host, viewer_host = (netlab.add_host(label) for label in ("trk", "cam", "v"))
     _, (_, port) = await programs.tracker(host="::", netns=home.netns)
@@ -140,19 +160,7 @@ async def test_viewers_behind_home_routers_watch_and_feed_only_viewers_they_can_
         within_s=PROBE_DEADLINE_S,
         what="the tracker finding the viewers behind routers unreachable",
     )
-    last_join = max(at for _, at in joined.values())
-    window_end = last_join + SETTLE_S + WINDOW_S
-    await eventually(
-        lambda: all(
-            (s := v.latest()) is not None and s["_at"] > window_end for v in viewers.values()
-        ),
-        within_s=3 * (SETTLE_S + WINDOW_S),
-        what="statistics covering the whole window",
-    )
-    for name, (viewer, at) in joined.items():
-        start = max(at, last_join) + SETTLE_S
-        floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
-        assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
+    await assert_every_viewer_watches(joined, cam)
     for name in public:
         # Under a viewer behind a router only by connection reversal.
         dialled = {s["parent"] for s in viewers[name].stats if s["parent_link"] == "direct"}
@@ -219,19 +227,7 @@ async def test_viewers_behind_one_router_relay_to_each_other_and_to_public_viewe
     for name in public:
         await join(name, netlab.add_host(name).netns, 0)
     viewers = {name: program for name, (program, _) in joined.items()}
-    last_join = max(at for _, at in joined.values())
-    window_end = last_join + SETTLE_S + WINDOW_S
-    await eventually(
-        lambda: all(
-            (s := v.latest()) is not None and s["_at"] > window_end for v in viewers.values()
-        ),
-        within_s=3 * (SETTLE_S + WINDOW_S),
-        what="statistics covering the whole window",
-    )
-    for name, (viewer, at) in joined.items():
-        start = max(at, last_join) + SETTLE_S
-        floor = frame_rate_floor(viewer, cam, start, start + WINDOW_S)
-        assert floor >= FRAME_FLOOR, f"{name}: lowest second {floor:.2f} of the source's rate"
+    await assert_every_viewer_watches(joined, cam)
     latest = {name: viewer.latest() for name, viewer in viewers.items()}
     links = {name: (s["parent"], s["parent_link"]) for name, s in latest.items() if s}
     fed_by_nat = [name for name in public if links[name][0] in natted]
