@@ -11,6 +11,7 @@ import attrs
 import protocol as p
 from peer import events as ev
 from peer.h264 import H264Settings
+from protocol.addresses import format_address
 
 
 @attrs.frozen
@@ -39,6 +40,42 @@ class PeerConfig:
     tls: ssl.SSLContext | None = attrs.field(default=None, eq=False)  # TLS to the tracker
     decode: bool = True  # a viewer makes pictures for its display
     preview: bool = False  # a source decodes the newest frame it sent (the GUI's preview)
+
+    def hello(
+        self,
+        *,
+        port: int,
+        addresses: list[str],
+        slots: int,
+        resolution: str,
+        parent: str | None,
+        stream_key: str | None,
+    ) -> p.Hello:
+        """The Hello this peer registers with: listening on `port` (unless --advertise
+        names another) of `addresses`, offering `slots` children now (what its upload
+        serves), and, after a tracker restart, the `parent` it still has."""
+        advertise = self.advertise
+        return p.Hello(
+            protocol_version=p.PROTOCOL_VERSION,
+            name=self.name,
+            role=self.role,
+            listen_host=self.listen[0],
+            listen_port=advertise[1] if advertise else port,
+            addresses=addresses,
+            advertise=advertise[0] if advertise else None,
+            max_children=slots,
+            resolution=resolution,
+            parent=parent,
+            stream_key=stream_key,
+            join_key=self.join_key,
+        )
+
+    def dial_address(self, *, observed_host: str | None, port: int | None) -> str:
+        """Where a child on another host would reach us, as far as we know: --advertise,
+        else the address the tracker sees us at (`observed_host`) with our `port`."""
+        if self.advertise is not None:
+            return format_address(*self.advertise)
+        return format_address(observed_host or self.listen[0], port or self.listen[1])
 
 
 def _ignore(*_: Any) -> None:

@@ -10,7 +10,8 @@ keep a session with the tracker and report statistics in their heartbeats.
 
 The sinks (what the user sees) are `PeerHooks`: the peer tells them what happened as
 events (peer/events.py), and the CLI prints them, the GUI words and draws them. The
-source's reading, pacing and encoding are in peer/source.py.
+source's reading, pacing and encoding are in peer/source.py; the questions it asks the
+tracker (chat posts, status) in peer/requests.py.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ import protocol as p
 from peer import events as ev
 from peer.addresses import interface_addresses
 from peer.capacity import SlotEstimate
-from peer.chat_board import ChatBoard, ChatRefused
+from peer.chat_board import ChatBoard
 from peer.children import ChildrenHub
 from peer.config import PeerConfig, PeerHooks
 from peer.display import Display
-from peer.errors import PeerError, TrackerError
+from peer.errors import PeerError
 from peer.gate import AdmissionGate
 from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
 from peer.parent import LinkEnded, ParentFollower
 from peer.pictures import Picture, PictureFeed
+from peer.requests import TrackerRequests
 from peer.reversal import ChildDialer, ReversedLinks
 from peer.source import FrameSource
 from peer.stats import PeerCounters
@@ -41,9 +43,6 @@ from peer.tracker_link import TrackerLink
 from peer.upload_limit import UploadLimit
 from protocol.addresses import format_address
 from protocol.signing import FrameSigner
-
-CHAT_POST_TIMEOUT_S = 5.0
-STATUS_TIMEOUT_S = 5.0
 
 
 class Peer:
@@ -123,8 +122,8 @@ class Peer:
         self.receiving = trio.Event()  # set by the first frame a viewer receives
         self._source = frame_source
         self._scope = trio.CancelScope()
-        self._status_waiters: list[trio.MemorySendChannel[p.StatusReply]] = []
         self.chat = ChatBoard(config.name)
+        self.requests = TrackerRequests(self.tracker, self.chat, on_chat=self.hooks.on_chat)
         self._addresses: list[str] = []  # our interface addresses, for the tracker
         # The source signs every frame; viewers check every frame before using it.
         self.signer: FrameSigner | None = None
@@ -197,23 +196,9 @@ class Peer:
         return self.tracker.send(p.ChatSend(text=text))
 
     async def post_chat(self, text: str) -> p.ChatMessage:
-        """Post a chat message and wait for the tracker's answer: the stamped line.
-
-        Raises ChatRefused (code and message from the tracker: empty, too long, rate
-        limited) or PeerError (tracker unreachable or silent).
-        """
-        pending = self.chat.expect(text)
-        try:
-            if not self.tracker.send(p.ChatSend(text=text)):
-                raise TrackerError("the tracker is not reachable right now")
-            with trio.move_on_after(CHAT_POST_TIMEOUT_S):
-                answer = await pending.answers.receive()
-                if isinstance(answer, p.Error):
-                    raise ChatRefused(answer.code, answer.message)
-                return answer
-            raise TrackerError("the tracker did not answer the chat message in time")
-        finally:
-            self.chat.forget(pending)
+        """Post a chat message and wait for the stamped line (peer/requests.py); raises
+        ChatRefused or TrackerError."""
+        return await self.requests.post_chat(text)
 
     @property
     def last_frame(self) -> tuple[int, int]:
@@ -231,18 +216,8 @@ class Peer:
         self.counters.resolution = resolution
 
     async def status(self) -> p.StatusReply:
-        """Ask the tracker for a snapshot of the swarm; TrackerError if it does not answer."""
-        send, receive = trio.open_memory_channel[p.StatusReply](1)
-        self._status_waiters.append(send)
-        try:
-            if not self.tracker.send(p.StatusRequest()):
-                raise TrackerError("the tracker is not reachable right now")
-            with trio.move_on_after(STATUS_TIMEOUT_S):
-                return await receive.receive()
-            raise TrackerError("the tracker did not answer the status request in time")
-        finally:
-            if send in self._status_waiters:
-                self._status_waiters.remove(send)
+        """A snapshot of the swarm from the tracker; TrackerError if it does not answer."""
+        return await self.requests.status()
 
     def stats(self) -> dict[str, object]:
         """The statistics line of DESIGN.md, plus a few extra counters."""
@@ -405,22 +380,14 @@ class Peer:
     # -- the tracker -------------------------------------------------------------------
 
     def _hello(self) -> p.Hello:
-        host, _ = self.config.listen
-        port = self.hub.address[1] if self.hub.address else 0
-        advertise = self.config.advertise
-        return p.Hello(
-            protocol_version=p.PROTOCOL_VERSION,
-            name=self.config.name,
-            role=self.config.role,
-            listen_host=host,
-            listen_port=advertise[1] if advertise else port,
+        current = self.follower.current
+        return self.config.hello(
+            port=self.hub.address[1] if self.hub.address else 0,
             addresses=self._addresses,
-            advertise=advertise[0] if advertise else None,
-            max_children=self.gate.capacity,  # the slots our upload serves now
+            slots=self.gate.capacity,
             resolution=self.resolution,
-            parent=self.follower.current.name if self.follower.current else None,
+            parent=current.name if current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
-            join_key=self.config.join_key,
         )
 
     def check_reachability(self) -> bool:
@@ -431,12 +398,11 @@ class Peer:
     def dial_address(self) -> str:
         """Where a child on another host would reach us, as far as we know: --advertise,
         else the address the tracker sees us at with our port."""
-        if self.config.advertise is not None:
-            return format_address(*self.config.advertise)
         welcome = self.tracker.welcome
-        host = welcome.observed_host if welcome and welcome.observed_host else None
-        port = self.hub.address[1] if self.hub.address else self.config.listen[1]
-        return format_address(host or self.config.listen[0], port)
+        return self.config.dial_address(
+            observed_host=welcome.observed_host if welcome else None,
+            port=self.hub.address[1] if self.hub.address else None,
+        )
 
     def _peer_stats(self) -> p.PeerStats:
         return self.counters.peer_stats(
@@ -460,17 +426,8 @@ class Peer:
             self.counters.reachable = message.reachable
         elif isinstance(message, p.ChildDropped):
             self.hub.let_go(message.child)  # declared gone: free its slot now
-        elif isinstance(message, p.ChatMessage | p.ChatHistory):
-            lines = message.messages if isinstance(message, p.ChatHistory) else [message]
-            for line in lines:
-                self.chat.add(line)
-                hooks.on_chat(line)
-        elif isinstance(message, p.Error):
-            self.chat.refused(message)
-        elif isinstance(message, p.StatusReply):
-            waiters, self._status_waiters = self._status_waiters, []
-            for waiter in waiters:
-                waiter.send_nowait(message)
+        else:
+            self.requests.on_message(message)  # chat lines and answers to our questions
         event = ev.from_tracker(message, self.config.name)
         if event is not None:
             hooks.on_event(event)
