@@ -16,6 +16,7 @@ WAITING_TEXT = {
     p.WaitReason.NO_STREAM: "no stream is live yet",
     p.WaitReason.STREAM_ENDED: "the stream ended",
     p.WaitReason.NO_FREE_SLOT: "no free slot in the tree yet; you will be placed when one opens",
+    p.WaitReason.CHECKING: "the tracker is checking that other viewers can reach us",
 }
 
 

@@ -73,3 +73,6 @@ class WaitReason(enum.StrEnum):
     NO_STREAM = "no_stream"
     STREAM_ENDED = "stream_ended"
     NO_FREE_SLOT = "no_free_slot"
+    # Slots are free, but only for viewers the tracker has dialled back (connection
+    # reversal): this one's check is still running.
+    CHECKING = "checking_reachability"

@@ -129,8 +129,15 @@ class Placing:
         actions = self._assign_all(moved, now_s)
         for key in roots:
             if key not in moved and self.tree[key].depth is None and self.tree.source:
-                actions.append(Send(key, p.Waiting(reason=p.WaitReason.NO_FREE_SLOT)))
+                actions.append(Send(key, p.Waiting(reason=self.wait_reason(key))))
         return actions
+
+    def wait_reason(self, key: str) -> p.WaitReason:
+        """Why `key`, with a stream live, has no place: no slot at all, or only slots it
+        may take once the tracker has dialled it back."""
+        if self._unchecked(key) and self.tree.open_slots():
+            return p.WaitReason.CHECKING
+        return p.WaitReason.NO_FREE_SLOT
 
     def _settle(self, now_s: float) -> list[Action]:
         """After any change: place whoever waits, where possible.

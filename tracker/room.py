@@ -100,9 +100,7 @@ class Room(Placing):
             and self.tree[key].depth is None
             and member.claimed_parent is None
         ):
-            reason = (
-                p.WaitReason.NO_STREAM if self.tree.source is None else p.WaitReason.NO_FREE_SLOT
-            )
+            reason = p.WaitReason.NO_STREAM if self.tree.source is None else self.wait_reason(key)
             actions.append(Send(key, p.Waiting(reason=reason)))
         return None, actions
 

@@ -126,6 +126,9 @@ WAITING_NOTICES = {
     p.WaitReason.NO_FREE_SLOT: Notice(
         "Waiting: no free place in the tree yet; you will be placed when one opens."
     ),
+    p.WaitReason.CHECKING: Notice(
+        "Waiting: the tracker is checking that other viewers can reach this computer."
+    ),
 }
 
 

@@ -396,3 +396,17 @@ def check_batch(swarm: Swarm, actions: list[Action]) -> None:
                 and a.message.parent.reverse
             ]
             assert earlier, f"{action.to} dials {message.child}, who was not told to wait"
+
+
+def test_a_viewer_waiting_only_for_its_check_is_told_so_not_that_no_slot_is_free() -> None:
+    swarm = Swarm()
+    swarm.join("cam", CAM_HOST, 1, role="source")
+    swarm.probe("cam", reachable=True)
+    swarm.join("nat", HOME, 2)
+    swarm.probe("nat", reachable=False)
+    assert swarm.parent("nat") == "cam"
+    # nat's slots feed only viewers it can dial: pub's check has not answered yet.
+    waiting = [m for _, m in sent_to(swarm.join("pub", PUBLIC), "pub", p.Waiting)]
+    assert waiting == [p.Waiting(reason=p.WaitReason.CHECKING)]
+    swarm.probe("pub", reachable=True)
+    assert swarm.parent("pub") == "nat"
