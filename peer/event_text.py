@@ -39,7 +39,11 @@ def describe(event: ev.PeerEvent) -> str:
 def _(event: ev.ParentChanged) -> str:
     if event.parent is None:
         return "no parent; looking for one"
-    how = f" ({event.parent} connected to us: it cannot be dialled)" if event.reversed else ""
+    how = {
+        p.LinkKind.DIRECT: "",
+        p.LinkKind.MAPPED: f" (through the port {event.parent}'s router forwards to it)",
+        p.LinkKind.REVERSED: f" ({event.parent} connected to us: it cannot be dialled)",
+    }[event.link]
     return f"receiving from {event.parent} at depth {event.depth}{how}"
 
 

@@ -35,7 +35,11 @@ class ParentChanged(PeerEvent):
 
     parent: str | None = attrs.field(validator=_optional_text)
     depth: int = attrs.field(validator=_count)
-    reversed: bool = False  # the parent connected to us (connection reversal)
+    # How the link was made: we dialled the parent (direct, or through its router's
+    # port mapping), or it connected to us (connection reversal).
+    link: p.LinkKind = attrs.field(
+        default=p.LinkKind.DIRECT, validator=attrs.validators.instance_of(p.LinkKind)
+    )
 
 
 @attrs.frozen(slots=True)

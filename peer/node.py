@@ -360,11 +360,9 @@ class Peer:
         self.integrity.parent_changed()
         self.counters.parent = name
         self.counters.depth = depth if name is not None else 0
-        reversed_link = name is not None and self.follower.link_reversed
-        self.counters.parent_link = (
-            None if name is None else "reversed" if reversed_link else "direct"
-        )
-        event = ev.ParentChanged(parent=name, depth=self.counters.depth, reversed=reversed_link)
+        link = self.follower.link or p.LinkKind.DIRECT
+        self.counters.parent_link = None if name is None else link.value
+        event = ev.ParentChanged(parent=name, depth=self.counters.depth, link=link)
         self.hooks.on_event(event)
 
     def _on_stream_ended(self, ended: p.StreamEnded) -> None:

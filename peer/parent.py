@@ -103,7 +103,7 @@ class ParentFollower:
     # The connection a parent that cannot be dialled opens to us (peer/reversal.py);
     # TooSlowError if it does not come. None: we never wait for one.
     reversed_link: Callable[[str], Awaitable[trio.abc.Stream]] | None = None
-    link_reversed: bool = False  # whether the link now up is one the parent opened
+    link: p.LinkKind | None = None  # how the link now up was made (None: none is up)
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
@@ -271,7 +271,7 @@ class ParentFollower:
         stream = joined.stream
         try:
             report = self.plan.attached()
-            self.link_reversed = offer.reverse
+            self.link = offer.link
             self.on_parent(offer.name, joined.depth)
             if report is not None:
                 self.report(report)

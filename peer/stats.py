@@ -250,8 +250,9 @@ class PeerCounters:
     parent: str | None = attrs.field(default=None, on_setattr=_parent_changed)
     children: int = 0
     reachable: bool | None = None  # the tracker's last check (None: not checked yet)
-    # How the link to the parent was made: "direct" (we dialled it), "reversed" (it
-    # dialled us: connection reversal); None without a parent.
+    # How the link to the parent was made (a p.LinkKind value): "direct" (we dialled
+    # it), "mapped" (we dialled the port its router forwards), "reversed" (it dialled
+    # us: connection reversal); None without a parent.
     parent_link: str | None = None
     last_frame_s: float | None = None  # when the newest frame arrived from the parent
     displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
@@ -339,7 +340,8 @@ class PeerCounters:
     def snapshot(self, now_s: float, wall_s: float) -> dict[str, object]:
         """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped,
         stream_kbps, reachable (the tracker's last check: null until it has dialled us),
-        parent_link ("direct" or "reversed": who dialled whom; null without a parent)
+        parent_link ("direct", "mapped" or "reversed": how the link to the parent was
+        made; null without a parent)
         and video (see `video`)."""
         rates = self.rates(now_s)
         return {

@@ -49,7 +49,14 @@ from protocol.frames import (
 )
 from protocol.limits import PROTOCOL_VERSION
 from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
-from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
+from protocol.reasons import (
+    DropReason,
+    ErrorCode,
+    LinkKind,
+    LossReason,
+    RejectCode,
+    WaitReason,
+)
 from protocol.registry import (
     BY_TYPE_CODE,
     CONTROL_TYPES,
@@ -94,6 +101,7 @@ __all__ = [
     "Hello",
     "Join",
     "KeyframeRequest",
+    "LinkKind",
     "LossReason",
     "Message",
     "MessageDecoder",

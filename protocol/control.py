@@ -35,7 +35,14 @@ from protocol.limits import (
     MAX_WIRE_TEXT_CHARS,
     SIGNATURE_BYTES,
 )
-from protocol.reasons import DropReason, ErrorCode, LossReason, RejectCode, WaitReason
+from protocol.reasons import (
+    DropReason,
+    ErrorCode,
+    LinkKind,
+    LossReason,
+    RejectCode,
+    WaitReason,
+)
 
 # A source or viewer stays in the swarm; an observer only asks (status, one chat line).
 STREAMING_ROLES = ("source", "viewer")
@@ -47,6 +54,7 @@ MAX_STATUS_PEERS = 20_000
 _name = text(MAX_WIRE_NAME_CHARS)
 _host = text(MAX_HOST_CHARS, min_chars=1)
 _port = int_between(0, MAX_PORT)
+_mapped_port = int_between(1, MAX_PORT)
 _token = text(MAX_TOKEN_CHARS)
 _stream_key = hex_text(2 * SIGNATURE_BYTES)  # an RSA-2048 modulus
 _reason = text(MAX_WIRE_TEXT_CHARS)
@@ -68,8 +76,10 @@ class Hello:
     (protocol/addresses.py): the address it sees this connection come from, or one of
     `addresses` (the peer's own interface addresses) when both sit behind the same
     public address, or `advertise` verbatim when the peer was told one
-    (--advertise, for a forwarded port). `listen_host` is what the listener is bound
-    to (`::` for every interface), for people and logs.
+    (--advertise, for a forwarded port). `mapped_port` is the port our home router
+    forwards to `listen_port` (UPnP), which children outside our LAN dial at the
+    address the tracker sees us at. `listen_host` is what the listener is bound to
+    (`::` for every interface), for people and logs.
     """
 
     TYPE_CODE: ClassVar[int] = 0x01
@@ -91,6 +101,7 @@ class Hello:
         factory=list, validator=list_of(str, MAX_ADVERTISED_ADDRESSES)
     )
     advertise: str | None = attrs.field(default=None, validator=optional(_host))
+    mapped_port: int | None = attrs.field(default=None, validator=optional(_mapped_port))
 
 
 @attrs.frozen
@@ -152,9 +163,14 @@ class ParentOffer:
     host: str = attrs.field(validator=_host)
     port: int = attrs.field(validator=_port)
     token: str = attrs.field(validator=_token)
-    # Connection reversal: this parent cannot be dialled, so it dials us (DialChild);
-    # we wait for its Reverse on our listening port instead of connecting.
-    reverse: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    # How the link is made: DIRECT and MAPPED, we dial host:port; REVERSED, the parent
+    # cannot be dialled and dials us (DialChild): we wait for its Reverse on our port.
+    link: LinkKind = attrs.field(default=LinkKind.DIRECT, validator=_code(LinkKind))
+
+    @property
+    def reverse(self) -> bool:
+        """Whether the parent connects to us rather than we to it."""
+        return self.link is LinkKind.REVERSED
 
 
 @attrs.frozen
@@ -310,6 +326,8 @@ class PeerInfo:
     reachable: bool | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
     )
+    # How it reaches its parent (None: no parent).
+    link: LinkKind | None = attrs.field(default=None, validator=optional(_code(LinkKind)))
 
 
 @attrs.frozen
@@ -391,7 +409,13 @@ class DialChild:
 
 @attrs.frozen
 class CheckReachability:
-    """Peer -> tracker: dial me again (a port was opened or mapped since the last check)."""
+    """Peer -> tracker: dial me again (a port was opened or mapped since the last check).
+
+    `mapped_port`: our home router now forwards this port to our listener (UPnP);
+    0: it no longer does; None: no change.
+    """
 
     TYPE_CODE: ClassVar[int] = 0x24
     MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
+
+    mapped_port: int | None = attrs.field(default=None, validator=optional(_port))

@@ -6,7 +6,7 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.

@@ -76,3 +76,12 @@ class WaitReason(enum.StrEnum):
     # Slots are free, but only for viewers the tracker has dialled back (connection
     # reversal): this one's check is still running.
     CHECKING = "checking_reachability"
+
+
+class LinkKind(enum.StrEnum):
+    """How a child reaches its parent, in a ParentOffer (and the tracker's status)."""
+
+    DIRECT = "direct"  # the child dials the parent's own address (public, or one LAN)
+    MAPPED = "mapped"  # the child dials a port the parent's home router forwards (UPnP)
+    # The parent cannot be dialled: it dials the child instead (DialChild, Reverse).
+    REVERSED = "reversed"

@@ -28,8 +28,8 @@ TOKEN_CHECK_INTERVAL_S = 10.0  # how often backup tokens are checked for renewal
 def parent_offer(parent: Member, child: Member, wall_s: float) -> p.ParentOffer:
     """Where `child` reaches `parent`, with a fresh token admitting it there once."""
     token = mint_token(parent.admission_key, parent=parent.name, child=child.name, now_s=wall_s)
-    host = parent.dial_host_for(child)
-    return p.ParentOffer(name=parent.name, host=host, port=parent.port, token=token)
+    host, port, link = parent.route_for(child)
+    return p.ParentOffer(name=parent.name, host=host, port=port, token=token, link=link)
 
 
 @attrs.define

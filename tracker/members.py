@@ -44,6 +44,8 @@ class Member:
     # Its own interface addresses another host could dial, and its --advertise host.
     lan: tuple[str, ...] = ()
     advertised: str | None = None
+    # The port its home router forwards to `port` (UPnP), for children outside its LAN.
+    mapped_port: int | None = None
     attached_s: float | None = None  # when it was last told its parent (monotonic)
     video_s: float | None = None  # its last heartbeat that counted frames arriving
 
@@ -72,6 +74,7 @@ class Member:
             lan=tuple(lan),
             advertised=_advertised_host(hello.advertise, host, seen=seen_host is not None),
             port=hello.listen_port,
+            mapped_port=hello.mapped_port,
             max_children=hello.max_children,
             resolution=hello.resolution,
             admission_key=new_admission_key(),
@@ -88,15 +91,24 @@ class Member:
             return None
         return self.host
 
-    def dial_host_for(self, child: Member) -> str:
-        """The host `child` should dial to reach this member (protocol/addresses.py)."""
-        return choose_candidate(
+    @property
+    def checked_port(self) -> int:
+        """The port the reachability probe dials at `host`: the mapped one, if any."""
+        return self.mapped_port if self.mapped_port is not None else self.port
+
+    def route_for(self, child: Member) -> tuple[str, int, p.LinkKind]:
+        """Where `child` dials this member (protocol/addresses.py), and how: through
+        its router's port mapping when the child comes from outside its LAN."""
+        host = choose_candidate(
             parent_seen=self.host,
             parent_lan=self.lan,
             child_seen=child.host,
             child_lan=child.lan,
             advertised=self.advertised,
         )
+        if self.mapped_port is not None and self.advertised is None and host == self.household:
+            return host, self.mapped_port, p.LinkKind.MAPPED
+        return host, self.port, p.LinkKind.DIRECT
 
 
 def _advertised_host(advertise: str | None, host: str, *, seen: bool) -> str | None:

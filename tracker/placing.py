@@ -179,11 +179,12 @@ class Placing:
             offer = parent_offer(parent, member, wall_s)
         actions: list[Action] = []
         if not self.tree.dials_directly(node.parent, key):
-            offer = attrs.evolve(offer, reverse=True)
+            offer = attrs.evolve(offer, link=p.LinkKind.REVERSED)
+            host, port, _ = member.route_for(parent)
             dial = p.DialChild(
                 child=member.name,
-                host=member.dial_host_for(parent),
-                port=member.port,
+                host=host,
+                port=port,
                 token=mint_reverse_token(
                     member.admission_key, parent=parent.name, child=member.name, now_s=wall_s
                 ),

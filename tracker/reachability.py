@@ -9,9 +9,11 @@ came from, with the port the peer named, so a peer cannot make the tracker dial
 anybody else.
 
 Pure, like the Room: `due` says when a probe should start (the peer's first
-heartbeat, so the admission key it proves with has reached it; an ask; a child that
-could not connect; once a minute while unreachable), and `finished` records the
-answer. The trio side carries the `Probe` actions out and reports back.
+heartbeat, so the admission key it proves with has reached it; an ask; a port its
+router newly maps; a child that could not connect; once a minute while unreachable),
+and `finished` records the answer. A peer whose router maps a port for it (UPnP) is
+dialled on that port: the tracker still only dials the address the connection came
+from. The trio side carries the `Probe` actions out and reports back.
 """
 
 from __future__ import annotations
@@ -87,6 +89,18 @@ class Reachability:
         elif not seen:
             check.reachable = True
         self.checks[key] = check
+
+    def moved(self, key: str, port: int) -> None:
+        """The member now listens (as seen from outside) on `port`: check it afresh,
+        ignoring the answer of a probe still in flight to the old one."""
+        check = self.checks.get(key)
+        if check is None or port == check.port:
+            return
+        check.port = port
+        check.probing = None
+        if check.dialable:
+            check.reachable, check.detail = None, ""
+            check.checked_s = -math.inf
 
     def left(self, key: str) -> None:
         """A member is gone: forget its check (an answer still in flight is ignored)."""

@@ -72,7 +72,7 @@ class Room(Placing):
         member = Member.from_hello(hello, seen_host, now_s)
         key = member.key
         self.members[key] = member
-        self.reachability.joined(key, member.host, member.port, seen=seen_host is not None)
+        self.reachability.joined(key, member.host, member.checked_port, seen=seen_host is not None)
         if hello.role == "source":
             self.epoch = (self.epoch + 1) % 2**32  # the source's Welcome carries its epoch
         actions: list[Action] = [
@@ -188,11 +188,17 @@ class Room(Placing):
         if capacity != node.capacity:
             self.tree.set_capacity(key, capacity)  # a new version: waiting viewers are placed
 
-    def check_requested(self, key: str, now_s: float) -> list[Action]:
-        """The peer asks to be dialled again (a port was opened or mapped)."""
+    def check_requested(
+        self, key: str, now_s: float, *, mapped_port: int | None = None
+    ) -> list[Action]:
+        """The peer asks to be dialled again: a port was opened, or its router now maps
+        `mapped_port` to it (0: no longer maps one), which is then checked at once."""
         member = self.members.get(key)
         if member is None:
             return []
+        if mapped_port is not None and (mapped_port or None) != member.mapped_port:
+            member.mapped_port = mapped_port or None
+            self.reachability.moved(key, member.checked_port)
         probe = self.reachability.due(key, member.name, now_s, asked=True)
         return [probe] if probe is not None else []
 

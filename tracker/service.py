@@ -330,7 +330,7 @@ class Tracker:
             self.metrics.repairs.labels("child_dropped").inc()
             self._do(self.room.child_dropped(key, message, now))
         elif isinstance(message, p.CheckReachability):
-            self._do(self.room.check_requested(key, now))
+            self._do(self.room.check_requested(key, now, mapped_port=message.mapped_port))
         elif isinstance(message, p.Goodbye):
             session.leave_reason = message.reason or "left"
             return False

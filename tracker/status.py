@@ -33,8 +33,9 @@ def status_reply(
                 max_children=member.max_children,
                 resolution=member.resolution,
                 stats=member.stats,
-                address=format_address(member.host, member.port),
+                address=format_address(member.host, member.checked_port),
                 reachable=reachability.reachable(member.key),
+                link=_link(members, tree, member.key, parent),
             )
         )
     source = tree.source
@@ -45,3 +46,14 @@ def status_reply(
         max_depth=tree.max_depth(),
         source_fanout=tree[source].capacity if source is not None else 0,
     )
+
+
+def _link(
+    members: Mapping[str, Member], tree: Tree, key: str, parent: str | None
+) -> p.LinkKind | None:
+    """How `key` reaches its parent now (None: it has none)."""
+    if parent is None or parent not in members:
+        return None
+    if not tree.dials_directly(parent, key):
+        return p.LinkKind.REVERSED
+    return members[parent].route_for(members[key])[2]

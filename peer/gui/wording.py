@@ -305,7 +305,11 @@ def source_stat_lines(
 
 # After "Relaying: 0 viewers" when the tracker could not dial us back.
 UNREACHABLE_TEXT = " (other viewers cannot connect to this computer)"
-REVERSED_TEXT = " (it connected to us: it cannot be dialled)"
+# After the parent's name: how the link to it was made (stats' parent_link).
+LINK_TEXTS = {
+    "mapped": " (through the port its router forwards)",
+    "reversed": " (it connected to us: it cannot be dialled)",
+}
 
 
 def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
@@ -328,9 +332,7 @@ def viewer_stat_lines(stats: Mapping[str, Any]) -> list[StatLine]:
         f"{_number(stats, 'loss_pct'):.1f}% now; {lost} lost in all",
         undecodable_text(int(_number(stats, "frames_undecodable"))),
         (f"{depth} hop{'s' if depth != 1 else ''} from the source" if parent else NO_VALUE),
-        (str(parent) + (REVERSED_TEXT if stats.get("parent_link") == "reversed" else ""))
-        if parent
-        else "none yet",
+        (str(parent) + LINK_TEXTS.get(str(stats.get("parent_link")), "")) if parent else "none yet",
         f"{children} viewer{'s' if children != 1 else ''}"
         + (UNREACHABLE_TEXT if stats.get("reachable") is False else ""),
         str(stats.get("resolution", NO_VALUE)),

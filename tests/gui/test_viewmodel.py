@@ -211,6 +211,8 @@ def test_viewer_statistics_read_as_sentences() -> None:
     )
     reversed_link = dict(wording.viewer_stat_lines({**stats, "parent_link": "reversed"}))
     assert reversed_link["Parent"] == "bob (it connected to us: it cannot be dialled)"
+    mapped_link = dict(wording.viewer_stat_lines({**stats, "parent_link": "mapped"}))
+    assert mapped_link["Parent"] == "bob (through the port its router forwards)"
 
 
 def test_streamer_statistics_count_the_whole_tree() -> None:

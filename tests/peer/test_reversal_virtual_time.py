@@ -18,7 +18,7 @@ FROM_CHILD = (p.Join, p.Ping, p.Pong, p.Goodbye)
 
 
 def reverse_offer(name: str) -> p.ParentOffer:
-    return p.ParentOffer(name=name, host="10.0.0.1", port=1, token="t", reverse=True)
+    return p.ParentOffer(name=name, host="10.0.0.1", port=1, token="t", link=p.LinkKind.REVERSED)
 
 
 def viewer(
@@ -73,7 +73,7 @@ async def test_a_parent_that_connects_before_the_assign_arrives_is_taken(
     await trio.sleep(REVERSE_WAIT_S - 0.5)  # the Assign comes late, but within the wait
     follower.assign(p.Assign(parent=reverse_offer("nat"), depth=1, epoch=1))
     await eventually(lambda: len(frames) == 30, within_s=60, what="every frame")
-    assert taken == [True] and follower.link_reversed and not reports
+    assert taken == [True] and follower.link is p.LinkKind.REVERSED and not reports
 
 
 async def test_a_parent_that_never_connects_is_reported_unreachable_after_3_s(

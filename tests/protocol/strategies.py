@@ -88,7 +88,12 @@ capacities = ints_up_to(0, MAX_CHILDREN)
 versions = ints_up_to(0, 255)
 
 offers = st.builds(
-    p.ParentOffer, name=names, host=hosts, port=ports, token=tokens, reverse=st.booleans()
+    p.ParentOffer,
+    name=names,
+    host=hosts,
+    port=ports,
+    token=tokens,
+    link=st.sampled_from(p.LinkKind),
 )
 stats = st.builds(
     p.PeerStats,
@@ -118,6 +123,7 @@ peer_infos = st.builds(
     stats=st.none() | stats,
     address=st.none() | texts,
     reachable=st.none() | st.booleans(),
+    link=st.none() | st.sampled_from(p.LinkKind),
 )
 chat_messages = st.builds(p.ChatMessage, id=counts, sender=names, time_ns=counts, text=texts)
 # A full history of lines at the text limit would be over its 1 MiB payload limit (which
@@ -169,6 +175,7 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         stream_key=st.none() | stream_keys,
         addresses=lists_up_to(hosts, p.limits.MAX_ADVERTISED_ADDRESSES),
         advertise=st.none() | hosts,
+        mapped_port=st.none() | st.integers(1, p.limits.MAX_PORT),
     ),
     p.Welcome: st.builds(
         p.Welcome,
@@ -236,7 +243,7 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.ProbeReply: st.builds(p.ProbeReply, proofs=lists_up_to(tokens, p.limits.MAX_PROBE_PROOFS)),
     p.Reverse: st.builds(p.Reverse, parent=names, token=tokens),
     p.Reachability: st.builds(p.Reachability, reachable=st.booleans(), address=texts, detail=texts),
-    p.CheckReachability: st.just(p.CheckReachability()),
+    p.CheckReachability: st.builds(p.CheckReachability, mapped_port=st.none() | ports),
     p.DialChild: st.builds(p.DialChild, child=names, host=hosts, port=ports, token=tokens),
     p.VideoFrame: video_frames,
 }

@@ -224,17 +224,40 @@ def test_a_huge_integer_literal_is_refused_cheaply() -> None:
     )
 
 
-@pytest.mark.parametrize("value", [b"1", b'"true"', b"null"], ids=["int", "string", "null"])
-def test_a_reversal_flag_that_is_not_a_boolean(value: bytes) -> None:
-    body = b'{"backup":{"name":"r","host":"h","port":1,"token":"t","reverse":' + value + b"}}"
-    assert reason_for(control(p.BackupUpdate.TYPE_CODE, body)) is p.Reason.MALFORMED
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"1", p.Reason.MALFORMED),
+        (b"true", p.Reason.MALFORMED),
+        (b"null", p.Reason.MALFORMED),
+        (b'"sideways"', p.Reason.OUT_OF_RANGE),
+    ],
+    ids=["int", "bool", "null", "unknown"],
+)
+def test_a_link_kind_that_is_not_one_we_know(value: bytes, reason: p.Reason) -> None:
+    body = b'{"backup":{"name":"r","host":"h","port":1,"token":"t","link":' + value + b"}}"
+    assert reason_for(control(p.BackupUpdate.TYPE_CODE, body)) is reason
 
 
-def test_an_offer_without_the_reversal_flag_is_dialled() -> None:
+def test_an_offer_without_a_link_kind_is_dialled() -> None:
     body = b'{"backup":{"name":"r","host":"h","port":1,"token":"t"}}'
     [update] = drain(control(p.BackupUpdate.TYPE_CODE, body))
     assert isinstance(update, p.BackupUpdate) and update.backup is not None
-    assert update.backup.reverse is False
+    assert update.backup.link is p.LinkKind.DIRECT and not update.backup.reverse
+
+
+@pytest.mark.parametrize(
+    ("port", "reason"),
+    [
+        (b"0", p.Reason.OUT_OF_RANGE),
+        (b"65536", p.Reason.OUT_OF_RANGE),
+        (b"-1", p.Reason.OUT_OF_RANGE),
+        (b'"80"', p.Reason.MALFORMED),
+    ],
+)
+def test_a_mapped_port_out_of_range_in_a_hello(port: bytes, reason: p.Reason) -> None:
+    body = b'{"protocol_version":8,"name":"a","role":"viewer","mapped_port":' + port + b"}"
+    assert reason_for(control(p.Hello.TYPE_CODE, body)) is reason
 
 
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:

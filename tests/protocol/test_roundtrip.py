@@ -70,7 +70,7 @@ README_TYPE_CODES: dict[type[p.Message], int] = {
     p.Pong: 0x43, p.KeyframeRequest: 0x44, p.Probe: 0x45, p.ProbeReply: 0x46, p.Reverse: 0x47,
     p.VideoFrame: 0x50,
 }  # fmt: skip
-README_VERSION = 7  # the protocol version protocol/README.md describes
+README_VERSION = 8  # the protocol version protocol/README.md describes
 ENVELOPE = struct.Struct(">2sBBBBI")  # magic, version, type, flags, reserved, length
 FRAME_HEADER = struct.Struct(">IQQHHHIB")
 HEARTBEAT = struct.Struct(">Q7d4QB")

@@ -44,6 +44,7 @@ class Swarm:
         *,
         role: str = "viewer",
         addresses: tuple[str, ...] = (),
+        mapped_port: int | None = None,
     ) -> list[Action]:
         self._ports += 1
         hello = p.Hello(
@@ -54,6 +55,7 @@ class Swarm:
             listen_port=self._ports,
             max_children=capacity,
             addresses=list(addresses),
+            mapped_port=mapped_port,
         )
         reject, actions = self.room.hello(hello, self.step(), seen_host=host)
         assert reject is None, reject
