@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="tell children to dial exactly this (a port forwarded to --listen's)",
         )
         sub.add_argument(
+            "--no-port-mapping",
+            dest="port_mapping",
+            action="store_false",
+            help="do not ask the home router (UPnP) to forward a port to us",
+        )
+        sub.add_argument(
             "--upload-limit",
             type=upload_limit,
             metavar="KBPS",
@@ -289,7 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(status)
     status.add_argument("--json", action="store_true", help="print the raw status as JSON")
 
-    commands.add_parser("gui", help="open the desktop app")
+    gui = commands.add_parser("gui", help="open the desktop app")
+    gui.add_argument(
+        "--no-port-mapping",
+        dest="port_mapping",
+        action="store_false",
+        help="do not ask the home router (UPnP) to forward a port to us",
+    )
     commands.add_parser(
         "simulate", help="run a whole swarm on this machine (see: simulate --help)", add_help=False
     )
@@ -394,6 +406,7 @@ def dispatch(args: argparse.Namespace) -> int:
             tracker=args.tracker,
             listen=args.listen,
             advertise=args.advertise,
+            port_mapping=args.port_mapping and args.advertise is None,
             max_children=args.fanout if args.command == "source" else args.max_children,
             resolution=getattr(args, "resolution", "source"),
             source=getattr(args, "source", None),
@@ -447,7 +460,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "gui":
         from peer.gui.app import run_app
 
-        return run_app()
+        return run_app(port_mapping=args.port_mapping)
     raise PeerError(f"'{args.command}' is not available yet")
 
 
@@ -477,7 +490,8 @@ def status_text(reply: p.StatusReply) -> str:
         slots = f"{len(info.children)}/{info.max_children} children"
         reach = {True: "reachable", False: "unreachable", None: "not checked"}[info.reachable]
         where = f" at {info.address} ({reach})" if info.address else ""
-        return f"{info.name}{where} [{info.role}, {info.resolution}, {slots}] {numbers}"
+        link = f", {info.link} link" if info.link is not None else ""
+        return f"{info.name}{where} [{info.role}, {info.resolution}, {slots}{link}] {numbers}"
 
     def walk(name: str, indent: int) -> None:
         info = peers[name]

@@ -24,6 +24,9 @@ class PeerConfig:
     # Where children connect: every interface (peer/addresses.py), any free port.
     listen: tuple[str, int] = ("::", 0)
     advertise: tuple[str, int] | None = None  # what children dial instead (--advertise)
+    # Ask the home router to forward our port (peer/port_mapping.py). The programs turn
+    # it on (--no-port-mapping turns it off); off here, for tests and simulations.
+    port_mapping: bool = False
     max_children: int = 3  # the source's fanout, or a viewer's relay slots: a ceiling
     # Learn the slots our upload serves (peer/capacity.py); False: offer max_children.
     measure_slots: bool = True
@@ -50,10 +53,12 @@ class PeerConfig:
         resolution: str,
         parent: str | None,
         stream_key: str | None,
+        mapped_port: int | None = None,
     ) -> p.Hello:
         """The Hello this peer registers with: listening on `port` (unless --advertise
-        names another) of `addresses`, offering `slots` children now (what its upload
-        serves), and, after a tracker restart, the `parent` it still has."""
+        names another) of `addresses`, which our router forwards `mapped_port` to,
+        offering `slots` children now (what its upload serves), and, after a tracker
+        restart, the `parent` it still has."""
         advertise = self.advertise
         return p.Hello(
             protocol_version=p.PROTOCOL_VERSION,
@@ -68,11 +73,13 @@ class PeerConfig:
             parent=parent,
             stream_key=stream_key,
             join_key=self.join_key,
+            mapped_port=None if advertise else mapped_port,
         )
 
     def dial_address(self, *, observed_host: str | None, port: int | None) -> str:
         """Where a child on another host would reach us, as far as we know: --advertise,
-        else the address the tracker sees us at (`observed_host`) with our `port`."""
+        else the address the tracker sees us at (`observed_host`) with `port` (ours, or
+        the one our router forwards)."""
         if self.advertise is not None:
             return format_address(*self.advertise)
         return format_address(observed_host or self.listen[0], port or self.listen[1])

@@ -147,6 +147,17 @@ def _(event: ev.ReachabilityChecked) -> str:
 
 
 @describe.register
+def _(event: ev.PortMapped) -> str:
+    where = f"{event.external_host}:" if event.external_host else "port "
+    return f"our router forwards {where}{event.external_port} to us ({event.internal}, UPnP)"
+
+
+@describe.register
+def _(event: ev.PortMappingFailed) -> str:
+    return f"no port mapping: {event.detail}"
+
+
+@describe.register
 def _(event: ev.TrackerBack) -> str:
     return "re-registered with the tracker"
 

@@ -184,6 +184,23 @@ class ReachabilityChecked(PeerEvent):
 
 
 @attrs.frozen(slots=True)
+class PortMapped(PeerEvent):
+    """Our home router now forwards `external_port` (on `external_host`, if it said)
+    to our listener at `internal` (peer/port_mapping.py)."""
+
+    external_port: int = attrs.field(validator=_count)
+    internal: str = attrs.field(validator=_text)
+    external_host: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.frozen(slots=True)
+class PortMappingFailed(PeerEvent):
+    """No port mapping: no gateway answered, it refused, or it let the one we had go."""
+
+    detail: str = attrs.field(validator=_text)
+
+
+@attrs.frozen(slots=True)
 class TrackerBack(PeerEvent):
     """Registered again after a lost connection."""
 

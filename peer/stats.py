@@ -254,6 +254,7 @@ class PeerCounters:
     # it), "mapped" (we dialled the port its router forwards), "reversed" (it dialled
     # us: connection reversal); None without a parent.
     parent_link: str | None = None
+    mapped_port: int | None = None  # the port our home router forwards to us (UPnP)
     last_frame_s: float | None = None  # when the newest frame arrived from the parent
     displayed: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
     received: RateWindow = attrs.field(factory=lambda: RateWindow(FPS_WINDOW_S))
@@ -341,7 +342,8 @@ class PeerCounters:
         """Return one stats line: the DESIGN.md keys plus frames_skipped, frames_dropped,
         stream_kbps, reachable (the tracker's last check: null until it has dialled us),
         parent_link ("direct", "mapped" or "reversed": how the link to the parent was
-        made; null without a parent)
+        made; null without a parent), mapped_port (the port our router forwards to us;
+        null without a mapping)
         and video (see `video`)."""
         rates = self.rates(now_s)
         return {
@@ -362,6 +364,7 @@ class PeerCounters:
             "children": self.children,
             "reachable": self.reachable,
             "parent_link": self.parent_link,
+            "mapped_port": self.mapped_port,
             "video": self.video(now_s),
             "resolution": self.resolution,
             "frames_skipped": self.frames_skipped,

@@ -195,7 +195,8 @@ def start_source(
     """A source process printing --stats-json lines; `options` go to `peer source` too
     (--codec h264, --loop...)."""
     return spawn(
-        started, "-m", "peer", "source", source, "--tracker", tracker, "--name", "source",
+        started, "-m", "peer", "source", "--no-port-mapping",
+        source, "--tracker", tracker, "--name", "source",
         "--fanout", str(fanout), "--stats-json", *options,
     )  # fmt: skip
 

@@ -260,7 +260,8 @@ class Trial:
         _, self.address = await self.programs.tracker(options=("--placement", "shallowest"))
         tracker = f"{self.address[0]}:{self.address[1]}"
         source = await self.programs.start(
-            "source", "-m", "peer", "source", self.spec, "--tracker", tracker, "--name",
+            "source", "-m", "peer", "source", "--no-port-mapping",
+            self.spec, "--tracker", tracker, "--name",
             "source", "--fanout", str(FANOUT), "--stats-json",
         )  # fmt: skip
         self.peers["source"] = source
@@ -270,7 +271,8 @@ class Trial:
                 # The orphans-to-be serve their tap: how their frames are seen here.
                 tap = ["--http", "127.0.0.1:0"] if name in ORPHANS else []
                 self.peers[name] = await self.programs.start(
-                    name, "-m", "peer", "view", "--tracker", tracker, "--name", name,
+                    name, "-m", "peer", "view", "--no-port-mapping",
+                    "--tracker", tracker, "--name", name,
                     "--max-children", str(SLOTS[name]), "--no-decode", "--stats-json", *tap,
                 )  # fmt: skip
             for name in wave:

@@ -72,14 +72,24 @@ def main() -> int:
         print(line)
         peers = [
             spawn(
-                started, "-m", "peer", "source", args.source, "--tracker", address,
+                started, "-m", "peer", "source", "--no-port-mapping",
+                args.source, "--tracker", address,
                 "--name", "source", "--fanout", "2", "--stats-json",
             )
         ]  # fmt: skip
         for i in range(args.viewers):
             time.sleep(0.3)  # let each one settle, so the tree grows level by level
             resolution = RESOLUTIONS[i % len(RESOLUTIONS)]
-            argv = ["-m", "peer", "view", "--tracker", address, "--name", f"viewer{i}"]
+            argv = [
+                "-m",
+                "peer",
+                "view",
+                "--no-port-mapping",
+                "--tracker",
+                address,
+                "--name",
+                f"viewer{i}",
+            ]
             argv += ["--max-children", "2", "--resolution", resolution, "--stats-json"]
             if i == 0:
                 argv += ["--http", f"127.0.0.1:{http_port}"]

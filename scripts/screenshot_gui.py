@@ -106,8 +106,8 @@ async def capture(app: App, path: Path) -> None:
 async def scenario(address: str, source: str, seconds: float, out: Path, config: Path) -> None:
     """Log in a streamer and a viewer, let the video run, and take both screenshots."""
     async with trio.open_nursery() as nursery:
-        streamer = App(tk.Tk(), settings_file=config / "streamer.json")
-        viewer = App(tk.Tk(), settings_file=config / "viewer.json")
+        streamer = App(tk.Tk(), settings_file=config / "streamer.json", port_mapping=False)
+        viewer = App(tk.Tk(), settings_file=config / "viewer.json", port_mapping=False)
         for app in (streamer, viewer):
             await nursery.start(app.run)
 

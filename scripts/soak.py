@@ -88,14 +88,16 @@ class Soak:
         address = line.rsplit(" ", 1)[-1]
         host, _, port = address.rpartition(":")
         source = await self._start(
-            nursery, "source", "-m", "peer", "source", args.source, "--tracker", address,
+            nursery, "source", "-m", "peer", "source", "--no-port-mapping",
+            args.source, "--tracker", address,
             "--name", "cam", "--fanout", "1", "--stats-json",
         )  # fmt: skip
         with trio.fail_after(STARTUP_TIMEOUT_S):
             await source.lines.receive()
         nursery.start_soon(self._drain, source)
         relay = await self._start(
-            nursery, "relay", "-m", "peer", "view", "--tracker", address, "--name", "relay",
+            nursery, "relay", "-m", "peer", "view", "--no-port-mapping",
+            "--tracker", address, "--name", "relay",
             "--max-children", str(args.relay_children), "--no-decode", "--stats-json",
         )  # fmt: skip
         with trio.fail_after(STARTUP_TIMEOUT_S):

@@ -33,8 +33,9 @@ async def serve_window(app: App) -> None:
             nursery.cancel_scope.cancel()
 
 
-def run_app() -> int:
-    """Open the desktop app and return the exit status when its window closes."""
+def run_app(*, port_mapping: bool = True) -> int:
+    """Open the desktop app and return the exit status when its window closes;
+    `port_mapping`: its peers ask the home router to forward a port to them."""
     try:
         import tkinter as tk
 
@@ -48,7 +49,7 @@ def run_app() -> int:
         root = tk.Tk(className="StreamNest")
     except tk.TclError as exc:
         raise PeerError(f"cannot open a window: {exc}") from None
-    app = App(root)
+    app = App(root, port_mapping=port_mapping)
     host = TkGuestHost(root)
     host.start(serve_window, app, done=lambda _outcome: app.destroy())
     root.mainloop()

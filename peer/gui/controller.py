@@ -48,9 +48,12 @@ def describe_source(source: str) -> str:
 class AppController:
     """Runs the peers one window asks for and keeps its AppModel current."""
 
-    def __init__(self, model: AppModel, *, settings_file: Path | None = None) -> None:
+    def __init__(
+        self, model: AppModel, *, settings_file: Path | None = None, port_mapping: bool = True
+    ) -> None:
         self.model = model
         self.settings_file = settings_file
+        self.port_mapping = port_mapping  # peers ask the home router to forward a port
         # A private stream's key comes from the environment, as for the command line.
         self.join_key = os.environ.get(JOIN_KEY_ENV) or None
         settings = load_settings(settings_file)
@@ -186,6 +189,7 @@ class AppController:
             resolution=self.resolution,
             max_children=VIEWER_RELAY_SLOTS,
             join_key=self.join_key,
+            port_mapping=self.port_mapping,
         )
         if not await self._start(PeerSession(model, config)):
             login.show(error=model.banner)
@@ -227,6 +231,7 @@ class AppController:
             preview=True,
             codec=model.codec,
             join_key=self.join_key,
+            port_mapping=self.port_mapping,
         )
         if await self._start(PeerSession(model, config)):
             model.set_state("live", f"Streaming {describe_source(source)}: viewers can join now.")

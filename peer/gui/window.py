@@ -28,10 +28,14 @@ PREFERRED_THEME = "clam"
 class App:
     """The widgets of one window, wired to an AppController."""
 
-    def __init__(self, root: tk.Tk, *, settings_file: Path | None = None) -> None:
+    def __init__(
+        self, root: tk.Tk, *, settings_file: Path | None = None, port_mapping: bool = True
+    ) -> None:
         self.root = root
         self.model = AppModel()
-        self.controller = AppController(self.model, settings_file=settings_file)
+        self.controller = AppController(
+            self.model, settings_file=settings_file, port_mapping=port_mapping
+        )
         style = ttk.Style(root)
         if PREFERRED_THEME in style.theme_names():
             style.theme_use(PREFERRED_THEME)

@@ -158,14 +158,17 @@ class Programs:
         fanout: int = 2,
         listen: str | None = "127.0.0.1",
         netns: str | None = None,
+        port_mapping: bool = False,
     ) -> Program:
         """A streaming source with --stats-json; returns once it reports statistics.
 
-        `listen` None: the default (every interface).
+        `listen` None: the default (every interface). `port_mapping`: let it ask its
+        router for a port mapping (only inside a lab's namespace).
         """
         program = await self.start(
             name, "-m", "peer", "source", spec, "--tracker", _address(tracker), "--name", name,
-            "--fanout", str(fanout), *_listen(listen), "--stats-json", netns=netns,
+            "--fanout", str(fanout), *_listen(listen), "--stats-json",
+            *_mapping(port_mapping, netns), netns=netns,
         )  # fmt: skip
         await self.wait_stats(program)
         return program
@@ -179,14 +182,17 @@ class Programs:
         listen: str | None = "127.0.0.1",
         decode: bool = False,
         netns: str | None = None,
+        port_mapping: bool = False,
     ) -> Program:
         """A relaying viewer with --stats-json; returns once it reports statistics.
 
-        `listen` None: the default (every interface).
+        `listen` None: the default (every interface). `port_mapping`: let it ask its
+        router for a port mapping (only inside a lab's namespace).
         """
         argv = [
             "-m", "peer", "view", "--tracker", _address(tracker), "--name", name,
             "--max-children", str(max_children), *_listen(listen), "--stats-json",
+            *_mapping(port_mapping, netns),
         ]  # fmt: skip
         if not decode:
             argv.append("--no-decode")
@@ -249,6 +255,13 @@ def _address(address: tuple[str, int]) -> str:
 
 def _listen(host: str | None) -> list[str]:
     return [] if host is None else ["--listen", format_address(host, 0)]
+
+
+def _mapping(port_mapping: bool, netns: str | None) -> list[str]:
+    """The flag that keeps a peer from asking for a port mapping, unless it may: outside
+    a lab namespace the gateway it would ask is this machine's own network's."""
+    assert not port_mapping or netns is not None, "port mappings only inside the lab"
+    return [] if port_mapping else ["--no-port-mapping"]
 
 
 def _on_stdout(program: Program, at: float, line: str) -> None:

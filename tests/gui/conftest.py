@@ -34,7 +34,9 @@ def open_window(nursery: trio.Nursery, tmp_path: Path) -> WindowOpener:
     """A factory: the trio side of a new app window (no display), running in the test."""
 
     async def open_window(label: str) -> AppController:
-        controller = AppController(AppModel(), settings_file=tmp_path / f"{label}.json")
+        controller = AppController(
+            AppModel(), settings_file=tmp_path / f"{label}.json", port_mapping=False
+        )
         await nursery.start(controller.run)
         return controller
 

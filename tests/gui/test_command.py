@@ -36,7 +36,7 @@ async def test_the_gui_command_opens_the_window_and_a_signal_closes_it(
     output = tmp_path / "output.txt"
     with output.open("w") as sink:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "peer", "gui"], stdout=sink, stderr=sink
+            [sys.executable, "-m", "peer", "gui", "--no-port-mapping"], stdout=sink, stderr=sink
         )
     try:
         with trio.fail_after(STARTUP_S):
@@ -55,7 +55,7 @@ async def test_the_gui_command_opens_the_window_and_a_signal_closes_it(
 def test_without_a_display_the_gui_command_says_so_in_one_line() -> None:
     environ = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
     result = subprocess.run(
-        [sys.executable, "-m", "peer", "gui"],
+        [sys.executable, "-m", "peer", "gui", "--no-port-mapping"],
         env=environ,
         capture_output=True,
         text=True,

@@ -98,7 +98,7 @@ async def watch_relay_and_count(programs: Programs, settings: Path) -> RelayCoun
     _, address = await programs.tracker()
     source = await programs.source(address, "cam", spec=PATTERN, fanout=1)
     async with trio.open_nursery() as nursery:
-        window = App(tk.Tk(), settings_file=settings)
+        window = App(tk.Tk(), settings_file=settings, port_mapping=False)
         await nursery.start(window.run)
         try:
             log_in(window, WINDOW_NAME, address, "join")

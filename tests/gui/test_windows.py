@@ -53,7 +53,10 @@ async def desktop(
         tracker = Tracker(config)
         await nursery.start(tracker.serve)
         assert tracker.address is not None
-        windows = [App(tk.Tk(), settings_file=settings / f"{label}.json") for label in labels]
+        windows = [
+            App(tk.Tk(), settings_file=settings / f"{label}.json", port_mapping=False)
+            for label in labels
+        ]
         for window in windows:
             await nursery.start(window.run)
         try:

@@ -33,7 +33,8 @@ def relay_process(address: tuple[str, int]) -> Iterator[subprocess.Popen[bytes]]
     host, port = address
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "peer", "view", "--tracker", f"{host}:{port}",
+            sys.executable, "-m", "peer", "view", "--no-port-mapping",
+            "--tracker", f"{host}:{port}",
             "--name", "relay", "--max-children", "4", "--no-decode",
         ],
         stdin=subprocess.DEVNULL,

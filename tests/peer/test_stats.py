@@ -147,7 +147,10 @@ def test_the_stats_line_has_every_design_key_and_is_json() -> None:
 
     snapshot = viewer.snapshot(10 / 30, wall_s=1_700_000_000.123456)
 
-    extra = {"frames_skipped", "frames_dropped", "stream_kbps", "reachable", "parent_link", "video"}
+    extra = {
+        "frames_skipped", "frames_dropped", "stream_kbps", "reachable", "parent_link",
+        "mapped_port", "video",
+    }  # fmt: skip
     assert set(snapshot) == DESIGN_KEYS | extra
     decoded = json.loads(json.dumps(snapshot))
     assert decoded == snapshot

@@ -60,7 +60,8 @@ async def test_the_page_plays_shows_stats_and_chats_with_a_cli_peer(
     # A headless command-line peer in the same swarm, to hear the page's chat.
     host, port = address
     bob = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "peer", "view", "--tracker", f"{host}:{port}", "--name", "bob",
+        [sys.executable, "-m", "peer", "view", "--no-port-mapping",
+         "--tracker", f"{host}:{port}", "--name", "bob",
          "--no-decode"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
