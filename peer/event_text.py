@@ -141,8 +141,8 @@ def _(event: ev.ReachabilityChecked) -> str:
         return f"reachable at {event.address}: peers can connect to us"
     return (
         f"not reachable at {event.address} ({event.detail}): we relay only to viewers "
-        "we can connect to; forwarding that port to us (with --advertise if it differs) "
-        "lets every viewer reach us"
+        "we can connect to; turning UPnP on in the router, or forwarding that port to us "
+        "(with --advertise if it differs), lets every viewer reach us"
     )
 
 

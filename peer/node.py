@@ -35,14 +35,14 @@ from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
 from peer.parent import LinkEnded, ParentFollower
 from peer.pictures import Picture, PictureFeed
-from peer.port_mapping import Mapping, PortMapper
+from peer.reach import Reach
 from peer.requests import TrackerRequests
 from peer.reversal import ChildDialer, ReversedLinks
 from peer.source import FrameSource
 from peer.stats import PeerCounters
 from peer.tracker_link import TrackerLink
 from peer.upload_limit import UploadLimit
-from protocol.addresses import format_address, ip_or_none
+from protocol.addresses import format_address
 from protocol.signing import FrameSigner
 
 
@@ -126,10 +126,8 @@ class Peer:
         self.chat = ChatBoard(config.name)
         self.requests = TrackerRequests(self.tracker, self.chat, on_chat=self.hooks.on_chat)
         self._addresses: list[str] = []  # our interface addresses, for the tracker
-        # The port our home router forwards to us (peer/port_mapping.py), if any.
-        self.mapper = PortMapper(
-            name=config.name, on_change=self._port_mapped, on_event=self.hooks.on_event
-        )
+        # Our port as others reach it: mapped on our router, checked by the tracker.
+        self.reach = Reach(config, self.hub, self.tracker, self.counters, self.hooks.on_event)
         # The source signs every frame; viewers check every frame before using it.
         self.signer: FrameSigner | None = None
         if config.role == "source":
@@ -171,8 +169,7 @@ class Peer:
                     task_status.started(self)
                     nursery.start_soon(self.tracker.run)
                     nursery.start_soon(self.dialer.run)
-                    if (port := self.port_to_map()) is not None:
-                        nursery.start_soon(self.mapper.run, port)
+                    nursery.start_soon(self.reach.run)
                     if config.role == "source":
                         nursery.start_soon(self._stream)
                     else:
@@ -387,47 +384,22 @@ class Peer:
     def _hello(self) -> p.Hello:
         current = self.follower.current
         return self.config.hello(
-            port=self.hub.address[1] if self.hub.address else 0,
+            port=self.reach.listen_port,
             addresses=self._addresses,
             slots=self.gate.capacity,
             resolution=self.resolution,
             parent=current.name if current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
-            mapped_port=self.mapped_port,
+            mapped_port=self.reach.mapped_port,
         )
-
-    @property
-    def mapped_port(self) -> int | None:
-        """The port our home router forwards to our listener (None: none)."""
-        mapping = self.mapper.mapping
-        return mapping.external_port if mapping is not None else None
-
-    def port_to_map(self) -> int | None:
-        """The port to ask the router to forward to us: ours, when asked to map it and
-        listening where a router could forward to (not only on loopback)."""
-        listen = ip_or_none(self.config.listen[0])
-        if not self.config.port_mapping or self.hub.address is None:
-            return None
-        return None if listen is not None and listen.is_loopback else self.hub.address[1]
-
-    def _port_mapped(self, mapping: Mapping | None) -> None:
-        """The router maps a new port to us, or no longer does: the tracker checks it."""
-        self.counters.mapped_port = mapping.external_port if mapping else None
-        self.tracker.send(p.CheckReachability(mapped_port=mapping.external_port if mapping else 0))
 
     def check_reachability(self) -> bool:
-        """Ask the tracker to dial us again (after opening a port); False if it cannot
-        be asked now. The answer comes as a ReachabilityChecked event."""
-        return self.tracker.send(p.CheckReachability())
+        """Ask the tracker to dial us again (peer/reach.py); False if it cannot be asked."""
+        return self.reach.check()
 
     def dial_address(self) -> str:
-        """Where a child on another host would reach us, as far as we know: --advertise,
-        else the address the tracker sees us at with our port."""
-        welcome = self.tracker.welcome
-        return self.config.dial_address(
-            observed_host=welcome.observed_host if welcome else None,
-            port=self.mapped_port or (self.hub.address[1] if self.hub.address else None),
-        )
+        """Where a child on another host would reach us, as far as we know."""
+        return self.reach.dial_address()
 
     def _peer_stats(self) -> p.PeerStats:
         return self.counters.peer_stats(

@@ -167,8 +167,8 @@ async def start_mapped_peer(
         role="viewer", name="home", tracker=address, port_mapping=True, decode=False, listen=listen
     )
     peer = Peer(config)
-    peer.mapper.discover = gateway.discover
-    peer.mapper.blocking = inline
+    peer.reach.mapper.discover = gateway.discover
+    peer.reach.mapper.blocking = inline
     started: Peer = await nursery.start(peer.run)
     return started
 
@@ -202,7 +202,7 @@ async def test_a_peer_only_asks_when_a_router_could_forward_to_it(
     if listen[0] == "::":
         await eventually(lambda: bool(gateway.added), within_s=10, what="a mapping")
     else:
-        assert home.port_to_map() is None, "no router forwards to a loopback listener"
+        assert home.reach.port_to_map() is None, "no router forwards to a loopback listener"
     home.kill()
     await eventually(lambda: home.finished.is_set(), within_s=10, what="the peer gone")
     assert gateway.removed == ([EXTERNAL] if listen[0] == "::" else [])
