@@ -79,13 +79,15 @@ class UpnpGateway:
         """The first gateway that answers within `delay_ms`; PortMappingError if none."""
         upnp = miniupnpc.UPnP()
         upnp.discoverdelay = delay_ms
+        none = PortMappingError(f"no UPnP gateway answered within {delay_ms} ms")
         try:
             found = upnp.discover()
-            if not found:
-                raise PortMappingError(f"no UPnP gateway answered within {delay_ms} ms")
+        except Exception:  # miniupnpc: Exception("Success") when nothing answered
+            raise none from None
+        if not found:
+            raise none
+        try:
             upnp.selectigd()
-        except PortMappingError:
-            raise
         except Exception as exc:  # miniupnpc raises plain Exception with the reason
             raise PortMappingError(f"no usable UPnP gateway ({exc})") from None
         return cls(upnp)

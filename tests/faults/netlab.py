@@ -14,6 +14,12 @@ A home router (`add_router`) is a host on the bridge with a private LAN behind i
 and drops every connection that starts outside, as home routers do; hosts added
 `behind=` it sit on that LAN with the router as their default route.
 
+A UPnP router (`add_upnp_router`) is that router running a real IGD daemon, Debian's
+miniupnpd (tests/faults/upnp_gateway.py): LAN hosts find it by SSDP and map ports with
+UPnP or NAT-PMP, and `Router.port_mappings` reads what it forwards. The lab's first
+UPnP router also starts the STUN responder miniupnpd needs on a host of its own
+(`stun`, tests/faults/stun_responder.py).
+
 Names carry the test process's pid (`snf<pid>x<n>-...`), so concurrent runs never
 collide; `close` kills whatever still runs inside and deletes every namespace, and a
 new lab first removes labs left behind by test processes that no longer exist.
@@ -29,23 +35,29 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import attrs
 import trio
 
+from tests.faults.lab_commands import COMMAND_TIMEOUT_S, LabUnavailable, ip, run
+from tests.faults.upnp_gateway import (
+    STUN_PORT,
+    PortMapping,
+    port_mappings,
+    prepare_router,
+    start_miniupnpd,
+)
 from tests.processes import alive
+
+__all__ = ["Host", "LabUnavailable", "NetLab", "PortMapping", "Router"]
 
 LAB_PREFIX = "snf"
 LAB_SUBNET = "10.77.0"
 LAB_SUBNET6 = "fd77::"  # a ULA prefix: hosts on the bridge are dual-stacked
-COMMAND_TIMEOUT_S = 10.0
 REPO = Path(__file__).resolve().parents[2]
 _labs = itertools.count(1)
-
-
-class LabUnavailable(Exception):
-    """Network namespaces cannot be created here (not root, no iproute2, no permission)."""
 
 
 @attrs.frozen
@@ -67,26 +79,16 @@ class Router:
     wan: Host
     subnet: str
     hosts: list[Host] = attrs.field(factory=list)
+    upnp: bool = False  # runs miniupnpd (`NetLab.add_upnp_router`)
 
     @property
     def lan_address(self) -> str:
         """The router's own address on its LAN (the hosts' default route)."""
         return f"{self.subnet}.1"
 
-
-def run(command: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a lab command; a failure raises with its own message (unless not `check`)."""
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)}: {result.stderr.strip()}")
-    return result
-
-
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `ip args...`; a failure raises with ip's own message."""
-    return run(["ip", *args], check=check)
+    def port_mappings(self) -> list[PortMapping]:
+        """The ports it forwards now (none without UPnP)."""
+        return port_mappings(self.wan.netns) if self.upnp else []
 
 
 @attrs.define
@@ -97,7 +99,11 @@ class NetLab:
     hosts: dict[str, Host] = attrs.field(factory=dict)
     namespaces: list[str] = attrs.field(factory=list)
     routers: list[Router] = attrs.field(factory=list)
-    delayers: list[trio.Process] = attrs.field(factory=list)  # see `delay`
+    # Programs the lab runs in its hosts (delay queues, the STUN responder, miniupnpd),
+    # killed and reaped at `close`.
+    helpers: list[trio.Process] = attrs.field(factory=list)
+    stun: Host | None = None  # the STUN responder's host, once a UPnP router needs it
+    _files: Path | None = None  # config, log, leases and pid file of each miniupnpd
     _queues: itertools.count[int] = attrs.field(factory=itertools.count)
 
     @classmethod
@@ -154,6 +160,43 @@ class NetLab:
             run([*in_router, "iptables", *rule])
         self.routers.append(router)
         return router
+
+    async def add_upnp_router(self, label: str) -> Router:
+        """A home router (as `add_router`) whose miniupnpd maps ports for its LAN hosts
+        over UPnP IGD and NAT-PMP; it is ready to map once this returns.
+
+        Raises LabUnavailable when miniupnpd or iptables-legacy is missing, or when the
+        daemon is not ready within UPNP_READY_TIMEOUT_S.
+        """
+        if shutil.which("miniupnpd") is None:
+            raise LabUnavailable("miniupnpd is not installed (scripts/test installs it)")
+        if shutil.which("iptables-legacy") is None:
+            raise LabUnavailable("iptables-legacy is not installed (scripts/test installs it)")
+        stun = await self._stun_host()
+        router = self.add_router(label)
+        router.upnp = True
+        prepare_router(router.wan.netns)
+        self.helpers.append(
+            await start_miniupnpd(router.wan, router.subnet, stun.address, self._files_dir())
+        )
+        return router
+
+    async def _stun_host(self) -> Host:
+        """The host answering miniupnpd's STUN checks, started with the first UPnP router."""
+        if self.stun is None:
+            host = self.add_host("stun")
+            await self._start_helper(
+                [*("ip", "netns", "exec", host.netns, sys.executable),
+                 *("-m", "tests.faults.stun_responder", "--port", str(STUN_PORT))],
+                what="the STUN responder",
+            )  # fmt: skip
+            self.stun = host
+        return self.stun
+
+    def _files_dir(self) -> Path:
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
+        return self._files
 
     def add_host(self, label: str, *, behind: Router | None = None) -> Host:
         """A new host on the bridge with the next free address, or on `behind`'s LAN."""
@@ -226,17 +269,21 @@ class NetLab:
             "ip", "netns", "exec", host.netns, sys.executable, "-m", "tests.faults.delay_queue",
             "--queue", str(queue), "--delay-ms", str(delay_ms),
         ]  # fmt: skip
+        await self._start_helper(command, what="the delay program (NetfilterQueue?)")
+        rule = ["-A", "OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", str(queue)]
+        run(["ip", "netns", "exec", host.netns, "iptables-legacy", *rule, "--queue-bypass"])
+
+    async def _start_helper(self, command: list[str], *, what: str) -> None:
+        """Start a lab program that prints `ready` once it serves; LabUnavailable if not."""
         program = await trio.lowlevel.open_process(command, stdout=subprocess.PIPE, cwd=REPO)
-        self.delayers.append(program)
+        self.helpers.append(program)
         assert program.stdout is not None
         said = b""
         with trio.move_on_after(COMMAND_TIMEOUT_S):
             while b"\n" not in said and (chunk := await program.stdout.receive_some()):
                 said += chunk
         if said.strip() != b"ready":
-            raise LabUnavailable(f"the delay program did not start (NetfilterQueue?): {said!r}")
-        rule = ["-A", "OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", str(queue)]
-        run(["ip", "netns", "exec", host.netns, "iptables-legacy", *rule, "--queue-bypass"])
+            raise LabUnavailable(f"{what} did not start: {said!r}")
 
     async def cap_upload(self, host: Host, rate_kbit: int, burst_bytes: int = 16_000) -> None:
         """Limit what the host can send to `rate_kbit` (token bucket on its eth0)."""
@@ -247,14 +294,17 @@ class NetLab:
 
     def close(self) -> None:
         """Kill what still runs in the lab's namespaces and delete them all."""
-        for program in self.delayers:
+        for program in self.helpers:
             program.kill()
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(program.pid, 0)
-        self.delayers.clear()
+        self.helpers.clear()
         for netns in reversed(self.namespaces):
             delete_namespace(netns)
         self.namespaces.clear()
+        if self._files is not None:
+            shutil.rmtree(self._files, ignore_errors=True)
+            self._files = None
 
     def _add_namespace(self, netns: str) -> None:
         ip("netns", "add", netns)
