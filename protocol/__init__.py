@@ -12,9 +12,7 @@ from protocol.control import (
     ChatHistory,
     ChatMessage,
     ChatSend,
-    CheckReachability,
     ChildDropped,
-    DialChild,
     Error,
     Goodbye,
     Heartbeat,
@@ -24,7 +22,6 @@ from protocol.control import (
     ParentOffer,
     PeerInfo,
     PeerStats,
-    Reachability,
     Reject,
     StatusReply,
     StatusRequest,
@@ -65,6 +62,7 @@ from protocol.registry import (
     Message,
     encode,
 )
+from protocol.traversal import CheckReachability, DialChild, PunchChild, Reachability
 
 __all__ = [
     "BY_TYPE_CODE",
@@ -114,6 +112,7 @@ __all__ = [
     "Probe",
     "ProbeReply",
     "ProtocolError",
+    "PunchChild",
     "Reachability",
     "Reason",
     "Reject",

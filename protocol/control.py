@@ -29,6 +29,7 @@ from protocol.limits import (
     MAX_CONTROL_PAYLOAD_BYTES,
     MAX_HOST_CHARS,
     MAX_PORT,
+    MAX_PUNCH_DELAY_MS,
     MAX_STATUS_PAYLOAD_BYTES,
     MAX_TOKEN_CHARS,
     MAX_WIRE_NAME_CHARS,
@@ -102,6 +103,12 @@ class Hello:
     )
     advertise: str | None = attrs.field(default=None, validator=optional(_host))
     mapped_port: int | None = attrs.field(default=None, validator=optional(_mapped_port))
+    # This connection leaves from `listen_port`, so the port the tracker sees it come
+    # from is the one our router maps for our listener: a child behind another router
+    # can reach us by hole punching (protocol/traversal.py `PunchChild`).
+    from_listen_port: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
 
 
 @attrs.frozen
@@ -164,8 +171,11 @@ class ParentOffer:
     port: int = attrs.field(validator=_port)
     token: str = attrs.field(validator=_token)
     # How the link is made: DIRECT and MAPPED, we dial host:port; REVERSED, the parent
-    # cannot be dialled and dials us (DialChild): we wait for its Reverse on our port.
+    # cannot be dialled and dials us (DialChild): we wait for its Reverse on our port;
+    # PUNCHED, neither can be dialled: we dial host:port from our listen port after
+    # `punch_delay_ms` while the parent dials us (PunchChild), and the two meet.
     link: LinkKind = attrs.field(default=LinkKind.DIRECT, validator=_code(LinkKind))
+    punch_delay_ms: int = attrs.field(default=0, validator=int_between(0, MAX_PUNCH_DELAY_MS))
 
     @property
     def reverse(self) -> bool:
@@ -377,45 +387,3 @@ class ChatHistory:
     messages: list[ChatMessage] = attrs.field(
         factory=list, validator=list_of(ChatMessage, CHAT_HISTORY_LENGTH)
     )
-
-
-@attrs.frozen
-class Reachability:
-    """Tracker -> peer, after each check: whether it dialled us at `address` and we
-    answered. Unreachable peers take no children until a check succeeds."""
-
-    TYPE_CODE: ClassVar[int] = 0x17
-    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
-
-    reachable: bool = attrs.field(validator=attrs.validators.instance_of(bool))
-    address: str = attrs.field(validator=_reason)  # HOST:PORT as dialled, for people
-    detail: str = attrs.field(default="", validator=_reason)  # why not, for people
-
-
-@attrs.frozen
-class DialChild:
-    """Tracker -> a parent nobody can dial: connect to this child yourself (connection
-    reversal), open with `Reverse(token)`, then serve it as if it had connected to you."""
-
-    TYPE_CODE: ClassVar[int] = 0x18
-    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
-
-    child: str = attrs.field(validator=_name)
-    host: str = attrs.field(validator=_host)
-    port: int = attrs.field(validator=_port)
-    # Minted with the child's admission key (protocol/admission.py `mint_reverse_token`).
-    token: str = attrs.field(validator=_token)
-
-
-@attrs.frozen
-class CheckReachability:
-    """Peer -> tracker: dial me again (a port was opened or mapped since the last check).
-
-    `mapped_port`: our home router now forwards this port to our listener (UPnP);
-    0: it no longer does; None: no change.
-    """
-
-    TYPE_CODE: ClassVar[int] = 0x24
-    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_CONTROL_PAYLOAD_BYTES
-
-    mapped_port: int | None = attrs.field(default=None, validator=optional(_port))

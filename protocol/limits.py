@@ -6,7 +6,7 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.
@@ -27,6 +27,8 @@ MAX_ADVERTISED_ADDRESSES = 16
 # Proofs in a ProbeReply: one per admission key a peer remembers (peer/gate.py keeps 4).
 MAX_PROBE_PROOFS = 4
 MAX_TOKEN_CHARS = 512
+# How long a peer may be told to wait before its half of a hole punch.
+MAX_PUNCH_DELAY_MS = 5000
 
 # The peer-name rule shared by the tracker and the command line.
 MIN_NAME_CHARS = 1

@@ -85,3 +85,6 @@ class LinkKind(enum.StrEnum):
     MAPPED = "mapped"  # the child dials a port the parent's home router forwards (UPnP)
     # The parent cannot be dialled: it dials the child instead (DialChild, Reverse).
     REVERSED = "reversed"
+    # Neither can be dialled: both connect to each other at once through their routers
+    # (TCP simultaneous open, PunchChild).
+    PUNCHED = "punched"

@@ -11,16 +11,13 @@ from protocol.control import (
     ChatHistory,
     ChatMessage,
     ChatSend,
-    CheckReachability,
     ChildDropped,
-    DialChild,
     Error,
     Goodbye,
     Heartbeat,
     HeartbeatAck,
     Hello,
     ParentLost,
-    Reachability,
     Reject,
     StatusReply,
     StatusRequest,
@@ -40,6 +37,7 @@ from protocol.heartbeat_body import (
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
 from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
+from protocol.traversal import CheckReachability, DialChild, PunchChild, Reachability
 
 ControlMessage = (
     Hello
@@ -71,6 +69,7 @@ ControlMessage = (
     | Reachability
     | CheckReachability
     | DialChild
+    | PunchChild
     | Reverse
 )
 Message = ControlMessage | VideoFrame
@@ -105,6 +104,7 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     Reachability,
     CheckReachability,
     DialChild,
+    PunchChild,
     Reverse,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)

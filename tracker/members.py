@@ -46,6 +46,9 @@ class Member:
     advertised: str | None = None
     # The port its home router forwards to `port` (UPnP), for children outside its LAN.
     mapped_port: int | None = None
+    # The port the tracker sees its connection come from, when that connection leaves
+    # from its listen port: its router's mapping of that port (hole punching).
+    punch_port: int | None = None
     attached_s: float | None = None  # when it was last told its parent (monotonic)
     video_s: float | None = None  # its last heartbeat that counted frames arriving
 
@@ -59,9 +62,12 @@ class Member:
         return now_s - since_s >= NO_VIDEO_GRACE_S
 
     @classmethod
-    def from_hello(cls, hello: p.Hello, seen_host: str | None, now_s: float) -> Member:
+    def from_hello(
+        cls, hello: p.Hello, seen_host: str | None, now_s: float, seen_port: int | None = None
+    ) -> Member:
         """A new member as its Hello describes it, its connection seen from `seen_host`
-        (None: not a socket; the Hello's listen_host stands in), with a fresh admission key."""
+        and `seen_port` (None: not a socket; the Hello's listen_host stands in), with a
+        fresh admission key."""
         lan = usable_candidates(hello.addresses, MAX_ADVERTISED_ADDRESSES)
         if not hello.addresses and not is_local_only(hello.listen_host):
             lan = usable_candidates([hello.listen_host], 1)  # a peer that lists none
@@ -75,6 +81,7 @@ class Member:
             advertised=_advertised_host(hello.advertise, host, seen=seen_host is not None),
             port=hello.listen_port,
             mapped_port=hello.mapped_port,
+            punch_port=seen_port if hello.from_listen_port and seen_host is not None else None,
             max_children=hello.max_children,
             resolution=hello.resolution,
             admission_key=new_admission_key(),
@@ -90,6 +97,12 @@ class Member:
         if not self.lan or self.host in self.lan or is_local_only(self.host):
             return None
         return self.host
+
+    @property
+    def punchable(self) -> bool:
+        """Whether it sits behind a router (`household`) whose mapping of its listen port
+        the tracker saw (`punch_port`): another peer behind a router may punch to it."""
+        return self.punch_port is not None and self.household is not None
 
     @property
     def checked_port(self) -> int:

@@ -4,10 +4,14 @@ Pure, like the Room (tracker/room.py), which reacts to events and calls these: e
 method takes the time and returns the actions. Waiting viewers are placed after any
 change (`_settle`); orphans go to their backups when those can take them (`_rescue`);
 each placement is told to the viewer in an Assign, and, when the parent cannot be
-dialled, to the parent too, as a `DialChild` (connection reversal, tracker/tree.py).
+dialled, to the parent too: a `DialChild` when it can dial the child (connection
+reversal), a `PunchChild` when neither can dial the other (hole punching, timed by
+tracker/punching.py from the RTTs `rtt_s` reports).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import attrs
 
@@ -17,6 +21,7 @@ from protocol.names import name_key
 from tracker.actions import Action, Send
 from tracker.backups import Backups, parent_offer
 from tracker.members import Member
+from tracker.punching import punch_timing
 from tracker.reachability import Reachability
 from tracker.tree import Tree
 from tracker.trust import Trust
@@ -41,6 +46,9 @@ class Placing:
     stream_key: str | None = None  # the live source's public key, handed out in every Assign
     # Who can be dialled (tracker/reachability.py); off unless the tracker checks.
     reachability: Reachability = attrs.field(factory=Reachability)
+    # The RTT of a member's connection to us (the service reads the kernel's figure),
+    # or None where nobody can tell; it times hole punches.
+    rtt_s: Callable[[str], float | None] = lambda key: None
 
     def __attrs_post_init__(self) -> None:
         """Give the backup rules the same members and tree."""
@@ -165,8 +173,8 @@ class Placing:
         return [action for key in keys for action in self._assign(key, now_s)]
 
     def _assign(self, key: str, now_s: float, *, reuse_backup_token: bool = False) -> list[Action]:
-        """Tell `key` where it now hangs; when its parent cannot be dialled, also tell
-        the parent to dial it (connection reversal, tracker/tree.py)."""
+        """Tell `key` where it now hangs; when it cannot dial its parent, also tell the
+        parent to dial it (connection reversal) or to punch to it (hole punching)."""
         node = self.tree[key]
         member = self.members[key]
         assert node.parent is not None and node.depth is not None
@@ -178,7 +186,11 @@ class Placing:
         if offer is None or name_key(offer.name) != node.parent:
             offer = parent_offer(parent, member, wall_s)
         actions: list[Action] = []
-        if not self.tree.dials_directly(node.parent, key):
+        link = self.tree.indirect_link(node.parent, key)
+        if link is p.LinkKind.PUNCHED:
+            offer, punch = self._punch(parent, member, offer)
+            actions.append(Send(parent.key, punch))
+        elif link is p.LinkKind.REVERSED:
             offer = attrs.evolve(offer, link=p.LinkKind.REVERSED)
             host, port, _ = member.route_for(parent)
             dial = p.DialChild(
@@ -199,6 +211,28 @@ class Placing:
             stream_key=self.stream_key,
         )
         return [Send(key, assign), *actions]
+
+    def _punch(
+        self, parent: Member, child: Member, offer: p.ParentOffer
+    ) -> tuple[p.ParentOffer, p.PunchChild]:
+        """The child's offer and the parent's order for a hole punch: each dials the
+        other's router at the port the tracker saw its listen port mapped to."""
+        assert parent.punch_port is not None and child.punch_port is not None
+        timing = punch_timing(self.rtt_s(parent.key), self.rtt_s(child.key))
+        offer = attrs.evolve(
+            offer,
+            host=parent.host,
+            port=parent.punch_port,
+            link=p.LinkKind.PUNCHED,
+            punch_delay_ms=timing.child_delay_ms,
+        )
+        punch = p.PunchChild(
+            child=child.name,
+            host=child.host,
+            port=child.punch_port,
+            delay_ms=timing.parent_delay_ms,
+        )
+        return offer, punch
 
     def refresh_backups(self, now_s: float) -> list[Action]:
         """Name a new backup for every viewer whose backup is gone or no longer usable."""

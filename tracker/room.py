@@ -60,16 +60,21 @@ class Room(Placing):
     # -- events ------------------------------------------------------------------------
 
     def hello(
-        self, hello: p.Hello, now_s: float, seen_host: str | None = None
+        self,
+        hello: p.Hello,
+        now_s: float,
+        seen_host: str | None = None,
+        seen_port: int | None = None,
     ) -> tuple[p.Reject | None, list[Action]]:
-        """Register a peer whose connection came from `seen_host` (None: cannot tell).
+        """Register a peer whose connection came from `seen_host` and `seen_port` (None:
+        cannot tell).
 
         Returns a Reject (send it, then close), or the actions.
         """
         refusal = hello_refusal(hello, taken=self.members, live_source=self.source_name())
         if refusal is not None:
             return refusal, []
-        member = Member.from_hello(hello, seen_host, now_s)
+        member = Member.from_hello(hello, seen_host, now_s, seen_port)
         key = member.key
         self.members[key] = member
         self.reachability.joined(key, member.host, member.checked_port, seen=seen_host is not None)
@@ -86,6 +91,7 @@ class Room(Placing):
                 capacity=self._capacity(member),
                 dialable=self.reachability.allows_children(key),
                 household=member.household,
+                punchable=member.punchable,
             )
         if hello.role == "source":
             self.stream_key = hello.stream_key
@@ -261,9 +267,14 @@ class Room(Placing):
             reason = SILENT_REASON
             gone = self.leave(lost_key, now_s, reason=reason, declared=True)
             return [Close(lost_key, reason), *gone]
+        punched = (
+            node.parent == lost_key and self.tree.indirect_link(lost_key, key) is p.LinkKind.PUNCHED
+        )
         self.tree.detach(key)
         recheck: list[Action] = []
-        if lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
+        if punched and lost.reason is p.LossReason.UNREACHABLE:
+            self.tree.punch_failed(lost_key, key)  # their routers do not let it through
+        elif lost_key in self.tree:  # alive to us, but not to the viewer: keep them apart
             self.trust.avoid(key, lost_key, now_s)
             parent = self.members.get(lost_key)
             if lost.reason is p.LossReason.UNREACHABLE and parent is not None:

@@ -35,12 +35,13 @@ from tracker.probe import run_probe
 from tracker.reachability import Probe, Reachability
 from tracker.room import MISSED_HEARTBEATS_REASON, SILENT_REASON, Room
 from tracker.session import (
-    UNKNOWN_ADDRESS,
     Session,
     open_listeners,
     peer_address,
+    peer_endpoint,
     receive_message,
     refuse_now,
+    tcp_rtt_s,
 )
 from tracker.tree import Tree
 
@@ -76,6 +77,7 @@ class Tracker:
             recovery_window_s=config.recovery_window_s,
             tree=Tree(placement=config.placement),
             reachability=Reachability(enabled=config.check_reachability),
+            rtt_s=self._rtt_s,
         )
         self._probe_send, self._probe_receive = trio.open_memory_channel[Probe](PROBE_QUEUE)
         self.metrics = TrackerMetrics(lambda: self.room)
@@ -284,8 +286,9 @@ class Tracker:
             self._refuse(session, p.RejectCode.JOIN_KEY, f"this stream is private: {reason}")
             return False
         now = trio.current_time()
-        seen = peer_address(session.stream)
-        refusal, actions = self.room.hello(first, now, None if seen == UNKNOWN_ADDRESS else seen)
+        seen = peer_endpoint(session.stream)
+        host, port = seen if seen is not None else (None, None)
+        refusal, actions = self.room.hello(first, now, host, port)
         if refusal is not None:
             session.deliver(p.encode(refusal))
             return False
@@ -295,6 +298,11 @@ class Tracker:
         self._do(actions)
         session.deliver(p.encode(p.ChatHistory(messages=self.chat.history())))
         return True
+
+    def _rtt_s(self, key: str) -> float | None:
+        """The kernel's RTT on `key`'s connection (it times hole punches)."""
+        session = self.sessions.get(key)
+        return tcp_rtt_s(session.stream) if session is not None else None
 
     def _time_heartbeat(self, session: Session) -> None:
         now = trio.current_time()

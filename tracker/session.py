@@ -25,6 +25,7 @@ import contextlib
 import math
 import os
 import socket
+import struct
 
 import attrs
 import trio
@@ -32,6 +33,10 @@ import trio
 import protocol as p
 
 WRITE_TIMEOUT_S = 5.0
+# struct tcp_info (linux/tcp.h): eight one-byte fields, then u32s; tcpi_rtt (in
+# microseconds, smoothed) is the sixteenth of those.
+TCP_INFO_BYTES = 104
+TCP_INFO_RTT_OFFSET = 68
 RECEIVE_BYTES = 64 * 1024
 OUTBOX_MESSAGES = 256
 WRITE_BATCH_BYTES = 64 * 1024
@@ -187,14 +192,42 @@ async def open_listeners(host: str, port: int) -> list[trio.SocketListener]:
 
 def peer_address(stream: trio.abc.Stream) -> str:
     """The remote IP address of a socket stream (also under TLS), or UNKNOWN_ADDRESS."""
+    endpoint = peer_endpoint(stream)
+    return endpoint[0] if endpoint is not None else UNKNOWN_ADDRESS
+
+
+def peer_endpoint(stream: trio.abc.Stream) -> tuple[str, int] | None:
+    """The remote address and port of a socket stream (also under TLS), or None."""
+    sock = _socket_of(stream)
+    if sock is None:
+        return None
+    try:
+        address = sock.getpeername()
+    except OSError:
+        return None
+    return str(address[0]), int(address[1])
+
+
+def tcp_rtt_s(stream: trio.abc.Stream) -> float | None:
+    """The round-trip time the kernel measures on a TCP stream (Linux TCP_INFO), or None
+    where the system or the stream cannot tell."""
+    sock = _socket_of(stream)
+    if sock is None or not hasattr(socket, "TCP_INFO"):
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_BYTES)
+    except OSError:
+        return None
+    if len(info) < TCP_INFO_RTT_OFFSET + 4:
+        return None
+    (rtt_us,) = struct.unpack_from("I", info, TCP_INFO_RTT_OFFSET)
+    return float(rtt_us) / 1e6
+
+
+def _socket_of(stream: trio.abc.Stream) -> trio.socket.SocketType | None:
     if isinstance(stream, trio.SSLStream):
         stream = stream.transport_stream
-    if not isinstance(stream, trio.SocketStream):
-        return UNKNOWN_ADDRESS
-    try:
-        return str(stream.socket.getpeername()[0])
-    except OSError:
-        return UNKNOWN_ADDRESS
+    return stream.socket if isinstance(stream, trio.SocketStream) else None
 
 
 async def refuse_now(stream: trio.abc.Stream, code: p.RejectCode, message: str) -> None:

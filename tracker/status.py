@@ -54,6 +54,7 @@ def _link(
     """How `key` reaches its parent now (None: it has none)."""
     if parent is None or parent not in members:
         return None
-    if not tree.dials_directly(parent, key):
-        return p.LinkKind.REVERSED
+    indirect = tree.indirect_link(parent, key)
+    if indirect is not None:
+        return indirect
     return members[parent].route_for(members[key])[2]

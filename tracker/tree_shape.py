@@ -11,8 +11,11 @@ Who can feed whom: a node is *dialable* when the tracker dialled it back (or tru
 its word); others (behind a home router) accept no connection from outside. A parent
 feeds a child when the child can dial it (the parent is dialable, or both sit in one
 *household*: behind the same public address, they meet over their LAN), or when the
-parent can dial the child instead (connection reversal: the child is dialable). So a
-node nobody can dial still spends its upload on dialable children, but it ranks as
+parent can dial the child instead (connection reversal: the child is dialable), or,
+when neither can be dialled, both are *punchable*: behind routers that showed the
+tracker the mapping of their listen ports, they meet by hole punching, unless that
+pair failed before (`punch_failed`). So a node nobody can dial still spends its upload
+on dialable and punchable children, but it ranks as
 offering no slots (`offered_slots`): it never displaces anyone, and whoever offers
 slots every newcomer can use climbs above it. Backups must be dialled by the child itself
 (`dials_directly`): a switch to one is made without asking the tracker.
@@ -29,6 +32,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 import attrs
+
+import protocol as p
 
 BACKUP_SPREAD = 4  # backups are drawn from this many of the best candidates
 
@@ -58,6 +63,8 @@ class Node:
     measured: bool = False
     dialable: bool = True  # accepts connections from anywhere (the tracker dialled it)
     household: str | None = None  # the public address it connects from
+    # Behind a router whose mapping of its listen port the tracker saw (hole punching).
+    punchable: bool = False
     dark: bool = False  # attached, but it reports no video: it gets no new children
 
     @property
@@ -96,6 +103,7 @@ class TreeShape:
     # How many viewers offer each capacity: a newcomer with no weaker viewer in the room
     # skips the search for one.
     _capacities: collections.Counter[int] = attrs.field(factory=collections.Counter)
+    _failed_punches: set[tuple[str, str]] = attrs.field(factory=set)  # (parent, child)
 
     def __contains__(self, key: str) -> bool:
         """Whether `key` has a node."""
@@ -114,6 +122,7 @@ class TreeShape:
         capacity: int,
         dialable: bool = True,
         household: str | None = None,
+        punchable: bool = False,
     ) -> Node:
         """Insert a node, unattached (a source becomes the root)."""
         self._seq += 1
@@ -125,6 +134,7 @@ class TreeShape:
             capacity=capacity,
             dialable=dialable,
             household=household,
+            punchable=punchable,
         )
         node.joined_seq = self._seq
         self.nodes[key] = node
@@ -161,14 +171,31 @@ class TreeShape:
             self.version += 1
 
     def can_feed(self, parent: str, child: str) -> bool:
-        """Whether `parent` can send to `child`: one of them can dial the other."""
+        """Whether `parent` can send to `child`: one of them can dial the other, or the
+        two can punch through their routers (and have not failed to before)."""
         up, down = self.nodes[parent], self.nodes[child]
-        return up.dialable or down.dialable or _one_household(up, down)
+        if up.dialable or down.dialable or _one_household(up, down):
+            return True
+        return up.punchable and down.punchable and (parent, child) not in self._failed_punches
+
+    def punch_failed(self, parent: str, child: str) -> None:
+        """A hole punch from `child` to `parent` failed: never place it there again
+        (forgotten when either leaves)."""
+        if parent in self.nodes and child in self.nodes:
+            self._failed_punches.add((parent, child))
+            self.version += 1
 
     def dials_directly(self, parent: str, child: str) -> bool:
         """Whether `child` can connect to `parent` itself (no reversal needed)."""
         up = self.nodes[parent]
         return up.dialable or _one_household(up, self.nodes[child])
+
+    def indirect_link(self, parent: str, child: str) -> p.LinkKind | None:
+        """How the two meet when `child` cannot dial `parent` itself: the parent dials
+        it (REVERSED) or both dial each other (PUNCHED); None when the child dials."""
+        if self.dials_directly(parent, child):
+            return None
+        return p.LinkKind.REVERSED if self.nodes[child].dialable else p.LinkKind.PUNCHED
 
     def remove(self, key: str) -> list[str]:
         """Delete a node; return its children, now roots of detached subtrees."""
@@ -185,6 +212,8 @@ class TreeShape:
             self._set_depths(child, None)
         if self.source == key:
             self.source = None
+        if self._failed_punches:
+            self._failed_punches = {pair for pair in self._failed_punches if key not in pair}
         return orphans
 
     def _count(self, node: Node, sign: int) -> None:

@@ -94,6 +94,7 @@ offers = st.builds(
     port=ports,
     token=tokens,
     link=st.sampled_from(p.LinkKind),
+    punch_delay_ms=ints_up_to(0, p.limits.MAX_PUNCH_DELAY_MS),
 )
 stats = st.builds(
     p.PeerStats,
@@ -176,6 +177,7 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
         addresses=lists_up_to(hosts, p.limits.MAX_ADVERTISED_ADDRESSES),
         advertise=st.none() | hosts,
         mapped_port=st.none() | st.integers(1, p.limits.MAX_PORT),
+        from_listen_port=st.booleans(),
     ),
     p.Welcome: st.builds(
         p.Welcome,
@@ -245,6 +247,13 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.Reachability: st.builds(p.Reachability, reachable=st.booleans(), address=texts, detail=texts),
     p.CheckReachability: st.builds(p.CheckReachability, mapped_port=st.none() | ports),
     p.DialChild: st.builds(p.DialChild, child=names, host=hosts, port=ports, token=tokens),
+    p.PunchChild: st.builds(
+        p.PunchChild,
+        child=names,
+        host=hosts,
+        port=ints_up_to(1, MAX_PORT),
+        delay_ms=ints_up_to(0, p.limits.MAX_PUNCH_DELAY_MS),
+    ),
     p.VideoFrame: video_frames,
 }
 

@@ -119,6 +119,10 @@ BOUNDS = {
         lambda v: p.DialChild(child="v", host="h", port=v, token="t"), MAX_PORT, MAX_PORT + 1,
         ("port",),
     ),
+    "wait before a hole punch": Bound(
+        lambda v: p.PunchChild(child="v", host="h", port=1, delay_ms=v),
+        p.limits.MAX_PUNCH_DELAY_MS, p.limits.MAX_PUNCH_DELAY_MS + 1, ("delay_ms",),
+    ),
     "chat text": Bound(
         lambda v: p.ChatSend(text=v), "c" * MAX_WIRE_TEXT_CHARS, "c" * (MAX_WIRE_TEXT_CHARS + 1),
         ("text",),

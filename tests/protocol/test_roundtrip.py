@@ -64,13 +64,14 @@ README_TYPE_CODES: dict[type[p.Message], int] = {
     p.Assign: 0x10, p.BackupUpdate: 0x11, p.ParentLost: 0x12, p.ChildDropped: 0x13,
     p.StreamStarted: 0x14, p.StreamEnded: 0x15, p.Waiting: 0x16, p.Reachability: 0x17,
     p.DialChild: 0x18,
+    p.PunchChild: 0x19,
     p.Heartbeat: 0x20, p.HeartbeatAck: 0x21, p.StatusRequest: 0x22, p.StatusReply: 0x23,
     p.CheckReachability: 0x24, p.ChatSend: 0x30,
     p.ChatMessage: 0x31, p.ChatHistory: 0x32, p.Join: 0x40, p.Accept: 0x41, p.Ping: 0x42,
     p.Pong: 0x43, p.KeyframeRequest: 0x44, p.Probe: 0x45, p.ProbeReply: 0x46, p.Reverse: 0x47,
     p.VideoFrame: 0x50,
 }  # fmt: skip
-README_VERSION = 8  # the protocol version protocol/README.md describes
+README_VERSION = 9  # the protocol version protocol/README.md describes
 ENVELOPE = struct.Struct(">2sBBBBI")  # magic, version, type, flags, reserved, length
 FRAME_HEADER = struct.Struct(">IQQHHHIB")
 HEARTBEAT = struct.Struct(">Q7d4QB")

@@ -45,6 +45,7 @@ class Swarm:
         role: str = "viewer",
         addresses: tuple[str, ...] = (),
         mapped_port: int | None = None,
+        punch_port: int | None = None,
     ) -> list[Action]:
         self._ports += 1
         hello = p.Hello(
@@ -56,8 +57,9 @@ class Swarm:
             max_children=capacity,
             addresses=list(addresses),
             mapped_port=mapped_port,
+            from_listen_port=punch_port is not None,
         )
-        reject, actions = self.room.hello(hello, self.step(), seen_host=host)
+        reject, actions = self.room.hello(hello, self.step(), seen_host=host, seen_port=punch_port)
         assert reject is None, reject
         return self.record(actions)
 
