@@ -489,6 +489,8 @@ def status_text(reply: p.StatusReply) -> str:
         )
         slots = f"{len(info.children)}/{info.max_children} children"
         reach = {True: "reachable", False: "unreachable", None: "not checked"}[info.reachable]
+        if info.reachable is False and info.reached_by is p.LinkKind.PUNCHED:
+            reach = "unreachable, punchable"
         where = f" at {info.address} ({reach})" if info.address else ""
         link = f", {info.link} link" if info.link is not None else ""
         return f"{info.name}{where} [{info.role}, {info.resolution}, {slots}{link}] {numbers}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
 import psutil
 import trio
@@ -25,20 +26,42 @@ IPV4_ANY = "0.0.0.0"
 async def open_listener(host: str, port: int) -> trio.SocketListener:
     """One TCP listener on host:port (`::`: dual stack, or 0.0.0.0 without IPv6).
 
+    The port is shared (SO_REUSEPORT) with our own connections that leave from it (hole
+    punching, peer/punching.py). A port another program holds is still refused: it is
+    tried without sharing first.
+
     Raises OSError when the address cannot be bound.
     """
-    if host in (ALL_INTERFACES, ""):
-        if socket.has_dualstack_ipv6():
-            server = socket.create_server(
-                (ALL_INTERFACES, port),
-                family=socket.AF_INET6,
-                dualstack_ipv6=True,
-                backlog=socket.SOMAXCONN,
-            )
-            return trio.SocketListener(trio.socket.from_stdlib_socket(server))
-        host = IPV4_ANY
-    (listener,) = await trio.open_tcp_listeners(port, host=host)
-    return listener
+    address: tuple[Any, ...]
+    if host in (ALL_INTERFACES, "") and socket.has_dualstack_ipv6():
+        family, address = socket.AF_INET6, (ALL_INTERFACES, port)
+    else:
+        infos = await trio.socket.getaddrinfo(
+            IPV4_ANY if host in (ALL_INTERFACES, "") else host,
+            port,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
+        )
+        if not infos:
+            raise OSError(f"{host} has no address")
+        family, _, _, _, address = infos[0]
+    dual = family == socket.AF_INET6 and address[0] == ALL_INTERFACES
+    if port:
+        _refuse_if_taken(family, address, dual=dual)
+    server = socket.create_server(
+        address, family=family, dualstack_ipv6=dual, backlog=socket.SOMAXCONN, reuse_port=True
+    )
+    return trio.SocketListener(trio.socket.from_stdlib_socket(server))
+
+
+def _refuse_if_taken(family: int, address: tuple[Any, ...], *, dual: bool) -> None:
+    """Raise OSError (address in use) when another socket is bound to `address`: a
+    sharing listener would otherwise split its connections with it."""
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        if dual:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        probe.bind(address)
 
 
 def interface_addresses(bound_host: str) -> list[str]:

@@ -10,6 +10,7 @@ import attrs
 
 import protocol as p
 from peer import events as ev
+from peer.capacity import SlotEstimate
 from peer.h264 import H264Settings
 from protocol.addresses import format_address
 
@@ -54,11 +55,13 @@ class PeerConfig:
         parent: str | None,
         stream_key: str | None,
         mapped_port: int | None = None,
+        from_listen_port: bool = False,
     ) -> p.Hello:
         """The Hello this peer registers with: listening on `port` (unless --advertise
         names another) of `addresses`, which our router forwards `mapped_port` to,
         offering `slots` children now (what its upload serves), and, after a tracker
-        restart, the `parent` it still has."""
+        restart, the `parent` it still has; `from_listen_port`: our connection to the
+        tracker leaves from our listen port (hole punching)."""
         advertise = self.advertise
         return p.Hello(
             protocol_version=p.PROTOCOL_VERSION,
@@ -74,7 +77,17 @@ class PeerConfig:
             stream_key=stream_key,
             join_key=self.join_key,
             mapped_port=None if advertise else mapped_port,
+            from_listen_port=from_listen_port and not advertise,
         )
+
+    def slot_estimate(self) -> SlotEstimate | None:
+        """How the peer learns the child slots its upload serves (None: fixed at the
+        ceiling)."""
+        if not self.measure_slots:
+            return None
+        if self.role == "source":
+            return SlotEstimate.fixed(self.max_children)
+        return SlotEstimate.for_viewer(self.max_children)
 
     def dial_address(self, *, observed_host: str | None, port: int | None) -> str:
         """Where a child on another host would reach us, as far as we know: --advertise,

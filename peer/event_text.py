@@ -43,6 +43,7 @@ def _(event: ev.ParentChanged) -> str:
         p.LinkKind.DIRECT: "",
         p.LinkKind.MAPPED: f" (through the port {event.parent}'s router forwards to it)",
         p.LinkKind.REVERSED: f" ({event.parent} connected to us: it cannot be dialled)",
+        p.LinkKind.PUNCHED: f" (we and {event.parent} connected to each other through our routers)",
     }[event.link]
     return f"receiving from {event.parent} at depth {event.depth}{how}"
 

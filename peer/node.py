@@ -24,7 +24,6 @@ import trio
 import protocol as p
 from peer import events as ev
 from peer.addresses import interface_addresses
-from peer.capacity import SlotEstimate
 from peer.chat_board import ChatBoard
 from peer.children import ChildrenHub
 from peer.config import PeerConfig, PeerHooks
@@ -35,6 +34,7 @@ from peer.gop import GopCache, KeyframeLimiter
 from peer.integrity import FrameIntegrity, Verdict
 from peer.parent import LinkEnded, ParentFollower
 from peer.pictures import Picture, PictureFeed
+from peer.punching import ListenPortDialer
 from peer.reach import Reach
 from peer.requests import TrackerRequests
 from peer.reversal import ChildDialer, ReversedLinks
@@ -64,7 +64,7 @@ class Peer:
         self.counters = PeerCounters(
             name=config.name, role=config.role, resolution=config.resolution
         )
-        slots = _slot_estimate(config)
+        slots = config.slot_estimate()
         first_slots = slots.slots if slots is not None else config.max_children
         self.gate = AdmissionGate(name=config.name, capacity=first_slots)
         self.epoch = 0
@@ -89,6 +89,8 @@ class Peer:
                 UploadLimit(config.upload_limit_kbps) if config.upload_limit_kbps else None
             ),
         )
+        # Our connections that leave from our listen port (peer/punching.py).
+        self.ports = ListenPortDialer()
         self.tracker = TrackerLink(
             config.tracker,
             hello=self._hello,
@@ -96,6 +98,7 @@ class Peer:
             stats=self._peer_stats,
             on_event=self.hooks.on_event,
             tls=config.tls,
+            connect=self.ports.connect_tracker,
         )
         self.follower = ParentFollower(
             name=config.name,
@@ -108,12 +111,17 @@ class Peer:
             last_frame=lambda: self.last_frame,
         )
         # Connection reversal (peer/reversal.py): parents that cannot be dialled connect
-        # to us; when we cannot be dialled, we connect to our children.
+        # to us; when we cannot be dialled, we connect to our children. Hole punching
+        # (peer/punching.py): when neither side can be dialled, both connect.
         self.reversed_links = ReversedLinks()
         self.hub.door.take_reversed = self.reversed_links.hand_over
         self.follower.reversed_link = self.reversed_links.take
+        self.follower.punch = self.ports.punch
         self.dialer = ChildDialer(
-            name=config.name, serve=self.hub.serve_dialled, on_event=self.hooks.on_event
+            name=config.name,
+            serve=self.hub.serve_dialled,
+            on_event=self.hooks.on_event,
+            punch=self.ports.punch,
         )
         self.pictures = PictureFeed(on_picture=self._on_picture, on_waiting=self._ask_for_keyframe)
         self.display = Display(self.hooks, self.counters, lambda: self.resolution)
@@ -164,6 +172,7 @@ class Peer:
                         where = format_address(*config.listen)
                         raise PeerError(f"cannot listen on {where}: {exc.strerror}") from None
                     self._addresses = interface_addresses(config.listen[0])
+                    self.ports.listen_port = self.reach.port_to_share()
                     welcome = await self.tracker.register()
                     self._on_tracker_message(welcome)
                     task_status.started(self)
@@ -391,6 +400,7 @@ class Peer:
             parent=current.name if current else None,
             stream_key=self.signer.public_key_hex if self.signer else None,
             mapped_port=self.reach.mapped_port,
+            from_listen_port=self.ports.tracker_from_listen_port,
         )
 
     def check_reachability(self) -> bool:
@@ -415,7 +425,7 @@ class Peer:
         elif isinstance(message, p.Assign):
             self.integrity.set_key(message.epoch, message.stream_key)
             self.follower.assign(message)
-        elif isinstance(message, p.DialChild):
+        elif isinstance(message, p.DialChild | p.PunchChild):
             self.dialer.order(message)
         elif isinstance(message, p.BackupUpdate):
             self.follower.set_backup(message.backup)
@@ -428,12 +438,3 @@ class Peer:
         event = ev.from_tracker(message, self.config.name)
         if event is not None:
             hooks.on_event(event)
-
-
-def _slot_estimate(config: PeerConfig) -> SlotEstimate | None:
-    """How the peer learns the child slots its upload serves (None: fixed at the ceiling)."""
-    if not config.measure_slots:
-        return None
-    if config.role == "source":
-        return SlotEstimate.fixed(config.max_children)
-    return SlotEstimate.for_viewer(config.max_children)

@@ -103,6 +103,9 @@ class ParentFollower:
     # The connection a parent that cannot be dialled opens to us (peer/reversal.py);
     # TooSlowError if it does not come. None: we never wait for one.
     reversed_link: Callable[[str], Awaitable[trio.abc.Stream]] | None = None
+    # Our half of a hole punch to a parent behind another router (peer/punching.py):
+    # host, port, delay in seconds.
+    punch: Callable[[str, int, float], Awaitable[trio.abc.Stream]] | None = None
     link: p.LinkKind | None = None  # how the link now up was made (None: none is up)
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
@@ -213,6 +216,8 @@ class ParentFollower:
     async def _open(self, offer: p.ParentOffer) -> trio.abc.Stream:
         if offer.reverse:
             return await self._reversed(offer)
+        if offer.link is p.LinkKind.PUNCHED:
+            return await self._punched(offer)
         try:
             with trio.fail_after(CONNECT_TIMEOUT_S):
                 return await self.connect(offer.host, offer.port)
@@ -229,6 +234,20 @@ class ParentFollower:
             return await self.reversed_link(offer.name)
         except trio.TooSlowError:
             raise LinkEnded(p.LossReason.UNREACHABLE, "it did not connect to us in time") from None
+
+    async def _punched(self, offer: p.ParentOffer) -> trio.abc.Stream:
+        """The connection we and `offer`'s parent open to each other through our routers."""
+        if self.punch is None:
+            raise LinkEnded(p.LossReason.UNREACHABLE, "hole punching is not available here")
+        try:
+            stream = await self.punch(offer.host, offer.port, offer.punch_delay_ms / 1000)
+        except trio.TooSlowError:
+            raise LinkEnded(p.LossReason.UNREACHABLE, "hole punch timed out") from None
+        except OSError as exc:
+            detail = f"hole punch failed: {exc.strerror or exc}"
+            raise LinkEnded(p.LossReason.UNREACHABLE, detail) from None
+        mark_low_delay(stream)
+        return stream
 
     async def _join(self, offer: p.ParentOffer) -> Joined:
         """Connect to `offer` and join it (Join, then its Accept); LinkEnded if refused."""

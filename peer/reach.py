@@ -58,10 +58,15 @@ class Reach:
     def port_to_map(self) -> int | None:
         """The port to ask the router to forward to us: ours, when asked to map it and
         listening where a router could forward to (not only on loopback)."""
-        listen = ip_or_none(self.config.listen[0])
-        if not self.config.port_mapping or not self.listen_port:
+        if not self.config.port_mapping:
             return None
-        return None if listen is not None and listen.is_loopback else self.listen_port
+        return self.port_to_share() or None
+
+    def port_to_share(self) -> int:
+        """Our listen port, for connections that leave from it (hole punching), when we
+        listen where a router could be in between; 0 otherwise (loopback only)."""
+        listen = ip_or_none(self.config.listen[0])
+        return 0 if listen is not None and listen.is_loopback else self.listen_port
 
     def check(self) -> bool:
         """Ask the tracker to dial us again (after opening a port); False if it cannot

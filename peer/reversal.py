@@ -7,6 +7,9 @@ child to wait (`ParentOffer.reverse`) and the parent to dial (`DialChild`). Two 
   (`ChildrenHub.serve_dialled`: the child still presents its Join token).
 - `ReversedLinks` (the child): our port hands the connection over once its token checks
   out (peer/joining.py); the parent link (peer/parent.py) takes it in place of dialling.
+`ChildDialer` also carries out the parent's half of a hole punch (`PunchChild`, when the
+child cannot be dialled either, peer/punching.py): no `Reverse` then, since the child
+connects too and opens with its Join as on any link it dials.
 The two orders leave the tracker together but may arrive in either order, so a link
 that arrives first waits up to REVERSE_WAIT_S for the parent link to ask for it.
 """
@@ -30,6 +33,8 @@ SEND_TIMEOUT_S = 2.0
 # past that the newest is dropped (and said): the tracker places the child again.
 MAX_DIALS = 8
 MAX_WAITING_DIALS = 8
+
+Order = p.DialChild | p.PunchChild  # connect to a child: reversal, or a hole punch
 
 
 @attrs.define(eq=False)
@@ -93,13 +98,15 @@ class ChildDialer:
     serve: Callable[[trio.abc.Stream], Awaitable[None]]  # ChildrenHub.serve_dialled
     on_event: Callable[[ev.PeerEvent], None] = lambda event: None
     connect: Connect = open_tcp
-    _send: trio.MemorySendChannel[p.DialChild] = attrs.field(init=False)
-    _receive: trio.MemoryReceiveChannel[p.DialChild] = attrs.field(init=False)
+    # Our half of a hole punch (host, port, delay in seconds), peer/punching.py.
+    punch: Callable[[str, int, float], Awaitable[trio.abc.Stream]] | None = None
+    _send: trio.MemorySendChannel[Order] = attrs.field(init=False)
+    _receive: trio.MemoryReceiveChannel[Order] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[p.DialChild](MAX_WAITING_DIALS)
+        self._send, self._receive = trio.open_memory_channel[Order](MAX_WAITING_DIALS)
 
-    def order(self, dial: p.DialChild) -> None:
+    def order(self, dial: Order) -> None:
         """The tracker asks us to connect to `dial.child` (never blocks)."""
         try:
             self._send.send_nowait(dial)
@@ -115,13 +122,31 @@ class ChildDialer:
                 await limiter.acquire_on_behalf_of(dial)
                 nursery.start_soon(self._dial, dial, limiter)
 
-    async def _dial(self, dial: p.DialChild, limiter: trio.CapacityLimiter) -> None:
+    async def _dial(self, dial: Order, limiter: trio.CapacityLimiter) -> None:
         try:
-            stream = await self._open(dial)
+            if isinstance(dial, p.PunchChild):
+                stream = await self._punch(dial)
+            else:
+                stream = await self._open(dial)
         finally:
             limiter.release_on_behalf_of(dial)
         if stream is not None:
             await self.serve(stream)
+
+    async def _punch(self, dial: p.PunchChild) -> trio.abc.Stream | None:
+        """Our half of a hole punch to the child, or None (said why)."""
+        if self.punch is None:
+            detail = "hole punching is not available here"
+            self.on_event(ev.ChildUnreachable(child=dial.child, detail=detail))
+            return None
+        try:
+            return await self.punch(dial.host, dial.port, dial.delay_ms / 1000)
+        except trio.TooSlowError:
+            detail = "hole punch timed out"
+        except OSError as exc:
+            detail = f"hole punch failed: {exc.strerror or exc}"
+        self.on_event(ev.ChildUnreachable(child=dial.child, detail=detail))
+        return None
 
     async def _open(self, dial: p.DialChild) -> trio.abc.Stream | None:
         """A connection to the child that has had our `Reverse`, or None (said why)."""

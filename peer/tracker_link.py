@@ -37,6 +37,7 @@ FROM_TRACKER = (
     p.Assign,
     p.BackupUpdate,
     p.DialChild,  # connect to this child yourself (connection reversal)
+    p.PunchChild,  # connect to this child while it connects to you (hole punching)
     p.ChildDropped,  # the tracker declared one of our children gone
     p.StreamStarted,
     p.StreamEnded,

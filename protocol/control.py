@@ -338,6 +338,10 @@ class PeerInfo:
     )
     # How it reaches its parent (None: no parent).
     link: LinkKind | None = attrs.field(default=None, validator=optional(_code(LinkKind)))
+    # How a child behind another router would reach it: DIRECT or MAPPED (it can be
+    # dialled), PUNCHED (by hole punching), REVERSED (it dials only children that can
+    # be dialled); None: not checked yet, or not in the tree.
+    reached_by: LinkKind | None = attrs.field(default=None, validator=optional(_code(LinkKind)))
 
 
 @attrs.frozen

@@ -100,9 +100,13 @@ class Member:
 
     @property
     def punchable(self) -> bool:
-        """Whether it sits behind a router (`household`) whose mapping of its listen port
-        the tracker saw (`punch_port`): another peer behind a router may punch to it."""
-        return self.punch_port is not None and self.household is not None
+        """Whether another peer behind a router may punch to it: it sits behind a router
+        (`household`) that kept its listen port for the connection the tracker saw
+        (`punch_port`). A router that keeps the port maps it the same way for every
+        destination, as Linux's MASQUERADE does; one that changed it may pick a new port
+        for each destination (MASQUERADE --random-fully), and from one connection the
+        tracker cannot tell, so it is not punched to."""
+        return self.punch_port == self.port and self.household is not None
 
     @property
     def checked_port(self) -> int:

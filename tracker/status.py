@@ -36,6 +36,7 @@ def status_reply(
                 address=format_address(member.host, member.checked_port),
                 reachable=reachability.reachable(member.key),
                 link=_link(members, tree, member.key, parent),
+                reached_by=_reached_by(member, tree, reachability),
             )
         )
     source = tree.source
@@ -58,3 +59,14 @@ def _link(
     if indirect is not None:
         return indirect
     return members[parent].route_for(members[key])[2]
+
+
+def _reached_by(member: Member, tree: Tree, reachability: Reachability) -> p.LinkKind | None:
+    """How a child behind another router reaches `member` (None: not known yet)."""
+    node = tree.nodes.get(member.key)
+    if node is None or (reachability.enabled and reachability.reachable(member.key) is None):
+        return None
+    if node.dialable:
+        mapped = member.mapped_port is not None and member.advertised is None
+        return p.LinkKind.MAPPED if mapped else p.LinkKind.DIRECT
+    return p.LinkKind.PUNCHED if node.punchable else p.LinkKind.REVERSED

@@ -192,10 +192,15 @@ class TreeShape:
 
     def indirect_link(self, parent: str, child: str) -> p.LinkKind | None:
         """How the two meet when `child` cannot dial `parent` itself: the parent dials
-        it (REVERSED) or both dial each other (PUNCHED); None when the child dials."""
+        it (REVERSED) or both dial each other (PUNCHED). None when the child dials, and
+        for a link the tracker did not make (one a child still had when the tracker
+        restarted, before either side's check): it works as it is."""
         if self.dials_directly(parent, child):
             return None
-        return p.LinkKind.REVERSED if self.nodes[child].dialable else p.LinkKind.PUNCHED
+        up, down = self.nodes[parent], self.nodes[child]
+        if down.dialable:
+            return p.LinkKind.REVERSED
+        return p.LinkKind.PUNCHED if up.punchable and down.punchable else None
 
     def remove(self, key: str) -> list[str]:
         """Delete a node; return its children, now roots of detached subtrees."""

@@ -309,6 +309,7 @@ UNREACHABLE_TEXT = " (other viewers cannot connect to this computer)"
 LINK_TEXTS = {
     "mapped": " (through the port its router forwards)",
     "reversed": " (it connected to us: it cannot be dialled)",
+    "punched": " (we met through both routers: hole punching)",
 }
 
 

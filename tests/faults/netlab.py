@@ -132,8 +132,16 @@ class NetLab:
         """The namespace holding the bridge."""
         return f"{self.tag}-br"
 
-    def add_router(self, label: str) -> Router:
+    def add_router(
+        self, label: str, *, random_ports: bool = False, drop_inbound_syn: bool = False
+    ) -> Router:
         """A home router on the bridge with an empty LAN (add hosts `behind=` it).
+
+        Its MASQUERADE keeps a connection's source port where it is free, and so maps a
+        port the same way whatever the destination; `random_ports` gives every new
+        connection a random one instead (--random-fully), as the hardest home routers do.
+        `drop_inbound_syn`: its firewall drops every SYN from outside, even one that
+        answers a SYN of its own LAN's (TCP simultaneous open cannot pass two of them).
 
         Raises LabUnavailable when iptables is missing.
         """
@@ -148,7 +156,8 @@ class NetLab:
         in_router = ["ip", "netns", "exec", ns]
         run([*in_router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
         for rule in (
-            ["-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE"],
+            ["-t", "nat", "-A", "POSTROUTING", "-o", "eth0", "-j", "MASQUERADE",
+             *(["--random-fully"] if random_ports else [])],
             ["-A", "FORWARD", "-i", "lan0", "-j", "ACCEPT"],
             ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
              "-j", "ACCEPT"],
@@ -158,6 +167,9 @@ class NetLab:
             ["-A", "INPUT", "-i", "eth0", "-j", "DROP"],
         ):  # fmt: skip
             run([*in_router, "iptables", *rule])
+        if drop_inbound_syn:
+            syn = ["-I", "FORWARD", "1", "-i", "eth0", "-p", "tcp", "--syn", "-j", "DROP"]
+            run([*in_router, "iptables", *syn])
         self.routers.append(router)
         return router
 

@@ -125,6 +125,7 @@ peer_infos = st.builds(
     address=st.none() | texts,
     reachable=st.none() | st.booleans(),
     link=st.none() | st.sampled_from(p.LinkKind),
+    reached_by=st.none() | st.sampled_from(p.LinkKind),
 )
 chat_messages = st.builds(p.ChatMessage, id=counts, sender=names, time_ns=counts, text=texts)
 # A full history of lines at the text limit would be over its 1 MiB payload limit (which

@@ -200,13 +200,14 @@ GOLDEN: list[tuple[p.Message, bytes]] = [
                     resolution="source",
                     address="[fd00::5]:7000",
                     reachable=True,
+                    reached_by=p.LinkKind.DIRECT,
                 )
             ],
             max_depth=1,
             source_fanout=3,
         ),
-        bytes.fromhex("534e09230000000000fc")
-        + b'{"source":"cam","epoch":4,"peers":[{"name":"cam","role":"source","parent":null,"depth":0,"children":["alice"],"max_children":3,"resolution":"source","stats":null,"address":"[fd00::5]:7000","reachable":true,"link":null}],"max_depth":1,"source_fanout":3}',
+        bytes.fromhex("534e0923000000000112")
+        + b'{"source":"cam","epoch":4,"peers":[{"name":"cam","role":"source","parent":null,"depth":0,"children":["alice"],"max_children":3,"resolution":"source","stats":null,"address":"[fd00::5]:7000","reachable":true,"link":null,"reached_by":"direct"}],"max_depth":1,"source_fanout":3}',
     ),
     (
         p.ChatSend(text="hi, all"),

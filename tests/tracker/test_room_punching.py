@@ -21,7 +21,8 @@ from tracker.punching import punch_timing
 
 HOME_LAN = "192.168.1.2"
 OTHER_LAN = "192.168.2.2"
-RELAY_PORT = 41000  # what each router maps the listen port to, as the tracker sees it
+# The listen ports, which the routers keep for connections that leave from them.
+RELAY_PORT = 41000
 CHILD_PORT = 42000
 
 
@@ -35,7 +36,9 @@ def punches(actions: list[Action]) -> list[tuple[str, p.PunchChild]]:
 
 def natted_relay(swarm: Swarm, *, punch_port: int | None = RELAY_PORT) -> None:
     """A relay behind HOME under the source, its probe failed."""
-    swarm.join("relay", HOME, 2, addresses=(HOME_LAN,), punch_port=punch_port)
+    swarm.join(
+        "relay", HOME, 2, addresses=(HOME_LAN,), listen_port=RELAY_PORT, punch_port=punch_port
+    )
     assert swarm.parent("relay") == "cam"
     swarm.probe("relay", reachable=False)
 
@@ -46,7 +49,14 @@ def test_two_viewers_behind_different_routers_are_told_to_punch_to_each_other() 
     swarm.room.rtt_s = rtts.get
     natted_relay(swarm)
     # Placed at once, before its own probe ends: whatever it shows, the punch works.
-    actions = swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=CHILD_PORT)
+    actions = swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT,
+        punch_port=CHILD_PORT,
+    )
 
     assert swarm.parent("child") == "relay"
     (assign,) = assigns(actions, "child")
@@ -77,7 +87,14 @@ def test_a_viewer_that_does_not_reach_the_tracker_from_its_listen_port_waits() -
 def test_a_failed_punch_is_remembered_and_the_child_goes_to_a_public_parent() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
-    swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=CHILD_PORT)
+    swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT,
+        punch_port=CHILD_PORT,
+    )
     swarm.probe("child", reachable=False)
     assert swarm.parent("child") == "relay"
 
@@ -99,23 +116,61 @@ def test_a_failed_punch_is_remembered_and_the_child_goes_to_a_public_parent() ->
     assert assign.parent.link is p.LinkKind.DIRECT
 
 
+def test_a_viewer_whose_router_changed_its_port_is_not_punched_to() -> None:
+    swarm = swarm_with_source(1)
+    natted_relay(swarm)
+    # The router gave the connection another port: it may give every destination one.
+    actions = swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT,
+        punch_port=CHILD_PORT + 7,
+    )
+    actions += swarm.probe("child", reachable=False)
+    assert not punches(actions)
+    assert swarm.room.tree["child"].depth is None
+
+
 def test_a_failed_pair_is_forgotten_when_the_child_registers_again() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
-    swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=CHILD_PORT)
+    swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT,
+        punch_port=CHILD_PORT,
+    )
     swarm.probe("child", reachable=False)
     failed = p.ParentLost(parent="relay", reason=p.LossReason.UNREACHABLE, detail="timed out")
     swarm.record(swarm.room.parent_lost("child", failed, swarm.step()))
     swarm.record(swarm.room.leave("child", swarm.step()))
     # Back with a new mapping (another network, or a router restarted).
-    actions = swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=CHILD_PORT + 1)
+    actions = swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT + 1,
+        punch_port=CHILD_PORT + 1,
+    )
     ((to, punch),) = punches(actions)
     assert to == "relay" and punch.port == CHILD_PORT + 1
 
 
 def test_a_natted_child_of_a_public_parent_dials_it_and_is_never_a_punch() -> None:
     swarm = swarm_with_source(2)
-    swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=CHILD_PORT)
+    swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=CHILD_PORT,
+        punch_port=CHILD_PORT,
+    )
     actions = swarm.probe("child", reachable=False)
     assert swarm.parent("child") == "cam"
     assert not punches(actions)

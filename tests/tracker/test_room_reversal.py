@@ -46,6 +46,7 @@ class Swarm:
         addresses: tuple[str, ...] = (),
         mapped_port: int | None = None,
         punch_port: int | None = None,
+        listen_port: int | None = None,
     ) -> list[Action]:
         self._ports += 1
         hello = p.Hello(
@@ -53,7 +54,7 @@ class Swarm:
             name=name,
             role=role,
             listen_host="::",
-            listen_port=self._ports,
+            listen_port=listen_port or self._ports,
             max_children=capacity,
             addresses=list(addresses),
             mapped_port=mapped_port,
