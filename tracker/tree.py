@@ -20,7 +20,8 @@ from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 
-from tracker.tree_shape import BACKUP_SPREAD, Node, Placement, TreeShape, ideal_depth, offered_slots
+from tracker.tree_node import Node, Placement, ideal_depth, offered_slots
+from tracker.tree_shape import BACKUP_SPREAD, TreeShape
 
 __all__ = ["BACKUP_SPREAD", "PROMOTE_MARGIN", "Node", "Placement", "Tree", "ideal_depth"]
 

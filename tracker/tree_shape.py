@@ -26,65 +26,15 @@ Where a newcomer or an orphan goes, and who moves up, is tracker/tree.py.
 from __future__ import annotations
 
 import collections
-import enum
-import math
 import zlib
 from collections.abc import Iterable, Iterator
 
 import attrs
 
 import protocol as p
+from tracker.tree_node import Node, Placement, ideal_depth, offered_slots, one_household
 
 BACKUP_SPREAD = 4  # backups are drawn from this many of the best candidates
-
-
-class Placement(enum.Enum):
-    """How the tree places viewers (the tracker's --placement)."""
-
-    CAPACITY = "capacity"  # shallowest free slot, and more slots sit higher
-    SHALLOWEST = "shallowest"  # shallowest free slot only, as if every peer were equal
-
-
-@attrs.define
-class Node:
-    """One peer's place in the tree."""
-
-    key: str
-    name: str
-    is_source: bool
-    capacity: int
-    parent: str | None = None
-    children: list[str] = attrs.field(factory=list)
-    depth: int | None = None  # None while not attached to the source
-    latency_ms: float = 0.0
-    joined_seq: int = 0
-    # Whether the capacity was measured (reported in a heartbeat), not just declared in a
-    # Hello: only a measured one takes a place from others while a slot is free.
-    measured: bool = False
-    dialable: bool = True  # accepts connections from anywhere (the tracker dialled it)
-    household: str | None = None  # the public address it connects from
-    # Behind a router whose mapping of its listen port the tracker saw (hole punching).
-    punchable: bool = False
-    dark: bool = False  # attached, but it reports no video: it gets no new children
-
-    @property
-    def spare(self) -> int:
-        """Free child slots."""
-        return self.capacity - len(self.children)
-
-
-def ideal_depth(viewers: int, fanout: int, capacity: float) -> int:
-    """Depth of the shallowest tree holding `viewers` under a root of `fanout`."""
-    if viewers <= 0 or fanout <= 0:
-        return 0
-    if capacity <= 1:
-        return math.ceil(viewers / fanout) if capacity <= 0 else viewers
-    depth, level, held = 1, fanout, fanout
-    while held < viewers:
-        level = math.ceil(level * capacity)
-        held += level
-        depth += 1
-    return depth
 
 
 @attrs.define
@@ -174,7 +124,7 @@ class TreeShape:
         """Whether `parent` can send to `child`: one of them can dial the other, or the
         two can punch through their routers (and have not failed to before)."""
         up, down = self.nodes[parent], self.nodes[child]
-        if up.dialable or down.dialable or _one_household(up, down):
+        if up.dialable or down.dialable or one_household(up, down):
             return True
         return up.punchable and down.punchable and (parent, child) not in self._failed_punches
 
@@ -188,7 +138,7 @@ class TreeShape:
     def dials_directly(self, parent: str, child: str) -> bool:
         """Whether `child` can connect to `parent` itself (no reversal needed)."""
         up = self.nodes[parent]
-        return up.dialable or _one_household(up, self.nodes[child])
+        return up.dialable or one_household(up, self.nodes[child])
 
     def indirect_link(self, parent: str, child: str) -> p.LinkKind | None:
         """How the two meet when `child` cannot dial `parent` itself: the parent dials
@@ -394,16 +344,6 @@ class TreeShape:
         ]
         roots.sort(key=lambda n: n.joined_seq)
         return [n.key for n in roots]
-
-
-def offered_slots(node: Node) -> int:
-    """The slots `node` counts as offering when capacities are compared: what it offers
-    if anyone can dial it, else none (only dialable children can use its slots)."""
-    return node.capacity if node.dialable else 0
-
-
-def _one_household(up: Node, down: Node) -> bool:
-    return up.household is not None and up.household == down.household
 
 
 def _placement_key(node: Node) -> tuple[int, int, float, int]:
