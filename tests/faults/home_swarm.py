@@ -80,9 +80,12 @@ async def start_home_swarm(
     fanout: int,
     max_children: int,
     seed: int = 1,
+    home_first: bool = False,
 ) -> HomeSwarm:
     """Build the lab's hosts for `mix`, start everything, and return once every viewer
-    reports statistics and the tracker has checked each one."""
+    reports statistics and the tracker has checked each one. Viewers join in a shuffled
+    order (`seed`), those at home first if `home_first` (the order that once put
+    viewers nobody can reach in the source's slots)."""
     trk, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
     hosts = await _viewer_hosts(netlab, mix)
     _, (_, port) = await programs.tracker(host="0.0.0.0", netns=trk.netns)
@@ -93,6 +96,8 @@ async def start_home_swarm(
     swarm = HomeSwarm(tracker=tracker, tracker_host=trk, cam=cam)
     order = list(hosts)
     random.Random(seed).shuffle(order)
+    if home_first:
+        order.sort(key=lambda name: hosts[name][1] == "public")
     for name in order:
         host, where = hosts[name]
         swarm.place[name] = where
