@@ -213,6 +213,8 @@ def test_viewer_statistics_read_as_sentences() -> None:
     assert reversed_link["Parent"] == "bob (it connected to us: it cannot be dialled)"
     mapped_link = dict(wording.viewer_stat_lines({**stats, "parent_link": "mapped"}))
     assert mapped_link["Parent"] == "bob (through the port its router forwards)"
+    punched_link = dict(wording.viewer_stat_lines({**stats, "parent_link": "punched"}))
+    assert punched_link["Parent"] == "bob (we met through both routers: hole punching)"
 
 
 def test_streamer_statistics_count_the_whole_tree() -> None:
