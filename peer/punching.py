@@ -28,6 +28,7 @@ import trio
 # A SYN a router dropped (it came before the other side's left) is sent again after
 # 1 s: this covers that, and the wait and an RTT or two besides.
 PUNCH_TIMEOUT_S = 3.0
+REFUSED_RETRY_S = 0.05  # after a reset, while the other side's SYN is on its way
 WILDCARD = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
 
 
@@ -55,13 +56,19 @@ async def connect_from_port(host: str, port: int, local_port: int) -> trio.Socke
 
 async def punch(host: str, port: int, local_port: int, delay_s: float) -> trio.SocketStream:
     """Our half of a hole punch: after `delay_s`, connect to host:port from our listen
-    port until the other side's half meets it.
+    port until the other side's half meets it. A router that answers a SYN it has no
+    mapping for with a reset (many do; Linux's MASQUERADE behind a DROP does not) only
+    says the other side's SYN has not left yet: we try again until the deadline.
 
-    Raises trio.TooSlowError after PUNCH_TIMEOUT_S, OSError when it fails sooner.
+    Raises trio.TooSlowError after PUNCH_TIMEOUT_S, OSError when it fails otherwise.
     """
     await trio.sleep(delay_s)
     with trio.fail_after(PUNCH_TIMEOUT_S):
-        return await connect_from_port(host, port, local_port)
+        while True:
+            try:
+                return await connect_from_port(host, port, local_port)
+            except ConnectionRefusedError:
+                await trio.sleep(REFUSED_RETRY_S)
 
 
 @attrs.define

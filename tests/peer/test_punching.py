@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from peer.addresses import open_listener
-from peer.punching import ListenPortDialer, connect_from_port, punch
+from peer.punching import PUNCH_TIMEOUT_S, ListenPortDialer, connect_from_port, punch
 from tracker.service import Tracker
 
 LOOPBACK = "127.0.0.1"
@@ -64,6 +64,44 @@ async def test_connect_from_port_fails_plainly_where_nobody_listens() -> None:
     with pytest.raises(OSError):
         await connect_from_port(LOOPBACK, nobody, port_of(listener))
     await listener.aclose()
+
+
+async def test_a_punch_refused_at_first_connects_once_the_other_side_is_there() -> None:
+    # A router that resets a SYN it has no mapping for: the other side is not there
+    # yet (here: nobody listens), so the punch tries again until it is.
+    ours = await open_listener(LOOPBACK, 0)
+    spare = socket.socket()
+    spare.bind((LOOPBACK, 0))
+    theirs_port = spare.getsockname()[1]
+    spare.close()
+    late: list[trio.SocketListener] = []
+
+    async def arrive_late() -> None:
+        await trio.sleep(0.3)
+        late.append(await open_listener(LOOPBACK, theirs_port))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(arrive_late)
+            stream = await punch(LOOPBACK, theirs_port, port_of(ours), delay_s=0.0)
+        assert stream.socket.getpeername()[1] == theirs_port
+    for resource in (stream, ours, *late):
+        await resource.aclose()
+
+
+async def test_a_punch_nobody_answers_gives_up_at_its_deadline() -> None:
+    # Wall clock (the refusals are real): the deadline, with a loaded machine's slack.
+    ours = await open_listener(LOOPBACK, 0)
+    spare = socket.socket()
+    spare.bind((LOOPBACK, 0))
+    nobody = spare.getsockname()[1]
+    spare.close()
+    start = trio.current_time()
+    with pytest.raises(trio.TooSlowError):
+        await punch(LOOPBACK, nobody, port_of(ours), delay_s=0.0)
+    took_s = trio.current_time() - start
+    assert PUNCH_TIMEOUT_S <= took_s < PUNCH_TIMEOUT_S + 2.0, took_s
+    await ours.aclose()
 
 
 async def test_the_tracker_sees_a_connection_from_our_listen_port(tracker: Tracker) -> None:
