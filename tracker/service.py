@@ -23,11 +23,9 @@ import trio
 import protocol as p
 from protocol.addresses import format_address
 from protocol.join_key import join_key_matches
-from protocol.limits import CHAT_HISTORY_LENGTH
 from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
-from tracker.chat import ChatLog
-from tracker.chat_store import ChatStore
+from tracker.chat_keeper import ChatKeeper
 from tracker.config import TrackerConfig as TrackerConfig  # where callers import it from
 from tracker.errors import TrackerError
 from tracker.metrics import TrackerMetrics, serve_metrics
@@ -45,7 +43,6 @@ from tracker.session import (
 )
 from tracker.tree import Tree
 
-STORE_QUEUE_ITEMS = 64
 # Messages a peer may send the tracker; anything else (video frames included) is refused.
 PEER_TO_TRACKER = (
     p.Hello,
@@ -82,18 +79,13 @@ class Tracker:
         self._probe_send, self._probe_receive = trio.open_memory_channel[Probe](PROBE_QUEUE)
         self.metrics = TrackerMetrics(lambda: self.room)
         self.metrics_address: tuple[str, int] | None = None
-        self.chat = ChatLog()
+        self.keeper = ChatKeeper(config.db)
+        self.chat = self.keeper.chat
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.unregistered = 0
         self.unregistered_by_address: dict[str, int] = {}
         self.address: tuple[str, int] | None = None
-        self._store: ChatStore | None = None  # open while serving
-        self._store_limiter = trio.CapacityLimiter(1)  # one thread at a time uses SQLite
-        # Chat lines and epoch numbers go to storage, in order, through one task.
-        self._store_send, self._store_receive = trio.open_memory_channel[p.ChatMessage | int](
-            STORE_QUEUE_ITEMS
-        )
 
     async def serve(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
@@ -145,44 +137,23 @@ class Tracker:
         listeners at all, it serves only those). Raises TrackerError (StoreError) when
         the chat database cannot be opened.
         """
-        self._store = await self._store_call(ChatStore, self.config.db)
+        epoch = await self.keeper.open()
+        if epoch is not None:
+            self.room.epoch = epoch
         try:
-            await self._restore()
             now = trio.current_time()
             self.room.started_s = now
             self.room.wall_offset_s = time.time() - now
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop, now)
-                nursery.start_soon(self._store_loop)
+                nursery.start_soon(self.keeper.run, self._chat_stored)
                 for _ in range(PROBE_WORKERS):
                     nursery.start_soon(self._probe_loop)
                 if listeners:  # with none, the tracker runs for serve_stream alone
                     await nursery.start(trio.serve_listeners, self._accepted, listeners)
                 task_status.started()
         finally:
-            store, self._store = self._store, None
-            with trio.CancelScope(shield=True):
-                await self._store_call(store.close)
-
-    async def _store_call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a ChatStore call: in a worker thread for a file, inline for memory.
-
-        A file database commits with synchronous=FULL, which can wait on the disk; the
-        memory database costs microseconds, less than a thread hop, and staying in the
-        trio thread keeps virtual-time tests free of real waits.
-        """
-        if self.config.db is None:
-            await trio.lowlevel.checkpoint()
-            return function(*args)
-        return await trio.to_thread.run_sync(function, *args, limiter=self._store_limiter)
-
-    async def _restore(self) -> None:
-        assert self._store is not None
-        store = self._store
-        self.chat.restore(await self._store_call(store.recent, CHAT_HISTORY_LENGTH))
-        epoch = await self._store_call(store.get_meta, "epoch")
-        if epoch is not None and epoch.isdigit():
-            self.room.epoch = int(epoch) % 2**32
+            await self.keeper.close()
 
     # -- connections -------------------------------------------------------------------
 
@@ -196,7 +167,7 @@ class Tracker:
         tracker must be serving (`serve` or `serve_listeners` running): they run the
         clock that declares silent peers dead and the chat store.
         """
-        if self._store is None:
+        if not self.keeper.is_open:
             await trio.aclose_forcefully(stream)
             raise RuntimeError("serve_stream needs Tracker.serve or serve_listeners running")
         limit = self.config.max_peers
@@ -348,17 +319,9 @@ class Tracker:
         return True
 
     def _post_chat(self, session: Session, key: str, text: str, now: float) -> None:
-        sender = self.room.members[key].name
-        result = self.chat.post(sender, text, now, time.time_ns())
-        if isinstance(result, p.Error):
-            session.deliver(p.encode(result))
-            return
-        try:
-            self._store_send.send_nowait(result)
-        except trio.WouldBlock:
-            session.deliver(
-                p.encode(p.Error(code=p.ErrorCode.CHAT_BUSY, message="chat is busy, retry"))
-            )
+        refusal = self.keeper.post(self.room.members[key].name, text, now)
+        if refusal is not None:
+            session.deliver(p.encode(refusal))
 
     def _refuse(self, session: Session, code: p.RejectCode, message: str) -> None:
         session.deliver(p.encode(p.Reject(code=code, message=message)))
@@ -385,7 +348,7 @@ class Tracker:
             elif isinstance(action, Broadcast):
                 data = p.encode(action.message)
                 if isinstance(action.message, p.StreamStarted):
-                    self._remember_epoch(action.message.epoch)
+                    self.keeper.remember_epoch(action.message.epoch)
                 elif isinstance(action.message, p.ChatMessage):
                     self.metrics.chat_lines.inc()
                 for session in list(self.sessions.values()):
@@ -409,10 +372,6 @@ class Tracker:
         elif isinstance(message, p.Waiting) and message.reason is p.WaitReason.NO_FREE_SLOT:
             self.metrics.placements_refused.inc()
 
-    def _remember_epoch(self, epoch: int) -> None:
-        with contextlib.suppress(trio.WouldBlock):
-            self._store_send.send_nowait(epoch)
-
     async def _tick_loop(self, start_s: float) -> None:
         """Run the Room's periodic duties on a fixed grid from `start_s` (no drift)."""
         step_s = self.config.tick_interval_s
@@ -430,13 +389,6 @@ class Tracker:
             )
             self._do(self.room.probed(probe.to, probe.nonce, answer, trio.current_time()))
 
-    async def _store_loop(self) -> None:
-        """Store each chat line durably, then deliver it to everyone, in id order."""
-        async for item in self._store_receive:
-            store = self._store
-            assert store is not None
-            if isinstance(item, int):
-                await self._store_call(store.set_meta, "epoch", str(item))
-                continue
-            await self._store_call(store.append, item)
-            self._do([Broadcast(item)])
+    def _chat_stored(self, line: p.ChatMessage) -> None:
+        """A chat line is stored: now everyone gets it."""
+        self._do([Broadcast(line)])
