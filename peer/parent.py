@@ -28,6 +28,7 @@ import protocol as p
 from peer import events as ev
 from peer.connect import connect_failure, mark_low_delay
 from peer.parent_plan import ParentPlan
+from peer.punching import Punch, PunchFailed
 from peer.wire import extend_deadline, receive_message
 
 PING_INTERVAL_S = 0.5
@@ -105,7 +106,7 @@ class ParentFollower:
     reversed_link: Callable[[str], Awaitable[trio.abc.Stream]] | None = None
     # Our half of a hole punch to a parent behind another router (peer/punching.py):
     # host, port, delay in seconds.
-    punch: Callable[[str, int, float], Awaitable[trio.abc.Stream]] | None = None
+    punch: Punch | None = None
     link: p.LinkKind | None = None  # how the link now up was made (None: none is up)
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
@@ -241,11 +242,8 @@ class ParentFollower:
             raise LinkEnded(p.LossReason.UNREACHABLE, "hole punching is not available here")
         try:
             stream = await self.punch(offer.host, offer.port, offer.punch_delay_ms / 1000)
-        except trio.TooSlowError:
-            raise LinkEnded(p.LossReason.UNREACHABLE, "hole punch timed out") from None
-        except OSError as exc:
-            detail = f"hole punch failed: {exc.strerror or exc}"
-            raise LinkEnded(p.LossReason.UNREACHABLE, detail) from None
+        except PunchFailed as exc:
+            raise LinkEnded(p.LossReason.UNREACHABLE, exc.detail) from None
         mark_low_delay(stream)
         return stream
 

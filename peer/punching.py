@@ -21,6 +21,7 @@ involved, the listener's too (peer/addresses.py).
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
@@ -30,6 +31,8 @@ import trio
 PUNCH_TIMEOUT_S = 3.0
 REFUSED_RETRY_S = 0.05  # after a reset, while the other side's SYN is on its way
 WILDCARD = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
+# Our half of a hole punch to (host, port) after a delay in seconds (`ListenPortDialer.punch`).
+Punch = Callable[[str, int, float], Awaitable[trio.abc.Stream]]
 
 
 async def connect_from_port(host: str, port: int, local_port: int) -> trio.SocketStream:
@@ -54,21 +57,35 @@ async def connect_from_port(host: str, port: int, local_port: int) -> trio.Socke
     return trio.SocketStream(sock)
 
 
+class PunchFailed(Exception):
+    """A hole punch did not meet; `detail` says how, for people."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 async def punch(host: str, port: int, local_port: int, delay_s: float) -> trio.SocketStream:
     """Our half of a hole punch: after `delay_s`, connect to host:port from our listen
     port until the other side's half meets it. A router that answers a SYN it has no
     mapping for with a reset (many do; Linux's MASQUERADE behind a DROP does not) only
     says the other side's SYN has not left yet: we try again until the deadline.
 
-    Raises trio.TooSlowError after PUNCH_TIMEOUT_S, OSError when it fails otherwise.
+    Raises PunchFailed after PUNCH_TIMEOUT_S (`hole punch timed out`), or sooner when
+    the connection fails otherwise.
     """
     await trio.sleep(delay_s)
-    with trio.fail_after(PUNCH_TIMEOUT_S):
-        while True:
-            try:
-                return await connect_from_port(host, port, local_port)
-            except ConnectionRefusedError:
-                await trio.sleep(REFUSED_RETRY_S)
+    try:
+        with trio.fail_after(PUNCH_TIMEOUT_S):
+            while True:
+                try:
+                    return await connect_from_port(host, port, local_port)
+                except ConnectionRefusedError:
+                    await trio.sleep(REFUSED_RETRY_S)
+    except trio.TooSlowError:
+        raise PunchFailed("hole punch timed out") from None
+    except OSError as exc:
+        raise PunchFailed(f"hole punch failed: {exc.strerror or exc}") from None
 
 
 @attrs.define
@@ -95,7 +112,7 @@ class ListenPortDialer:
         return await trio.open_tcp_stream(host, port)
 
     async def punch(self, host: str, port: int, delay_s: float) -> trio.SocketStream:
-        """Our half of a hole punch to host:port (see `punch`)."""
+        """Our half of a hole punch to host:port (see `punch`); PunchFailed if not."""
         if not self.listen_port:
-            raise OSError("not listening where a router maps us")
+            raise PunchFailed("hole punch failed: not listening where a router maps us")
         return await punch(host, port, self.listen_port, delay_s)

@@ -25,6 +25,7 @@ import protocol as p
 from peer import events as ev
 from peer.connect import connect_failure, mark_low_delay
 from peer.parent import CONNECT_TIMEOUT_S, Connect, open_tcp
+from peer.punching import Punch, PunchFailed
 from protocol.names import name_key
 
 REVERSE_WAIT_S = 3.0  # how long either side waits for the other
@@ -99,7 +100,7 @@ class ChildDialer:
     on_event: Callable[[ev.PeerEvent], None] = lambda event: None
     connect: Connect = open_tcp
     # Our half of a hole punch (host, port, delay in seconds), peer/punching.py.
-    punch: Callable[[str, int, float], Awaitable[trio.abc.Stream]] | None = None
+    punch: Punch | None = None
     _send: trio.MemorySendChannel[Order] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[Order] = attrs.field(init=False)
 
@@ -141,12 +142,9 @@ class ChildDialer:
             return None
         try:
             return await self.punch(dial.host, dial.port, dial.delay_ms / 1000)
-        except trio.TooSlowError:
-            detail = "hole punch timed out"
-        except OSError as exc:
-            detail = f"hole punch failed: {exc.strerror or exc}"
-        self.on_event(ev.ChildUnreachable(child=dial.child, detail=detail))
-        return None
+        except PunchFailed as exc:
+            self.on_event(ev.ChildUnreachable(child=dial.child, detail=exc.detail))
+            return None
 
     async def _open(self, dial: p.DialChild) -> trio.abc.Stream | None:
         """A connection to the child that has had our `Reverse`, or None (said why)."""

@@ -137,10 +137,10 @@ class Tracker:
         listeners at all, it serves only those). Raises TrackerError (StoreError) when
         the chat database cannot be opened.
         """
-        epoch = await self.keeper.open()
-        if epoch is not None:
-            self.room.epoch = epoch
         try:
+            epoch = await self.keeper.open()
+            if epoch is not None:
+                self.room.epoch = epoch
             now = trio.current_time()
             self.room.started_s = now
             self.room.wall_offset_s = time.time() - now

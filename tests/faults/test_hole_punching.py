@@ -12,7 +12,7 @@ import signal
 
 import trio
 
-from tests.faults.netlab import NetLab
+from tests.faults.netlab import Host, NetLab, Router
 from tests.faults.programs import Program, Programs
 from tests.faults.rates import frame_rate_floor
 from tests.faults.test_real_networks import SOURCE_FPS, SPEC
@@ -40,27 +40,35 @@ async def watched_from(viewer: Program, cam: Program, joined_at: float) -> float
     return frame_rate_floor(viewer, cam, start, start + WINDOW_S)
 
 
-async def test_viewers_behind_two_routers_meet_by_hole_punching_every_time(
-    netlab: NetLab, programs: Programs
-) -> None:
-    trk, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
-    near, far = netlab.add_router("r1"), netlab.add_router("r2")
-    relay_host = netlab.add_host("relay", behind=near)
-    child_host = netlab.add_host("child", behind=far)
+async def start_relay_at_home(
+    netlab: NetLab, programs: Programs, trk: Host, cam_host: Host, near: Router
+) -> tuple[tuple[str, int], Program]:
+    """A tracker, a source with one slot, and a relay behind `near` in that slot, found
+    unreachable by the tracker: any other viewer at home can only punch to it."""
     _, (_, port) = await programs.tracker(host="0.0.0.0", netns=trk.netns)
     tracker = (trk.address, port)
-    # The source's one slot goes to the relay; the child's only parent is behind r1.
     cam = await programs.source(
         tracker, "cam", spec=SPEC, fanout=1, listen=None, netns=cam_host.netns
     )
     relay = await programs.viewer(
-        tracker, "relay", max_children=2, listen=None, netns=relay_host.netns
-    )
+        tracker, "relay", max_children=2, listen=None,
+        netns=netlab.add_host("relay", behind=near).netns,
+    )  # fmt: skip
     await eventually(
         lambda: (s := relay.latest()) is not None and s["reachable"] is False,
         within_s=15,
         what="the tracker finding the relay unreachable",
     )
+    return tracker, cam
+
+
+async def test_viewers_behind_two_routers_meet_by_hole_punching_every_time(
+    netlab: NetLab, programs: Programs
+) -> None:
+    trk, cam_host = netlab.add_host("trk"), netlab.add_host("cam")
+    near, far = netlab.add_router("r1"), netlab.add_router("r2")
+    tracker, cam = await start_relay_at_home(netlab, programs, trk, cam_host, near)
+    child_host = netlab.add_host("child", behind=far)
     punched = 0
     for attempt in range(ATTEMPTS):
         child = await programs.viewer(
@@ -100,18 +108,7 @@ async def test_a_punch_that_fails_is_not_tried_again_and_a_random_port_router_is
     near = netlab.add_router("r1", drop_inbound_syn=True)
     strict = netlab.add_router("r2", drop_inbound_syn=True)
     hard = netlab.add_router("r3", random_ports=True)
-    relay_host = netlab.add_host("relay", behind=near)
-    _, (_, port) = await programs.tracker(host="0.0.0.0", netns=trk.netns)
-    tracker = (trk.address, port)
-    await programs.source(tracker, "cam", spec=SPEC, fanout=1, listen=None, netns=cam_host.netns)
-    relay = await programs.viewer(
-        tracker, "relay", max_children=2, listen=None, netns=relay_host.netns
-    )
-    await eventually(
-        lambda: (s := relay.latest()) is not None and s["reachable"] is False,
-        within_s=15,
-        what="the tracker finding the relay unreachable",
-    )
+    tracker, _ = await start_relay_at_home(netlab, programs, trk, cam_host, near)
     blocked = await programs.viewer(
         tracker, "blocked", max_children=0, listen=None,
         netns=netlab.add_host("blocked", behind=strict).netns,

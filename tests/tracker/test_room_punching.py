@@ -43,20 +43,33 @@ def natted_relay(swarm: Swarm, *, punch_port: int | None = RELAY_PORT) -> None:
     swarm.probe("relay", reachable=False)
 
 
+def child_at_home(
+    swarm: Swarm, *, listen_port: int = CHILD_PORT, punch_port: int | None = CHILD_PORT
+) -> list[Action]:
+    """A leaf behind another router than the relay's, seen at `punch_port`."""
+    return swarm.join(
+        "child",
+        OTHER_HOME,
+        0,
+        addresses=(OTHER_LAN,),
+        listen_port=listen_port,
+        punch_port=punch_port,
+    )
+
+
+def punch_fails(swarm: Swarm) -> list[Action]:
+    """The child reports that its punch to the relay timed out."""
+    failed = p.ParentLost(parent="relay", reason=p.LossReason.UNREACHABLE, detail="timed out")
+    return swarm.record(swarm.room.parent_lost("child", failed, swarm.step()))
+
+
 def test_two_viewers_behind_different_routers_are_told_to_punch_to_each_other() -> None:
     rtts = {"relay": 0.080, "child": 0.020}
     swarm = swarm_with_source(1)
     swarm.room.rtt_s = rtts.get
     natted_relay(swarm)
     # Placed at once, before its own probe ends: whatever it shows, the punch works.
-    actions = swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT,
-        punch_port=CHILD_PORT,
-    )
+    actions = child_at_home(swarm)
 
     assert swarm.parent("child") == "relay"
     (assign,) = assigns(actions, "child")
@@ -76,7 +89,7 @@ def test_two_viewers_behind_different_routers_are_told_to_punch_to_each_other() 
 def test_a_viewer_that_does_not_reach_the_tracker_from_its_listen_port_waits() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
-    actions = swarm.join("child", OTHER_HOME, 0, addresses=(OTHER_LAN,), punch_port=None)
+    actions = child_at_home(swarm, punch_port=None)
     actions += swarm.probe("child", reachable=False)
     assert swarm.room.tree["child"].depth is None
     assert not punches(actions)
@@ -87,19 +100,11 @@ def test_a_viewer_that_does_not_reach_the_tracker_from_its_listen_port_waits() -
 def test_a_failed_punch_is_remembered_and_the_child_goes_to_a_public_parent() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
-    swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT,
-        punch_port=CHILD_PORT,
-    )
+    child_at_home(swarm)
     swarm.probe("child", reachable=False)
     assert swarm.parent("child") == "relay"
 
-    failed = p.ParentLost(parent="relay", reason=p.LossReason.UNREACHABLE, detail="timed out")
-    actions = swarm.record(swarm.room.parent_lost("child", failed, swarm.step()))
+    actions = punch_fails(swarm)
     assert swarm.room.tree["child"].depth is None, "no other parent yet: it waits"
     assert not punches(actions), "the same pair is not tried again"
     # No re-check of the relay: its routers, not it, stopped the punch.
@@ -120,14 +125,7 @@ def test_a_viewer_whose_router_changed_its_port_is_not_punched_to() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
     # The router gave the connection another port: it may give every destination one.
-    actions = swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT,
-        punch_port=CHILD_PORT + 7,
-    )
+    actions = child_at_home(swarm, punch_port=CHILD_PORT + 7)
     actions += swarm.probe("child", reachable=False)
     assert not punches(actions)
     assert swarm.room.tree["child"].depth is None
@@ -136,41 +134,19 @@ def test_a_viewer_whose_router_changed_its_port_is_not_punched_to() -> None:
 def test_a_failed_pair_is_forgotten_when_the_child_registers_again() -> None:
     swarm = swarm_with_source(1)
     natted_relay(swarm)
-    swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT,
-        punch_port=CHILD_PORT,
-    )
+    child_at_home(swarm)
     swarm.probe("child", reachable=False)
-    failed = p.ParentLost(parent="relay", reason=p.LossReason.UNREACHABLE, detail="timed out")
-    swarm.record(swarm.room.parent_lost("child", failed, swarm.step()))
+    punch_fails(swarm)
     swarm.record(swarm.room.leave("child", swarm.step()))
     # Back with a new mapping (another network, or a router restarted).
-    actions = swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT + 1,
-        punch_port=CHILD_PORT + 1,
-    )
+    actions = child_at_home(swarm, listen_port=CHILD_PORT + 1, punch_port=CHILD_PORT + 1)
     ((to, punch),) = punches(actions)
     assert to == "relay" and punch.port == CHILD_PORT + 1
 
 
 def test_a_natted_child_of_a_public_parent_dials_it_and_is_never_a_punch() -> None:
     swarm = swarm_with_source(2)
-    swarm.join(
-        "child",
-        OTHER_HOME,
-        0,
-        addresses=(OTHER_LAN,),
-        listen_port=CHILD_PORT,
-        punch_port=CHILD_PORT,
-    )
+    child_at_home(swarm)
     actions = swarm.probe("child", reachable=False)
     assert swarm.parent("child") == "cam"
     assert not punches(actions)
