@@ -6,11 +6,12 @@ served, and cuts them at once when they are not:
 - A viewer starts with FIRST_VIEWER_SLOTS (a source with its whole fanout: its operator
   chose it). A slot is added only after every one was in use, nothing was lost and our
   CPU kept up for PROVE_S (no demand, no growth: an idle slot proves nothing), and only
-  if the uplink has room for one more: the share of time our writers spent blocked in
-  a send (on a full socket, or on --upload-limit) is the upload's utilisation, and one
-  more child must keep it under MAX_UTILISATION. On a real socket the writers block
-  only near saturation, so this mostly holds growth back on thin uplinks before any
-  child starves.
+  if the uplink has room for one more: one more child must keep the upload's
+  utilisation under MAX_UTILISATION. Under --upload-limit the cap knows its utilisation
+  exactly (its busy time, peer/upload_limit.py); with no cap, the share of time our
+  writers spent blocked in a send on a full socket stands for it. On a real socket the
+  writers block only near saturation, so this mostly holds growth back on thin uplinks
+  before any child starves.
 - When the upload monitor (peer/upload_monitor.py) sees the children starve together,
   the slots fall at once to what the upload actually carried (its `keep`), and that
   number stands for REPROBE_AFTER_SHED_S: then one more is tried, each after
@@ -39,7 +40,7 @@ class SlotEstimate:
     slots: int = attrs.field(validator=attrs.validators.ge(0))
     slow_start: bool = True
     _clean_since_s: float | None = None  # all slots in use and nothing lost since then
-    _busy_since_s: float = 0.0  # the writers' blocked time when the clean run began
+    _busy_since_s: float = 0.0  # the upload's busy time when the clean run began
     _dropped: int = -1  # the children's drop counter at the last look
     _quiet_until_s: float = -math.inf
 
@@ -60,22 +61,26 @@ class SlotEstimate:
         children: int,
         frames_dropped: int,
         send_blocked_s: float = 0.0,
+        upload_busy_s: float | None = None,
         cpu_behind: bool = False,
     ) -> int:
-        """A look at the children: how many, the frames dropped for them so far, and the
-        seconds their writers spent blocked in sends so far (summed over children)."""
+        """A look at the children: how many, the frames dropped for them so far, the
+        seconds their writers spent blocked in sends so far (summed over children), and
+        under a cap the seconds it has been busy so far (None: no cap)."""
         lost = self._dropped >= 0 and frames_dropped != self._dropped
         self._dropped = frames_dropped
         if lost or cpu_behind or children < self.slots or self.slots >= self.ceiling:
             self._clean_since_s = None
             return self.slots
+        # The upload's busy seconds so far: the cap's own, or one writer's blocked time.
+        busy_s = send_blocked_s / max(1, children) if upload_busy_s is None else upload_busy_s
         if self._clean_since_s is None:
-            self._clean_since_s, self._busy_since_s = now_s, send_blocked_s
+            self._clean_since_s, self._busy_since_s = now_s, busy_s
         clean_s = now_s - self._clean_since_s
         prove_s = PROVE_S if self.slow_start else ADDITIVE_PROVE_S
         if now_s < self._quiet_until_s or clean_s < prove_s:
             return self.slots
-        utilisation = (send_blocked_s - self._busy_since_s) / (clean_s * max(1, children))
+        utilisation = (busy_s - self._busy_since_s) / clean_s
         self._clean_since_s = None
         if self.slots and utilisation * (self.slots + 1) / self.slots > MAX_UTILISATION:
             return self.slots  # no room for one more

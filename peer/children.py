@@ -339,6 +339,8 @@ class ChildrenHub:
                 for name, link in self.links.items()
                 if (limits := sending_limits(link.stream)) is not None
             },
+            send_blocked_s=self.send_blocked_s,
+            upload_busy_s=self.upload_limit.busy_s if self.upload_limit is not None else None,
         )
         shed = self.upload.observe(sample)
         if self.slots is not None:
@@ -348,7 +350,8 @@ class ChildrenHub:
                 now_s,
                 children=len(self.links),
                 frames_dropped=self.frames_dropped,
-                send_blocked_s=self.send_blocked_s,
+                send_blocked_s=sample.send_blocked_s,
+                upload_busy_s=sample.upload_busy_s,
                 cpu_behind=isinstance(shed, CpuBehind),
             )
         if shed is None:

@@ -16,13 +16,18 @@ viewer for its home uplink (`streamnest-peer simulate --upload-mix`), and what a
 on a metered connection sets to keep relaying within a budget. Because the allowance
 lets a burst leave at once where a real uplink would queue it, a capped peer's children
 see its frames up to BURST_S sooner than a real link of that rate would deliver them.
+The cap also knows exactly how busy it has been (`busy_s`): the utilisation of the
+uplink it stands for, which a peer with a cap uses to judge whether one more child fits.
 """
 
 from __future__ import annotations
 
 import attrs
 
-BURST_S = 0.05  # the cap allows this many seconds of its rate at once
+# The cap allows this many seconds of its rate at once: the buffer of a home uplink
+# (socket, router and modem queues together), which absorbs a burst of frames that
+# our event loop let pile up instead of dropping them.
+BURST_S = 0.25
 MIN_LIMIT_KBPS = 64.0  # below this not even one child's control messages flow well
 
 
@@ -33,6 +38,12 @@ class UploadLimit:
     kbps: float = attrs.field(validator=attrs.validators.ge(MIN_LIMIT_KBPS))
     burst_s: float = BURST_S
     _next_free_s: float = -1e18  # when the bytes reserved so far have all gone out
+    _reserved_bytes: int = 0
+
+    @property
+    def busy_s(self) -> float:
+        """Seconds the capped uplink has been (or is booked to be) busy, so far."""
+        return self._reserved_bytes / self.bytes_per_s
 
     @property
     def bytes_per_s(self) -> float:
@@ -43,6 +54,7 @@ class UploadLimit:
         """Reserve `nbytes`; how many seconds from `now_s` their write must wait."""
         start = max(now_s, self._next_free_s)
         self._next_free_s = start + nbytes / self.bytes_per_s
+        self._reserved_bytes += nbytes
         return max(0.0, self._next_free_s - self.burst_s - now_s)
 
     def take_now(self, now_s: float, nbytes: int) -> bool:
@@ -51,4 +63,5 @@ class UploadLimit:
         if finish - self.burst_s > now_s:
             return False
         self._next_free_s = finish
+        self._reserved_bytes += nbytes
         return True

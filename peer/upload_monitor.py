@@ -7,6 +7,9 @@ in our queues either way), so the sample also says how late our event loop ran: 
 loop that is behind is a busy CPU, not a slow uplink, and sheds nobody for it. Nor
 does a child that does not read (its own CPU or downlink is slow: the kernel saw its
 receive window full, peer/tcp_info.py) count as a sign that our uplink is too slow.
+A loop can be late and the uplink full at once (a busy machine relaying through a thin
+uplink): when the uplink was saturated over the window, it is the bottleneck whatever
+the loop did, and the children are shed as usual.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ CPU_BEHIND_LATE_SHARE = 0.05
 # A child whose receive window held our sending back for this share of the window is
 # slow to read: its loss is its own, not our uplink's.
 RECEIVER_LIMITED_SHARE = 0.25
+# The uplink was saturated over the window: a cap busy this share of it, or (no cap)
+# each child's writer blocked in a send on a full socket this share of it.
+CAP_SATURATED_SHARE = 0.9
+SENDS_BLOCKED_SHARE = 0.5
 
 
 @attrs.frozen
@@ -45,6 +52,8 @@ class UploadSample:
     # Per child, seconds its full receive window held our sending back, so far (where
     # the kernel says; see peer/tcp_info.py).
     receiver_limited_s: dict[str, float] = attrs.field(factory=dict)
+    send_blocked_s: float = 0.0  # seconds the writers spent blocked in sends, summed, so far
+    upload_busy_s: float | None = None  # seconds a --upload-limit cap was busy so far (None: none)
 
 
 @attrs.frozen
@@ -78,7 +87,9 @@ class UploadMonitor:
     the stream's rate, is the number of children it carries: keep that many (at least
     one, at most all but one), let the newest others go, and wait OVERLOAD_COOLDOWN_S
     plus a new window before judging again. Unless our own event loop woke late by
-    CPU_BEHIND_LATE_SHARE of the window or more: then our CPU is the bottleneck, and the
+    CPU_BEHIND_LATE_SHARE of the window or more while the uplink was not saturated
+    (a cap busy under CAP_SATURATED_SHARE of the window; with no cap, writers blocked in
+    sends under SENDS_BLOCKED_SHARE of it each): then our CPU is the bottleneck, and the
     decision is CpuBehind (nobody shed), with the same wait before judging again.
     Children that held our sending back with a full receive window for
     RECEIVER_LIMITED_SHARE of the window are left out of the judgement: they starve
@@ -122,7 +133,7 @@ class UploadMonitor:
             return None
         self._quiet_until_s = sample.at_s + self.cooldown_s
         late_share = (sample.loop_late_s - oldest.loop_late_s) / span_s
-        if late_share >= self.cpu_late_share:
+        if late_share >= self.cpu_late_share and not _uplink_saturated(oldest, sample, span_s):
             samples.clear()
             return CpuBehind(late_ms_per_s=round(late_share * 1000, 1), children=len(lost))
         stream_rate = (sample.bytes_offered - oldest.bytes_offered) / span_s
@@ -136,3 +147,11 @@ class UploadMonitor:
             upload_kbps=round(kbps(sent_rate), 1),
             stream_kbps=round(kbps(stream_rate), 1),
         )
+
+
+def _uplink_saturated(oldest: UploadSample, newest: UploadSample, span_s: float) -> bool:
+    """Whether the uplink itself was full between the two samples."""
+    if newest.upload_busy_s is not None and oldest.upload_busy_s is not None:
+        return newest.upload_busy_s - oldest.upload_busy_s >= CAP_SATURATED_SHARE * span_s
+    blocked_s = newest.send_blocked_s - oldest.send_blocked_s
+    return blocked_s >= SENDS_BLOCKED_SHARE * span_s * max(1, len(newest.dropped))

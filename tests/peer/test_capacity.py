@@ -54,6 +54,21 @@ def test_an_upload_near_its_limit_takes_no_more_children() -> None:
     assert MAX_UTILISATION < 0.7 * 3 / 2
 
 
+def test_under_a_cap_its_busy_time_is_the_utilisation() -> None:
+    # Two children fill a capped uplink to 90% though no writer ever blocked (the cap's
+    # buffer took every frame at once): a third would need 135%.
+    estimate = SlotEstimate.for_viewer(ceiling=8)
+    for tick in range(40):
+        now = tick * 0.5
+        estimate.observe(now, children=2, frames_dropped=0, upload_busy_s=0.9 * now)
+    assert estimate.slots == 2
+    roomy = SlotEstimate.for_viewer(ceiling=8)
+    for tick in range(8):
+        now = tick * 0.5
+        roomy.observe(now, children=roomy.slots, frames_dropped=0, upload_busy_s=0.1 * now)
+    assert roomy.slots > 2, "a cap with room grows as before"
+
+
 def test_idle_slots_prove_nothing() -> None:
     estimate = SlotEstimate.for_viewer(ceiling=8)
     for tick in range(40):

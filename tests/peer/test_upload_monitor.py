@@ -19,14 +19,26 @@ class Feed:
         self.sent = 0
         self.dropped = dict.fromkeys(children, 0)
         self.late = 0.0
+        self.blocked = 0.0
+        self.busy: float | None = None
 
     def step(
-        self, *, carried: float, drops: dict[str, int] | None = None, late_s: float = 0.001
+        self,
+        *,
+        carried: float,
+        drops: dict[str, int] | None = None,
+        late_s: float = 0.001,
+        blocked_s: float = 0.0,
+        cap_busy_s: float | None = None,
     ) -> UploadSample:
         """Half a second in which the upload carried `carried` streams' worth of bytes,
-        and our event loop woke `late_s` late in all."""
+        our event loop woke `late_s` late in all, the writers were blocked `blocked_s`
+        in all, and a cap (if any) was busy `cap_busy_s`."""
         self.now += 0.5
         self.late += late_s
+        self.blocked += blocked_s
+        if cap_busy_s is not None:
+            self.busy = (self.busy or 0.0) + cap_busy_s
         self.frames += FPS // 2
         self.sent += int(carried * FRAME_BYTES * FPS / 2)
         for name, count in (drops or {}).items():
@@ -38,6 +50,8 @@ class Feed:
             bytes_sent=self.sent,
             dropped=dict(self.dropped),
             loop_late_s=self.late,
+            send_blocked_s=self.blocked,
+            upload_busy_s=self.busy,
         )
 
 
@@ -133,6 +147,37 @@ def test_a_busy_cpu_is_not_a_slow_upload() -> None:
     # Once the CPU keeps up again, a real overload is still caught.
     later = [monitor.observe(feed.step(carried=2.3, drops=starving)) for _ in range(20)]
     assert any(isinstance(d, Shed) and d.keep == 2 for d in later)
+
+
+def test_a_full_uplink_is_shed_even_when_the_cpu_is_behind_too() -> None:
+    # A busy machine behind a thin uplink: the loop is late, but the cap was busy the
+    # whole time (or, with no cap, every writer sat on a full socket): the uplink is the
+    # bottleneck, and waiting for the CPU would starve the children forever.
+    starving = {"a": 3, "b": 5, "c": 4}
+    capped, capped_feed = UploadMonitor(), Feed(["a", "b", "c"])
+    uncapped, uncapped_feed = UploadMonitor(), Feed(["a", "b", "c"])
+    decisions = [
+        (
+            capped.observe(
+                capped_feed.step(carried=2.3, drops=starving, late_s=0.06, cap_busy_s=0.5)
+            ),
+            uncapped.observe(
+                uncapped_feed.step(carried=2.3, drops=starving, late_s=0.06, blocked_s=1.2)
+            ),
+        )
+        for _ in range(8)
+    ]
+    for column in zip(*decisions, strict=True):
+        shed = next(d for d in column if d is not None)
+        assert isinstance(shed, Shed) and shed.keep == 2
+    # A cap with room to spare while the loop is late: the CPU, as before.
+    idle_cap, idle_feed = UploadMonitor(), Feed(["a", "b", "c"])
+    later = [
+        idle_cap.observe(idle_feed.step(carried=2.3, drops=starving, late_s=0.06, cap_busy_s=0.3))
+        for _ in range(8)
+    ]
+    assert any(isinstance(d, CpuBehind) for d in later)
+    assert not any(isinstance(d, Shed) for d in later)
 
 
 def test_children_that_do_not_read_are_not_a_slow_upload() -> None:
