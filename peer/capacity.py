@@ -16,6 +16,9 @@ served, and cuts them at once when they are not:
   the slots fall at once to what the upload actually carried (its `keep`), and that
   number stands for REPROBE_AFTER_SHED_S: then one more is tried, each after
   ADDITIVE_PROVE_S of clean service (additive increase, quick decrease).
+- Before anyone depends on it, a viewer probes its uplink once (peer/uplink_probe.py)
+  and starts from what that showed (`probed`): rich uplinks need not wait for demand
+  to be ranked high, and thin ones are not handed two children they cannot carry.
 The hub reports the number in every heartbeat; the tracker places children by it.
 """
 
@@ -85,6 +88,13 @@ class SlotEstimate:
         if self.slots and utilisation * (self.slots + 1) / self.slots > MAX_UTILISATION:
             return self.slots  # no room for one more
         self.slots = min(self.ceiling, self.slots + 1)
+        return self.slots
+
+    def probed(self, slots: int) -> int:
+        """An uplink probe (peer/uplink_probe.py) showed our upload carries `slots`
+        children: offer that many (within the ceiling), and grow from there on proof."""
+        self.slots = max(0, min(self.ceiling, slots))
+        self._clean_since_s = None
         return self.slots
 
     def shed(self, now_s: float, keep: int) -> int:

@@ -54,6 +54,7 @@ class ChildLink:
     drop_detail: str = ""
     sending_since: float | None = None  # when the send in progress started
     awaiting_keyframe: bool = False  # H.264: a frame was dropped, send nothing before a keyframe
+    probe_bytes: int = 0  # uplink probe padding the child sent (peer/uplink_probe.py)
 
 
 def can_write_now(link: ChildLink) -> bool:

@@ -263,6 +263,12 @@ class ChildrenHub:
                             link.queue.put_control(pong)
                     elif isinstance(message, p.KeyframeRequest):
                         self.on_keyframe_request(message)
+                    elif isinstance(message, p.UplinkProbe):  # padding: count it, no more
+                        link.probe_bytes += message.padding_bytes
+                        if link.probe_bytes > p.limits.MAX_UPLINK_PROBE_BYTES:
+                            detail = "probed past the limit"
+                            self._mark_dropped(link, p.DropReason.MISBEHAVED, detail)
+                            return
                     elif not isinstance(message, p.Pong):
                         self._mark_dropped(link, p.DropReason.MISBEHAVED, type(message).__name__)
                         return

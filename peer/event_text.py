@@ -118,6 +118,13 @@ def _(event: ev.UploadShed) -> str:
 
 
 @describe.register
+def _(event: ev.UplinkMeasured) -> str:
+    rate = f"{'at least ' if event.complete else ''}{event.upload_kbps:.0f} kb/s"
+    slots = f"{event.slots} child slot{'s' if event.slots != 1 else ''}"
+    return f"uplink probe: {rate} delivered, {slots} at {event.stream_kbps:.0f} kb/s each"
+
+
+@describe.register
 def _(event: ev.CpuBehind) -> str:
     return (
         f"our CPU is behind (the event loop runs {event.late_ms_per_s:.0f} ms/s late); "

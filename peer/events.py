@@ -149,6 +149,17 @@ class UploadShed(PeerEvent):
 
 
 @attrs.frozen(slots=True)
+class UplinkMeasured(PeerEvent):
+    """A probe timed our uplink (peer/uplink_probe.py): it delivered `upload_kbps` (at
+    least, when `complete`), enough for `slots` children of a `stream_kbps` stream."""
+
+    upload_kbps: float
+    stream_kbps: float
+    slots: int = attrs.field(validator=_count)
+    complete: bool
+
+
+@attrs.frozen(slots=True)
 class CpuBehind(PeerEvent):
     """Children starve because our CPU is behind (our event loop runs late), not because
     of our upload: nobody is let go for it."""

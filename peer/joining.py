@@ -35,7 +35,16 @@ NEW_KEY_WAIT_S = 2.0
 SLOT_WAIT_S = 1.0
 MAX_JOINING = 64
 MAX_JOINING_PER_ADDRESS = 8
-FROM_CHILD = (p.Join, p.Probe, p.Reverse, p.Ping, p.Pong, p.KeyframeRequest, p.Goodbye)
+FROM_CHILD = (
+    p.Join,
+    p.Probe,
+    p.Reverse,
+    p.Ping,
+    p.Pong,
+    p.KeyframeRequest,
+    p.UplinkProbe,
+    p.Goodbye,
+)
 
 Admitted = tuple[p.Join, p.MessageDecoder]
 # Takes a connection a parent opened to us (peer/reversal.py); False if nobody wanted it.

@@ -39,8 +39,9 @@ from peer.reach import Reach
 from peer.requests import TrackerRequests
 from peer.reversal import ChildDialer, ReversedLinks
 from peer.source import FrameSource
-from peer.stats import PeerCounters
+from peer.stats import PeerCounters, kbps
 from peer.tracker_link import TrackerLink
+from peer.uplink_probe import ProbeResult, UplinkProber
 from peer.upload_limit import UploadLimit
 from protocol.addresses import format_address
 from protocol.signing import FrameSigner
@@ -117,6 +118,13 @@ class Peer:
         self.hub.door.take_reversed = self.reversed_links.hand_over
         self.follower.reversed_link = self.reversed_links.take
         self.follower.punch = self.ports.punch
+        if slots is not None and config.role == "viewer":
+            self.follower.prober = UplinkProber(
+                ceiling=config.max_children,
+                has_children=lambda: bool(self.hub.links),
+                on_result=self._uplink_measured,
+                upload_limit=self.hub.upload_limit,
+            )
         self.dialer = ChildDialer(
             name=config.name,
             serve=self.hub.serve_dialled,
@@ -387,6 +395,21 @@ class Peer:
         self.hooks.on_event(dropped)
         report = p.ChildDropped(child=dropped.child, reason=dropped.reason, detail=dropped.detail)
         self.tracker.send(report)
+
+    def _uplink_measured(self, result: ProbeResult, stream_bytes_per_s: float) -> None:
+        """Our uplink probe is in: offer the slots it showed (see peer/uplink_probe.py)."""
+        estimate = self.hub.slots
+        if estimate is None:
+            return
+        self.gate.capacity = estimate.probed(result.slots(stream_bytes_per_s, estimate.ceiling))
+        self.hooks.on_event(
+            ev.UplinkMeasured(
+                upload_kbps=round(kbps(result.bytes_per_s), 1),
+                stream_kbps=round(kbps(stream_bytes_per_s), 1),
+                slots=self.gate.capacity,
+                complete=result.complete,
+            )
+        )
 
     # -- the tracker -------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from peer import events as ev
 from peer.connect import connect_failure, mark_low_delay
 from peer.parent_plan import ParentPlan
 from peer.punching import Punch, PunchFailed
+from peer.uplink_probe import UplinkProber
 from peer.wire import extend_deadline, receive_message
 
 PING_INTERVAL_S = 0.5
@@ -110,12 +111,17 @@ class ParentFollower:
     link: p.LinkKind | None = None  # how the link now up was made (None: none is up)
     max_frame_payload_bytes: int = p.limits.MAX_FRAME_PAYLOAD_BYTES
     plan: ParentPlan = attrs.field(factory=ParentPlan)
+    # Times our uplink once, on the link to the parent (peer/uplink_probe.py).
+    prober: UplinkProber | None = None
     _send: trio.MemorySendChannel[p.Assign] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[p.Assign] = attrs.field(init=False)
     _up_send: trio.MemorySendChannel[p.Message] = attrs.field(init=False)
     _up_receive: trio.MemoryReceiveChannel[p.Message] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
     _last_frame_s: float = attrs.field(init=False, default=-math.inf)
+    # This link's first frame, and the bytes of frames since: the stream's rate.
+    _frames_since_s: float | None = attrs.field(init=False, default=None)
+    _frame_bytes: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
@@ -286,6 +292,7 @@ class ParentFollower:
         if joined is None:
             joined = await self._join(offer)
         stream = joined.stream
+        self._frames_since_s, self._frame_bytes = None, 0
         try:
             report = self.plan.attached()
             self.link = offer.link
@@ -324,12 +331,20 @@ class ParentFollower:
                     with trio.fail_after(PARENT_SILENCE_S):
                         await stream.send_all(p.encode(ping))
                     last_ping_s = now
+                prober = self.prober
+                if prober is not None and prober.due(now, self._frames_since_s):
+                    await prober.run(stream, self._stream_rate(now), PARENT_SILENCE_S)
                 with trio.move_on_after(PING_INTERVAL_S):
                     message = await self._up_receive.receive()
                     with trio.fail_after(PARENT_SILENCE_S):
                         await stream.send_all(p.encode(message))
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             return  # the reader notices the silence
+
+    def _stream_rate(self, now_s: float) -> float:
+        """Bytes a second of the frames on this link so far (0 before the second)."""
+        since = self._frames_since_s
+        return self._frame_bytes / (now_s - since) if since is not None and now_s > since else 0.0
 
     async def _receive_frames(self, stream: trio.abc.Stream, decoder: p.MessageDecoder) -> None:
         with trio.CancelScope() as silence:
@@ -350,6 +365,10 @@ class ParentFollower:
             raise LinkEnded(p.LossReason.CLOSED)
         if isinstance(message, p.VideoFrame):
             self._last_frame_s = trio.current_time()
+            if self._frames_since_s is None:
+                self._frames_since_s = self._last_frame_s
+            else:  # the first frame only starts the clock
+                self._frame_bytes += p.ENVELOPE_BYTES + message.payload_bytes()
             self.on_frame(message, time.time_ns())
         elif isinstance(message, p.Pong):
             self.on_rtt((_now_ns() - message.echo_ns) / 1e9)

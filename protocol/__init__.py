@@ -45,7 +45,17 @@ from protocol.frames import (
     relay_parts,
 )
 from protocol.limits import PROTOCOL_VERSION
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
+from protocol.link import (
+    Accept,
+    Join,
+    KeyframeRequest,
+    Ping,
+    Pong,
+    Probe,
+    ProbeReply,
+    Reverse,
+    UplinkProbe,
+)
 from protocol.reasons import (
     DropReason,
     ErrorCode,
@@ -123,6 +133,7 @@ __all__ = [
     "StatusRequest",
     "StreamEnded",
     "StreamStarted",
+    "UplinkProbe",
     "VideoFrame",
     "WaitReason",
     "Waiting",

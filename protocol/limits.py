@@ -6,11 +6,13 @@ message of the largest size its connection accepts, plus one received chunk.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 MAGIC = b"SN"
 
 # Control messages are small JSON objects; a few list-carrying replies get more room.
 MAX_CONTROL_PAYLOAD_BYTES = 64 * 1024
+MAX_UPLINK_PROBE_CHUNK_BYTES = 64 * 1024  # one UplinkProbe's padding
+MAX_UPLINK_PROBE_BYTES = 32 * 1024 * 1024  # all a child may probe with on one link
 MAX_CHAT_HISTORY_PAYLOAD_BYTES = 1024 * 1024
 MAX_STATUS_PAYLOAD_BYTES = 4 * 1024 * 1024
 # One encoded frame plus its binary header; 8 MiB holds a 4K JPEG at high quality.

@@ -17,6 +17,12 @@ child that can be dialled. The tracker tells it to (`DialChild`); it connects to
 child's listening port and sends `Reverse` with the token the tracker gave it, minted
 with the child's admission key. The child checks it, and from then on the connection
 is an ordinary video link: the child sends `Join`, the parent `Accept` and frames.
+
+Uplink probe: a viewer that could relay learns what its uplink carries before anyone
+depends on it by sending its parent `UplinkProbe` padding for about a second, once,
+while it has no children (peer/uplink_probe.py); the parent reads and discards it, up
+to MAX_UPLINK_PROBE_BYTES over the link's life. Its body is `padding_bytes` bytes of
+anything, not JSON, so a chunk costs one read and no parse.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from protocol.limits import (
     MAX_CONTROL_PAYLOAD_BYTES,
     MAX_PROBE_PROOFS,
     MAX_TOKEN_CHARS,
+    MAX_UPLINK_PROBE_CHUNK_BYTES,
     MAX_WIRE_NAME_CHARS,
 )
 
@@ -129,3 +136,24 @@ class Reverse:
 
     parent: str = attrs.field(validator=text(MAX_WIRE_NAME_CHARS))
     token: str = attrs.field(validator=text(MAX_TOKEN_CHARS))
+
+
+@attrs.frozen
+class UplinkProbe:
+    """Child -> parent: `padding_bytes` bytes to discard; the child times how fast its
+    uplink delivers them (its binary body is the padding itself)."""
+
+    TYPE_CODE: ClassVar[int] = 0x48
+    MAX_PAYLOAD_BYTES: ClassVar[int] = MAX_UPLINK_PROBE_CHUNK_BYTES
+
+    padding_bytes: int = attrs.field(validator=int_between(0, MAX_UPLINK_PROBE_CHUNK_BYTES))
+
+
+def encode_uplink_probe(probe: UplinkProbe) -> bytes:
+    """The binary body of an UplinkProbe: its padding."""
+    return bytes(probe.padding_bytes)
+
+
+def decode_uplink_probe(body: bytes | memoryview) -> UplinkProbe:
+    """An UplinkProbe from its body (any bytes: only their number counts)."""
+    return UplinkProbe(padding_bytes=len(body))

@@ -36,7 +36,19 @@ from protocol.heartbeat_body import (
 )
 from protocol.json_body import encode_body
 from protocol.limits import MAX_FRAME_PAYLOAD_BYTES
-from protocol.link import Accept, Join, KeyframeRequest, Ping, Pong, Probe, ProbeReply, Reverse
+from protocol.link import (
+    Accept,
+    Join,
+    KeyframeRequest,
+    Ping,
+    Pong,
+    Probe,
+    ProbeReply,
+    Reverse,
+    UplinkProbe,
+    decode_uplink_probe,
+    encode_uplink_probe,
+)
 from protocol.traversal import CheckReachability, DialChild, PunchChild, Reachability
 
 ControlMessage = (
@@ -71,6 +83,7 @@ ControlMessage = (
     | DialChild
     | PunchChild
     | Reverse
+    | UplinkProbe
 )
 Message = ControlMessage | VideoFrame
 
@@ -106,16 +119,19 @@ CONTROL_TYPES: tuple[type[ControlMessage], ...] = (
     DialChild,
     PunchChild,
     Reverse,
+    UplinkProbe,
 )
 MESSAGE_TYPES: tuple[type[Message], ...] = (*CONTROL_TYPES, VideoFrame)
-# The hot messages with fixed binary bodies; every other control message is JSON.
+# The messages with binary bodies (the hot ones, and probe padding); the rest are JSON.
 BINARY_ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
     Heartbeat: encode_heartbeat,
     HeartbeatAck: encode_heartbeat_ack,
+    UplinkProbe: encode_uplink_probe,
 }
 BINARY_DECODERS: dict[type[Any], Callable[[bytes | memoryview], ControlMessage]] = {
     Heartbeat: decode_heartbeat,
     HeartbeatAck: decode_heartbeat_ack,
+    UplinkProbe: decode_uplink_probe,
 }
 BY_TYPE_CODE: dict[int, type[Message]] = {cls.TYPE_CODE: cls for cls in MESSAGE_TYPES}
 assert len(BY_TYPE_CODE) == len(MESSAGE_TYPES), "duplicate type code"

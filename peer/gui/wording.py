@@ -206,6 +206,14 @@ def _(event: ev.UploadShed) -> Notice:
 
 
 @describe_event.register
+def _(event: ev.UplinkMeasured) -> Notice:
+    if event.slots == 0:
+        return Notice(f"Your upload ({rate_text(event.upload_kbps)}) is too slow to relay.")
+    viewers = f"{event.slots} viewer{'s' if event.slots != 1 else ''}"
+    return Notice(f"Your upload ({rate_text(event.upload_kbps)}) can relay to {viewers}.")
+
+
+@describe_event.register
 def _(event: ev.CpuBehind) -> Notice:
     return Notice(
         "This computer is too busy to keep up with the viewers it relays to; "

@@ -245,6 +245,9 @@ STRATEGIES: dict[type, st.SearchStrategy[p.Message]] = {
     p.Probe: st.builds(p.Probe, name=names, nonce=tokens.filter(bool)),
     p.ProbeReply: st.builds(p.ProbeReply, proofs=lists_up_to(tokens, p.limits.MAX_PROBE_PROOFS)),
     p.Reverse: st.builds(p.Reverse, parent=names, token=tokens),
+    p.UplinkProbe: st.builds(
+        p.UplinkProbe, padding_bytes=st.integers(0, p.limits.MAX_UPLINK_PROBE_CHUNK_BYTES)
+    ),
     p.Reachability: st.builds(p.Reachability, reachable=st.booleans(), address=texts, detail=texts),
     p.CheckReachability: st.builds(p.CheckReachability, mapped_port=st.none() | ports),
     p.DialChild: st.builds(p.DialChild, child=names, host=hosts, port=ports, token=tokens),

@@ -69,9 +69,9 @@ README_TYPE_CODES: dict[type[p.Message], int] = {
     p.CheckReachability: 0x24, p.ChatSend: 0x30,
     p.ChatMessage: 0x31, p.ChatHistory: 0x32, p.Join: 0x40, p.Accept: 0x41, p.Ping: 0x42,
     p.Pong: 0x43, p.KeyframeRequest: 0x44, p.Probe: 0x45, p.ProbeReply: 0x46, p.Reverse: 0x47,
-    p.VideoFrame: 0x50,
+    p.UplinkProbe: 0x48, p.VideoFrame: 0x50,
 }  # fmt: skip
-README_VERSION = 9  # the protocol version protocol/README.md describes
+README_VERSION = 10  # the protocol version protocol/README.md describes
 ENVELOPE = struct.Struct(">2sBBBBI")  # magic, version, type, flags, reserved, length
 FRAME_HEADER = struct.Struct(">IQQHHHIB")
 HEARTBEAT = struct.Struct(">Q7d4QB")
@@ -100,6 +100,8 @@ def body_as_the_readme_describes(message: p.Message) -> tuple[int, bytes | dict[
         ) + resolution + bytes([255 if s.slots is None else s.slots])  # fmt: skip
     if isinstance(message, p.HeartbeatAck):
         return 0, HEARTBEAT_ACK.pack(message.seq, message.server_time_ns)
+    if isinstance(message, p.UplinkProbe):
+        return 0, bytes(message.padding_bytes)  # padding: its length is all it says
     return 0, attrs.asdict(message)
 
 

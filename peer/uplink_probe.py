@@ -1,0 +1,158 @@
+"""What our uplink carries, measured once before anyone depends on it.
+
+A viewer's slots otherwise grow only with demand (peer/capacity.py): a rich uplink that
+sits as a leaf never shows what it could carry, so the tracker cannot place it high, and
+a thin one is handed two children before it has shown it can carry one. So once per
+run, PROBE_AFTER_S after frames start coming from its first parent (the stream's rate is
+known by then) and while it has no children, a viewer that may relay sends that parent
+`UplinkProbe` padding as fast as its uplink takes it: for PROBE_S at most, and no more
+than `ceiling` streams would need over PROBE_S with MAX_UTILISATION's room to spare. The
+kernel's count of the bytes the parent acknowledged (TCP_INFO `tcpi_bytes_acked`) from
+PROBE_WARMUP_S on gives the rate the uplink delivers; what a send buffer, a router's
+queue or TCP's slow start did in the first part is left out. Under --upload-limit the
+padding passes the cap like any other upload, so the probe measures the cap when it is
+the narrower of the two. Where the kernel does not say (not Linux, not a plain TCP
+socket), there is no probe and the slots grow with demand as before.
+
+`ProbeMeter` is the measurement, pure: fed (time, acknowledged bytes) samples, it says
+when the probe is over and what rate it showed. `UplinkProber` decides when a probe is
+due, runs it on the link to the parent (the link's writer calls it, so nothing else is
+written meanwhile), and hands the result to `on_result`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import attrs
+import trio
+
+import protocol as p
+from peer.capacity import MAX_UTILISATION
+from peer.tcp_info import bytes_acked
+from peer.upload_limit import UploadLimit
+from protocol.limits import MAX_UPLINK_PROBE_BYTES
+
+PROBE_AFTER_S = 1.0  # frames have come this long: the stream's rate is known
+PROBE_S = 1.0  # a probe sends for this long at most
+PROBE_WARMUP_S = 0.3  # bytes acknowledged before this are not timed
+PROBE_SAMPLE_S = 0.02  # how often the acknowledged count is read once all is sent
+PROBE_CHUNK_BYTES = 32 * 1024
+
+
+def probe_budget_bytes(stream_bytes_per_s: float, ceiling: int) -> int:
+    """The most a probe sends: what `ceiling` streams need over PROBE_S, with room."""
+    wanted = ceiling * stream_bytes_per_s / MAX_UTILISATION * PROBE_S
+    return max(PROBE_CHUNK_BYTES, min(MAX_UPLINK_PROBE_BYTES, math.ceil(wanted)))
+
+
+@attrs.frozen
+class ProbeResult:
+    """What a probe showed: the rate the uplink delivered, and whether it delivered the
+    whole budget in time (then it carries at least what the budget stood for)."""
+
+    bytes_per_s: float
+    complete: bool
+
+    def slots(self, stream_bytes_per_s: float, ceiling: int) -> int:
+        """The children this uplink carries at MAX_UTILISATION, up to `ceiling`."""
+        if self.complete:
+            return ceiling
+        fits = math.floor(self.bytes_per_s * MAX_UTILISATION / stream_bytes_per_s)
+        return max(0, min(ceiling, fits))
+
+
+@attrs.define
+class ProbeMeter:
+    """Times one probe from the kernel's count of acknowledged bytes. Pure."""
+
+    budget_bytes: int
+    started_s: float
+    acked_at_start: int
+    _timed_from: tuple[float, int] | None = None  # (time, acked) once warmed up
+    _last: tuple[float, int] | None = None
+
+    def observe(self, now_s: float, acked: int) -> None:
+        """The connection's acknowledged bytes at `now_s`."""
+        sent = acked - self.acked_at_start
+        if self._timed_from is None and now_s - self.started_s >= PROBE_WARMUP_S:
+            self._timed_from = (now_s, sent)
+        self._last = (now_s, sent)
+
+    def over(self, now_s: float) -> bool:
+        """Whether the probe is done: all of it acknowledged, or its time is up."""
+        acked = self._last[1] if self._last is not None else 0
+        return acked >= self.budget_bytes or now_s - self.started_s >= PROBE_S
+
+    def result(self) -> ProbeResult | None:
+        """What the probe showed; None if it showed nothing (nothing was acknowledged)."""
+        if self._last is None or self._last[1] <= 0:
+            return None
+        last_s, acked = self._last
+        complete = acked >= self.budget_bytes and last_s - self.started_s <= PROBE_S
+        if complete or self._timed_from is None or last_s <= self._timed_from[0]:
+            return ProbeResult(acked / max(last_s - self.started_s, 1e-6), complete)
+        from_s, from_acked = self._timed_from
+        return ProbeResult((acked - from_acked) / (last_s - from_s), complete)
+
+
+@attrs.define(eq=False)
+class UplinkProber:
+    """Probes our uplink once, on the link to our first parent (see the module doc)."""
+
+    ceiling: int  # --max-children: the most slots a probe can show
+    has_children: Callable[[], bool]
+    on_result: Callable[[ProbeResult, float], None]  # result, stream bytes a second
+    upload_limit: UploadLimit | None = None
+    done: bool = False
+
+    def due(self, now_s: float, frames_since_s: float | None) -> bool:
+        """Whether to probe now, frames having come on this link since `frames_since_s`."""
+        return (
+            not self.done
+            and self.ceiling > 0
+            and frames_since_s is not None
+            and now_s - frames_since_s >= PROBE_AFTER_S
+            and not self.has_children()
+        )
+
+    async def run(
+        self, stream: trio.abc.Stream, stream_bytes_per_s: float, write_timeout_s: float
+    ) -> None:
+        """Send the probe on `stream` (the caller is its only writer) and report it.
+
+        A send is never cancelled halfway (that would cut a message in two on the link):
+        the probe stops between chunks when its time is up. TooSlowError if a chunk
+        waits `write_timeout_s` for the socket, as any write on the link would."""
+        self.done = True
+        start_acked = bytes_acked(stream)
+        if start_acked is None or stream_bytes_per_s <= 0:
+            return
+        meter = ProbeMeter(
+            budget_bytes=probe_budget_bytes(stream_bytes_per_s, self.ceiling),
+            started_s=trio.current_time(),
+            acked_at_start=start_acked,
+        )
+        deadline_s = meter.started_s + PROBE_S
+        chunk = p.encode(p.UplinkProbe(padding_bytes=PROBE_CHUNK_BYTES - p.ENVELOPE_BYTES))
+        written = 0
+        while not meter.over(now := trio.current_time()):
+            if written < meter.budget_bytes:
+                if self.upload_limit is not None:  # the padding is upload like any other
+                    wait_s = self.upload_limit.delay_s(now, len(chunk))
+                    if now + wait_s >= deadline_s:
+                        break
+                    await trio.sleep(wait_s)
+                with trio.fail_after(write_timeout_s):
+                    await stream.send_all(chunk)
+                written += len(chunk)
+            else:
+                await trio.sleep(min(PROBE_SAMPLE_S, max(0.0, deadline_s - now)))
+            acked = bytes_acked(stream)
+            if acked is None:
+                return
+            meter.observe(trio.current_time(), acked)
+        result = meter.result()
+        if result is not None:
+            self.on_result(result, stream_bytes_per_s)
