@@ -198,7 +198,9 @@ async def measure(programs: Programs, swarm: HomeSwarm, window_s: float) -> Swar
         links[link] += 1
         children[parent] += 1
     sent_fps = source_rate(swarm.cam, start, end)
-    continuity = [_continuity(viewer, sent_fps, start, end) for viewer in swarm.viewers.values()]
+    continuity = [
+        window_continuity(viewer, sent_fps, start, end) for viewer in swarm.viewers.values()
+    ]
     reached = Counter(_reached_by(peers[name]) for name in swarm.viewers)
     relay_children = sum(children[name] for name in swarm.viewers)
     home_children = sum(children[name] for name in swarm.at_home)
@@ -209,9 +211,9 @@ async def measure(programs: Programs, swarm: HomeSwarm, window_s: float) -> Swar
         links={kind: links[kind] for kind in LINK_KINDS},
         source_egress=children["cam"],
         max_depth=int(status["max_depth"]),
-        continuity_p5=_percentile(continuity, 5),
-        continuity_p50=_percentile(continuity, 50),
-        join_p95_s=_percentile([_join_s(swarm, name) for name in swarm.viewers], 95),
+        continuity_p5=percentile(continuity, 5),
+        continuity_p50=percentile(continuity, 50),
+        join_p95_s=percentile([_join_s(swarm, name) for name in swarm.viewers], 95),
         home_slot_share=home_children / relay_children if relay_children else 0.0,
         waiting=sum(1 for name in swarm.viewers if peers[name]["parent"] is None),
     )
@@ -225,7 +227,7 @@ def _reached_by(peer: dict[str, object]) -> str:
     return "leaf-only" if reached_by is None or not peer["max_children"] else str(reached_by)
 
 
-def _continuity(viewer: Program, sent_fps: float, start: float, end: float) -> float:
+def window_continuity(viewer: Program, sent_fps: float, start: float, end: float) -> float:
     """The share of the source's frames `viewer` received over the window, by its own
     statistics lines (their `t` is the peer's clock)."""
     lines = viewer.stats_between(start, end)
@@ -244,7 +246,7 @@ def _join_s(swarm: HomeSwarm, name: str) -> float:
     return float("inf") if first is None else first - swarm.started_at[name]
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank, as scripts/simulate.py reports)."""
     if not values:
         return 0.0
