@@ -29,7 +29,7 @@ from peer import events as ev
 from peer.connect import connect_failure, mark_low_delay
 from peer.parent_plan import ParentPlan
 from peer.punching import Punch, PunchFailed
-from peer.uplink_probe import UplinkProber
+from peer.uplink_probe import StreamRate, UplinkProber
 from peer.wire import extend_deadline, receive_message
 
 PING_INTERVAL_S = 0.5
@@ -119,9 +119,9 @@ class ParentFollower:
     _up_receive: trio.MemoryReceiveChannel[p.Message] = attrs.field(init=False)
     _nonce: itertools.count[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
     _last_frame_s: float = attrs.field(init=False, default=-math.inf)
-    # This link's first frame, and the bytes of frames since: the stream's rate.
+    # This link's first frame, and the stream's rate on it.
     _frames_since_s: float | None = attrs.field(init=False, default=None)
-    _frame_bytes: int = attrs.field(init=False, default=0)
+    _rate: StreamRate = attrs.field(init=False, factory=StreamRate)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[p.Assign](ASSIGNMENT_QUEUE)
@@ -292,7 +292,7 @@ class ParentFollower:
         if joined is None:
             joined = await self._join(offer)
         stream = joined.stream
-        self._frames_since_s, self._frame_bytes = None, 0
+        self._frames_since_s, self._rate = None, StreamRate()
         try:
             report = self.plan.attached()
             self.link = offer.link
@@ -332,19 +332,14 @@ class ParentFollower:
                         await stream.send_all(p.encode(ping))
                     last_ping_s = now
                 prober = self.prober
-                if prober is not None and prober.due(now, self._frames_since_s):
-                    await prober.run(stream, self._stream_rate(now), PARENT_SILENCE_S)
+                if prober is not None and prober.due(now, self._frames_since_s, self._rate):
+                    await prober.run(stream, self._rate.bytes_per_s(), PARENT_SILENCE_S)
                 with trio.move_on_after(PING_INTERVAL_S):
                     message = await self._up_receive.receive()
                     with trio.fail_after(PARENT_SILENCE_S):
                         await stream.send_all(p.encode(message))
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             return  # the reader notices the silence
-
-    def _stream_rate(self, now_s: float) -> float:
-        """Bytes a second of the frames on this link so far (0 before the second)."""
-        since = self._frames_since_s
-        return self._frame_bytes / (now_s - since) if since is not None and now_s > since else 0.0
 
     async def _receive_frames(self, stream: trio.abc.Stream, decoder: p.MessageDecoder) -> None:
         with trio.CancelScope() as silence:
@@ -367,8 +362,8 @@ class ParentFollower:
             self._last_frame_s = trio.current_time()
             if self._frames_since_s is None:
                 self._frames_since_s = self._last_frame_s
-            else:  # the first frame only starts the clock
-                self._frame_bytes += p.ENVELOPE_BYTES + message.payload_bytes()
+            nbytes = p.ENVELOPE_BYTES + message.payload_bytes()
+            self._rate.add(message.header, nbytes, self._last_frame_s)
             self.on_frame(message, time.time_ns())
         elif isinstance(message, p.Pong):
             self.on_rtt((_now_ns() - message.echo_ns) / 1e9)

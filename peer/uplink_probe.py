@@ -39,6 +39,7 @@ PROBE_S = 1.0  # a probe sends for this long at most
 PROBE_WARMUP_S = 0.3  # bytes acknowledged before this are not timed
 PROBE_SAMPLE_S = 0.02  # how often the acknowledged count is read once all is sent
 PROBE_CHUNK_BYTES = 32 * 1024
+PROBE_MIN_FRAMES = 10  # frames seen before the stream's rate counts as known
 
 
 def probe_budget_bytes(stream_bytes_per_s: float, ceiling: int) -> int:
@@ -47,10 +48,49 @@ def probe_budget_bytes(stream_bytes_per_s: float, ceiling: int) -> int:
     return max(PROBE_CHUNK_BYTES, min(MAX_UPLINK_PROBE_BYTES, math.ceil(wanted)))
 
 
+@attrs.define
+class StreamRate:
+    """The stream's rate in bytes a second, from the frames on one link. Pure.
+
+    Bytes over wall time reads low when frames stall on the way in (a busy parent, a
+    move), and a low rate would make a small probe look like a big uplink. So the rate
+    is also taken from the frames' own numbers and capture times (the source's clock):
+    the mean frame's size times the frames the source made a second. The larger of the
+    two counts: a rate read too high only costs us slots."""
+
+    frames: int = 0
+    total_bytes: int = 0
+    _first: tuple[int, int, int, float] | None = None  # epoch, seq, capture_ns, arrival_s
+    _last: tuple[int, int, int, float] | None = None
+
+    def add(self, header: p.FrameHeader, nbytes: int, arrival_s: float) -> None:
+        """One more frame of `nbytes` on the wire, arrived at `arrival_s`."""
+        if self._first is not None and header.epoch != self._first[0]:
+            self.frames, self.total_bytes, self._first = 0, 0, None  # a new stream
+        mark = (header.epoch, header.seq, header.capture_ns, arrival_s)
+        if self._first is None:
+            self._first = mark
+        self._last = mark
+        self.frames += 1
+        self.total_bytes += nbytes
+
+    def bytes_per_s(self) -> float:
+        """The rate, or 0 while fewer than PROBE_MIN_FRAMES frames say what it is."""
+        if self.frames < PROBE_MIN_FRAMES or self._first is None or self._last is None:
+            return 0.0
+        _, first_seq, first_ns, first_s = self._first
+        _, last_seq, last_ns, last_s = self._last
+        mean_bytes = self.total_bytes / self.frames
+        by_wall = mean_bytes * (self.frames - 1) / (last_s - first_s) if last_s > first_s else 0.0
+        made_s = (last_ns - first_ns) / 1e9
+        by_source = mean_bytes * (last_seq - first_seq) / made_s if made_s > 0 else 0.0
+        return max(by_wall, by_source)
+
+
 @attrs.frozen
 class ProbeResult:
-    """What a probe showed: the rate the uplink delivered, and whether it delivered the
-    whole budget in time (then it carries at least what the budget stood for)."""
+    """What a probe showed: the rate the uplink delivered, and whether that rate carries
+    the whole budget in PROBE_S (then it carries at least what the budget stood for)."""
 
     bytes_per_s: float
     complete: bool
@@ -90,11 +130,14 @@ class ProbeMeter:
         if self._last is None or self._last[1] <= 0:
             return None
         last_s, acked = self._last
-        complete = acked >= self.budget_bytes and last_s - self.started_s <= PROBE_S
-        if complete or self._timed_from is None or last_s <= self._timed_from[0]:
-            return ProbeResult(acked / max(last_s - self.started_s, 1e-6), complete)
+        if self._timed_from is None or last_s <= self._timed_from[0]:
+            # All within the warm-up: an uplink that fast carries whatever it was asked.
+            elapsed_s = max(last_s - self.started_s, 1e-6)
+            return ProbeResult(acked / elapsed_s, complete=acked >= self.budget_bytes)
         from_s, from_acked = self._timed_from
-        return ProbeResult((acked - from_acked) / (last_s - from_s), complete)
+        rate = (acked - from_acked) / (last_s - from_s)
+        # A buffer that took the first part at once does not make the budget's rate.
+        return ProbeResult(rate, complete=rate * PROBE_S >= self.budget_bytes)
 
 
 @attrs.define(eq=False)
@@ -107,13 +150,15 @@ class UplinkProber:
     upload_limit: UploadLimit | None = None
     done: bool = False
 
-    def due(self, now_s: float, frames_since_s: float | None) -> bool:
-        """Whether to probe now, frames having come on this link since `frames_since_s`."""
+    def due(self, now_s: float, frames_since_s: float | None, rate: StreamRate) -> bool:
+        """Whether to probe now, frames having come on this link since `frames_since_s`
+        at `rate`."""
         return (
             not self.done
             and self.ceiling > 0
             and frames_since_s is not None
             and now_s - frames_since_s >= PROBE_AFTER_S
+            and rate.bytes_per_s() > 0
             and not self.has_children()
         )
 

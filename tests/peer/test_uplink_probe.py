@@ -13,10 +13,12 @@ from peer.config import PeerHooks
 from peer.event_text import describe
 from peer.uplink_probe import (
     PROBE_CHUNK_BYTES,
+    PROBE_MIN_FRAMES,
     PROBE_S,
     PROBE_WARMUP_S,
     ProbeMeter,
     ProbeResult,
+    StreamRate,
     probe_budget_bytes,
 )
 from protocol.limits import MAX_UPLINK_PROBE_BYTES
@@ -152,3 +154,46 @@ async def test_a_child_that_probes_past_the_limit_is_dropped_and_comes_back(
         within_s=20,
         what="the viewer back on the stream (it probes once only)",
     )
+
+
+def header(seq: int, *, epoch: int = 1, fps: float = 30.0) -> p.FrameHeader:
+    return p.FrameHeader(epoch=epoch, seq=seq, capture_ns=int(seq / fps * 1e9), width=64,
+                         height=48)  # fmt: skip
+
+
+def test_a_stalled_delivery_does_not_make_the_stream_look_small() -> None:
+    # Twelve frames of 10 kB made at 30 fps, but delivered over 2 s (a busy parent):
+    # by wall time the stream would be 60 kB/s, and a small probe would pass for a big
+    # uplink. The source's clock says 300 kB/s.
+    rate = StreamRate()
+    for seq in range(1, 13):
+        rate.add(header(seq), 10_000, arrival_s=seq * 2 / 12)
+    assert rate.bytes_per_s() == pytest.approx(300_000, rel=0.01)
+
+
+def test_the_stream_rate_is_unknown_until_enough_frames_and_restarts_with_the_stream() -> None:
+    rate = StreamRate()
+    for seq in range(1, PROBE_MIN_FRAMES):
+        rate.add(header(seq), 10_000, arrival_s=seq / 30)
+    assert rate.bytes_per_s() == 0.0
+    rate.add(header(PROBE_MIN_FRAMES), 10_000, arrival_s=PROBE_MIN_FRAMES / 30)
+    assert rate.bytes_per_s() == pytest.approx(300_000, rel=0.01)
+    rate.add(header(1, epoch=2), 10_000, arrival_s=1.0)
+    assert rate.frames == 1 and rate.bytes_per_s() == 0.0, "a new stream starts afresh"
+
+
+def test_a_buffer_that_takes_the_first_part_at_once_is_not_a_fast_uplink() -> None:
+    # A 5 Mb/s uplink whose queue took 156 kB at once: the budget for two 2.3 Mb/s
+    # streams (719 kB) is through within the second, but at 625 kB/s, one stream's worth
+    # of slots.
+    stream = 2_300_000 / 8
+    meter = ProbeMeter(budget_bytes=probe_budget_bytes(stream, 2), started_s=0.0,
+                       acked_at_start=0)  # fmt: skip
+    now = 0.0
+    while not meter.over(now):
+        now += 0.02
+        meter.observe(now, min(meter.budget_bytes, int(156_000 + 625_000 * now)))
+    result = meter.result()
+    assert result is not None and not result.complete
+    assert result.bytes_per_s == pytest.approx(625_000, rel=0.05)
+    assert result.slots(stream, ceiling=2) == 1
