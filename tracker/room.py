@@ -187,7 +187,7 @@ class Room(Placing):
         if slots is None or key in self.trust.distrusted:
             return
         node = self.tree[key]
-        node.measured = True
+        self.tree.set_measured(key)
         member = self.members[key]
         member.max_children = slots
         capacity = self._capacity(member)

@@ -16,6 +16,7 @@ one by one; this keeps the depth near log_K(N).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 
 import attrs
@@ -66,6 +67,10 @@ class Tree(TreeShape):
             root = pending.pop(0)
             parent = self.choose_parent(root, skip.union(avoid.get(root, ())))
             weaker = self._weaker_in_the_way(root, parent, skip, avoid)
+            if weaker is None and parent is None:
+                # Waiting is worse than a deep tree, which promote and raise_deep then
+                # shorten tick by tick: past the depth limit if that is the only place.
+                weaker = self._weaker_in_the_way(root, parent, skip, avoid, limit=math.inf)
             if weaker is not None:
                 moved += self._swap_in(root, weaker)
                 pending.extend(waiting)  # the root's other slots may suit those waiting
@@ -93,14 +98,17 @@ class Tree(TreeShape):
         parent: str | None,
         skip: set[str],
         avoid: Mapping[str, Collection[str]],
+        limit: float | None = None,
     ) -> str | None:
         """A viewer offering fewer slots than waiting `root`, at or above the depth `root`
         would get under `parent` (anywhere, if `parent` is None), whose place `root`
-        should take.
+        should take, within the depth `limit` (the tree's depth limit if None).
 
         `root` adopts the viewer's children and the viewer itself, so it needs a free
-        slot for each; nobody gets deeper but the viewer, by one level, and the tree
-        holds `root` besides. While a slot is free, only a `root` whose slots were
+        slot for each; nobody gets deeper but the viewer, and the tree holds `root`
+        besides. A childless viewer may instead go to a free slot further down `root`'s
+        subtree (a chain of one-slot relays that arrives whole has its only free slot
+        at the bottom). While a slot is free, only a `root` whose slots were
         measured displaces anyone (a Hello's number alone could be anything), unless
         that slot is one nobody can dial (it is only ever good for reversal). With
         SHALLOWEST placement, only a childless viewer yields, and only when no slot is
@@ -109,7 +117,9 @@ class Tree(TreeShape):
         """
         node = self.nodes[root]
         rank = offered_slots(node)
-        if node.spare < 1 or not any(c < rank for c in self._capacities):
+        if not any(c < rank for c in self._capacities):
+            return None
+        if node.spare < 1 and all(self.nodes[k].spare < 1 for k in self.subtree(root)):
             return None
         shallowest = self.placement is Placement.SHALLOWEST
         if parent is not None and (
@@ -117,7 +127,8 @@ class Tree(TreeShape):
         ):
             return None  # a free slot exists: only a proven uplink displaces anyone
         deepest = self.nodes[parent].depth if parent is not None else None
-        limit = self.depth_limit()
+        if limit is None:
+            limit = self.depth_limit()
         root_height = max(self.height(root), 1)
         best: tuple[int, int, int] | None = None
         chosen: str | None = None
@@ -129,15 +140,16 @@ class Tree(TreeShape):
                 if other.is_source or key in skip or offered_slots(other) >= rank:
                     continue
                 assert other.depth is not None and other.parent is not None
+                host = self._host_for(root, other)
                 if (
-                    len(other.children) + 1 > node.spare
+                    host is None
                     or (self.placement is Placement.SHALLOWEST and other.children)
                     or other.parent in avoid.get(root, ())
                     or root in avoid.get(key, ())
                     or any(root in avoid.get(child, ()) for child in other.children)
-                    or other.depth + root_height > limit
+                    or other.depth + max(root_height, host[1] + 2) > limit
                     or self.nodes[other.parent].spare < 0  # shedding children: no swaps in
-                    or not self._may_take_place(root, other)
+                    or not self._may_take_place(root, other, host[0])
                 ):
                     continue
                 order = (other.depth, offered_slots(other), -other.joined_seq)
@@ -149,29 +161,49 @@ class Tree(TreeShape):
             depth += 1
         return None
 
-    def _may_take_place(self, root: str, other: Node) -> bool:
-        """Whether `root` can take `other`'s place: fed by its parent, feeding it and
-        its children."""
+    def _host_for(self, root: str, other: Node) -> tuple[str, int] | None:
+        """Where in detached `root`'s subtree `other` would go if `root` took its place,
+        with that node's level below `root` (0: `root` itself): under `root` with its
+        children, or, childless, in the shallowest free slot that can feed it."""
+        if other.children:
+            fits = len(other.children) + 1 <= self.nodes[root].spare
+            return (root, 0) if fits else None
+        level, below = [root], 0
+        while level:
+            for key in level:
+                if self.nodes[key].spare > 0 and self.can_feed(key, other.key):
+                    return key, below
+            level = [child for key in level for child in self.nodes[key].children]
+            below += 1
+        return None
+
+    def _may_take_place(self, root: str, other: Node, host: str) -> bool:
+        """Whether `root` can take `other`'s place: fed by its parent, feeding `other`'s
+        children, and `other` fed by `host`."""
         assert other.parent is not None
         return (
             self.can_feed(other.parent, root)
-            and self.can_feed(root, other.key)
+            and self.can_feed(host, other.key)
             and all(self.can_feed(root, child) for child in other.children)
         )
 
     def _swap_in(self, root: str, weaker: str) -> list[str]:
         """Put detached `root` in `weaker`'s place, with `weaker`'s children and `weaker`
-        itself under it; every key that moved."""
-        parent = self.nodes[weaker].parent
+        itself under it (or `weaker`, childless, lower in its subtree); every key that
+        moved."""
+        node = self.nodes[weaker]
+        parent = node.parent
         assert parent is not None
-        children = list(self.nodes[weaker].children)
+        host = self._host_for(root, node)
+        assert host is not None
+        children = list(node.children)
         self.detach(weaker)
         for child in children:
             self.detach(child)
         self.attach(root, parent)
         for child in children:
             self.attach(child, root)
-        self.attach(weaker, root)
+        self.attach(weaker, host[0])
         return [root, *children, weaker]
 
     def promote(self, avoid: Mapping[str, Collection[str]] | None = None) -> list[str]:
@@ -216,23 +248,25 @@ class Tree(TreeShape):
         Slots free up high when a peer's measured capacity grows, or a child leaves, while
         others hang below: the subtree on the way to the deepest viewer, rooted as high
         as the free slot allows, moves up a level or more as a whole (only its root
-        switches parent). The tracker calls this each tick, after `promote`.
+        switches parent). When no slot is free that high, a viewer with no slots
+        sitting two or more levels above the deepest one trades places with such a
+        subtree (`_sink_leaf`). The tracker calls this each tick, after `promote`.
         """
         avoid = avoid or {}
         if self.max_depth() <= self.sorted_depth() + 1:
             return []  # near enough the best tree: moving a viewer would gain little
-        open_nodes = self.open_slots()
-        if not open_nodes:
-            return []
-        slot = open_nodes[0]
-        assert slot.depth is not None
         deepest = max(
             (n for n in self.nodes.values() if n.depth is not None and not n.is_source),
             key=lambda n: (n.depth or 0, -n.joined_seq),
             default=None,
         )
-        if deepest is None or (deepest.depth or 0) < slot.depth + 2:
+        if deepest is None:
             return []
+        open_nodes = self.open_slots()
+        if not open_nodes or (deepest.depth or 0) < (open_nodes[0].depth or 0) + 2:
+            return self._sink_leaf(deepest, avoid)
+        slot = open_nodes[0]
+        assert slot.depth is not None
         path: list[str] = []  # from the deepest viewer up to just below the free slot's level
         current: str | None = deepest.key
         while current is not None and (self.nodes[current].depth or 0) >= slot.depth + 2:
@@ -250,6 +284,51 @@ class Tree(TreeShape):
                 self.detach(key)
                 self.attach(key, parents[0].key)
                 return [key]
+        return []
+
+    def _sink_leaf(self, deepest: Node, avoid: Mapping[str, Collection[str]]) -> list[str]:
+        """No slot is free high enough to raise into, but a viewer with no slots may hold
+        one: it trades places with the subtree on the way to `deepest`, rooted halfway
+        down, so that subtree rises and the leaf sinks to where its root was (no deeper
+        than the deepest viewer was, less one). The keys moved (none: no such trade)."""
+        bottom = deepest.depth or 0
+        leaves = sorted(
+            (
+                n
+                for n in self.nodes.values()
+                if not n.is_source
+                and n.depth is not None
+                and n.depth + 2 <= bottom
+                and n.parent is not None
+                and not n.children
+                and offered_slots(n) == 0
+            ),
+            key=lambda n: (n.depth, -n.joined_seq),
+        )
+        path: dict[int, str] = {}  # depth -> the ancestor of the deepest viewer there
+        current: str | None = deepest.key
+        while current is not None and not self.nodes[current].is_source:
+            path[self.nodes[current].depth or 0] = current
+            current = self.nodes[current].parent
+        for leaf in leaves:
+            assert leaf.depth is not None and leaf.parent is not None
+            gap = bottom - leaf.depth
+            for rise in sorted(range(1, gap), key=lambda k: abs(k - gap // 2)):
+                root = self.nodes[path[leaf.depth + rise]]
+                assert root.parent is not None
+                if (
+                    leaf.parent in avoid.get(root.key, ())
+                    or root.parent in avoid.get(leaf.key, ())
+                    or not self.can_feed(leaf.parent, root.key)
+                    or not self.can_feed(root.parent, leaf.key)
+                ):
+                    continue
+                leaf_parent, root_parent = leaf.parent, root.parent
+                self.detach(root.key)
+                self.detach(leaf.key)
+                self.attach(root.key, leaf_parent)
+                self.attach(leaf.key, root_parent)
+                return [root.key, leaf.key]
         return []
 
     def _may_swap(self, node: Node, up: Node, avoid: Mapping[str, Collection[str]]) -> bool:

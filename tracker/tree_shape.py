@@ -113,6 +113,14 @@ class TreeShape:
             self._count(node, +1)
             self.version += 1
 
+    def set_measured(self, key: str) -> None:
+        """`key`'s slots were measured (a heartbeat said them): from now on they may
+        displace others and lift it (tracker/tree.py), so the tree counts as changed."""
+        node = self.nodes[key]
+        if not node.measured:
+            node.measured = True
+            self.version += 1
+
     def set_dark(self, key: str, dark: bool) -> None:
         """Whether `key` shows no video (tracker/room.py decides): no new children then."""
         node = self.nodes[key]

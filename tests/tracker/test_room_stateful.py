@@ -56,6 +56,9 @@ class SwarmMachine(RuleBasedStateMachine):
         self.avoidance_used = False
         self.mixed_capacities = False  # the log_K(N) depth bound assumes equal ones
         self.decided_s = 0.0  # when the Room last decided something (sent any action)
+        # The tree's version right after every peer reported measured slots and the
+        # tracker's ticks settled it (None: not since the last change).
+        self.settled_version: int | None = None
 
     @initialize(capacity=st.integers(1, 4))
     def choose_capacity(self, capacity: int) -> None:
@@ -226,6 +229,23 @@ class SwarmMachine(RuleBasedStateMachine):
                 break
 
     @precondition(lambda self: self.room.members)
+    @rule()
+    def heartbeats_settle_the_tree(self) -> None:
+        """A second passes: every peer reports the slots it offers, now measured rather
+        than declared, and the tracker ticks until the tree has settled."""
+        self.step()
+        for key in list(self.room.members):
+            node = self.room.tree.nodes.get(key)
+            stats = p.PeerStats(recv_fps=30.0, slots=node.capacity if node else None)
+            self.apply(self.room.heartbeat(key, p.Heartbeat(seq=1, stats=stats), self.now))
+        for _ in range(SETTLING_TICKS):
+            actions = self.room.tick(self.now)
+            self.apply(actions)
+            if not actions:
+                break
+        self.settled_version = self.room.tree.version
+
+    @precondition(lambda self: self.room.members)
     @rule(data=st.data())
     def one_peer_goes_silent(self, data: st.DataObject) -> None:
         """Everyone heartbeats except one, for long enough that it is declared dead."""
@@ -302,15 +322,18 @@ class SwarmMachine(RuleBasedStateMachine):
     @invariant()
     def depth_against_capacity_sorted_placement(self) -> None:
         # The best tree for these capacities: the viewers offering most slots nearest
-        # the source, every level filled before the next. The issue asks for depth
-        # within 1 of it; the tree does not promise that yet (promote and raise_deep
-        # close most of the gap), so how far it is goes to the statistics
-        # (pytest --hypothesis-show-statistics), and only the log bound is asserted.
+        # the source, every level filled before the next. Once every peer's slots are
+        # measured and the tracker's ticks have settled the tree, its depth is within 1
+        # of it. (Joins place by a Hello's number, which displaces nobody while a slot
+        # is free, so in between the tree may be deeper; how far goes to the statistics,
+        # pytest --hypothesis-show-statistics.)
         tree = self.room.tree
         best = tree.sorted_depth()
         if tree.source is None or self.avoidance_used or not best:
             return
         event(f"levels deeper than capacity-sorted: {max(0, tree.max_depth() - best)}")
+        if tree.version == self.settled_version:
+            assert tree.max_depth() <= best + 1, f"depth {tree.max_depth()}, best {best}"
 
     @invariant()
     def every_backup_is_usable(self) -> None:
