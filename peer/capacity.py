@@ -18,7 +18,8 @@ served, and cuts them at once when they are not:
   ADDITIVE_PROVE_S of clean service (additive increase, quick decrease).
 - Before anyone depends on it, a viewer probes its uplink once (peer/uplink_probe.py)
   and starts from what that showed (`probed`): rich uplinks need not wait for demand
-  to be ranked high, and thin ones are not handed two children they cannot carry.
+  to be ranked high, and thin ones are not handed two children they cannot carry
+  (one at least: a probe may read low, so it never makes a viewer a leaf alone).
 The hub reports the number in every heartbeat; the tracker places children by it.
 """
 
@@ -92,8 +93,14 @@ class SlotEstimate:
 
     def probed(self, slots: int) -> int:
         """An uplink probe (peer/uplink_probe.py) showed our upload carries `slots`
-        children: offer that many (within the ceiling), and grow from there on proof."""
-        self.slots = max(0, min(self.ceiling, slots))
+        children: offer that many (within the ceiling), and grow from there on proof.
+
+        A probe is a lower bound: on a long path TCP's window, a loss or a busy parent
+        can each hold one second's sending below what the uplink carries. So it can show
+        that an uplink is rich, but not that it carries nothing: below one stream it
+        leaves one slot (if the ceiling allows one), and a child that then starves is
+        shed by the upload monitor as before."""
+        self.slots = max(min(1, self.ceiling), min(self.ceiling, slots))
         self._clean_since_s = None
         return self.slots
 

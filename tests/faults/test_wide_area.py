@@ -62,21 +62,27 @@ async def test_viewers_join_and_recover_about_as_fast_40_to_80_ms_apart(
         joins[name] = receiving - registered
 
     # Freeze a relay that has children (SIGSTOP: no FIN, no RST, just silence).
+    # The tree may still be settling, so relay and children come from one look at the
+    # stats in which a relay with children is named as parent by its children.
     await eventually(
-        lambda: any((s := v.latest()) is not None and s["children"] > 0 for v in viewers.values()),
-        within_s=10,
-        what="a relay with children",
+        lambda: relay_and_children(viewers) is not None, within_s=10, what="a relay with children"
     )
-    relay = next(n for n, v in viewers.items() if (s := v.latest()) and s["children"] > 0)
-    children = [n for n, v in viewers.items() if (s := v.latest()) and s["parent"] == relay]
-    assert children, f"{relay} reports children but none names it"
+    found = relay_and_children(viewers)
+    assert found is not None
+    relay, children = found
     killed_at = trio.current_time()
     viewers[relay].kill(signal.SIGSTOP)
-    await eventually(
-        lambda: all(viewers[n].said("receiving from", killed_at) for n in children),
-        within_s=5 * (REPAIR_TARGET_S + SLACK_S),
-        what=f"{', '.join(children)} receiving again after {relay} froze",
-    )
+    try:
+        await eventually(
+            lambda: all(viewers[n].said("receiving from", killed_at) for n in children),
+            within_s=5 * (REPAIR_TARGET_S + SLACK_S),
+            what=f"{', '.join(children)} receiving again after {relay} froze",
+        )
+    except AssertionError as exc:
+        told = {n: v.notices for n, v in [("cam", cam), *viewers.items()]}
+        lines = [f"{n} {at - killed_at:+.2f} s: {line}" for n, said in told.items()
+                 for at, line in said if at > killed_at - 6]  # fmt: skip
+        raise AssertionError(f"{exc}; what the peers said:\n" + "\n".join(lines)) from None
     repairs = {n: viewers[n].said("receiving from", killed_at) - killed_at for n in children}  # type: ignore[operator]
     label = "one LAN" if delays is None else "40-80 ms apart"
     print(
@@ -89,3 +95,13 @@ async def test_viewers_join_and_recover_about_as_fast_40_to_80_ms_apart(
     for name, took_s in repairs.items():
         assert took_s < REPAIR_TARGET_S + SLACK_S, f"{name} repaired in {took_s:.2f} s"
     assert cam.running()
+
+
+def relay_and_children(viewers: dict[str, Program]) -> tuple[str, list[str]] | None:
+    """A viewer whose stats show children, with the viewers whose stats name it as parent."""
+    stats = {name: viewer.latest() for name, viewer in viewers.items()}
+    for relay, mine in stats.items():
+        children = [n for n, s in stats.items() if s is not None and s["parent"] == relay]
+        if mine is not None and mine["children"] > 0 and children:
+            return relay, children
+    return None

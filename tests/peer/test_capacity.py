@@ -138,3 +138,13 @@ def test_slots_stay_within_zero_and_the_ceiling(
             assert estimate.shed(now, keep) == min(before, keep)
         slots = estimate.observe(now, children=children, frames_dropped=dropped)
         assert 0 <= slots <= ceiling
+
+
+def test_a_probe_raises_or_lowers_the_slots_but_never_makes_a_leaf_alone() -> None:
+    # A probe that read less than one stream (a long path's window, a loss on the way)
+    # leaves one slot: only a child that really starves makes the viewer a leaf.
+    assert SlotEstimate.for_viewer(ceiling=8).probed(8) == 8
+    assert SlotEstimate.for_viewer(ceiling=8).probed(1) == 1
+    assert SlotEstimate.for_viewer(ceiling=8).probed(0) == 1
+    assert SlotEstimate.for_viewer(ceiling=0).probed(0) == 0
+    assert SlotEstimate.for_viewer(ceiling=3).probed(50) == 3
