@@ -105,11 +105,18 @@ class ProbeResult:
 
 @attrs.define
 class ProbeMeter:
-    """Times one probe from the kernel's count of acknowledged bytes. Pure."""
+    """Times one probe from the kernel's count of acknowledged bytes. Pure.
+
+    Under --upload-limit the cap stands for the uplink, but it sits before our socket,
+    not after it as a real uplink would: what it let through while the far end was slow
+    to read waits in the socket and is then acknowledged at once, faster than the
+    uplink could carry it. So with a cap the rate is never more than the cap's
+    (`limit_bytes_per_s`); a real uplink holds a backlog back itself."""
 
     budget_bytes: int
     started_s: float
     acked_at_start: int
+    limit_bytes_per_s: float | None = None
     _timed_from: tuple[float, int] | None = None  # (time, acked) once warmed up
     _last: tuple[float, int] | None = None
 
@@ -136,6 +143,8 @@ class ProbeMeter:
             return ProbeResult(acked / elapsed_s, complete=acked >= self.budget_bytes)
         from_s, from_acked = self._timed_from
         rate = (acked - from_acked) / (last_s - from_s)
+        if self.limit_bytes_per_s is not None:
+            rate = min(rate, self.limit_bytes_per_s)
         # A buffer that took the first part at once does not make the budget's rate.
         return ProbeResult(rate, complete=rate * PROBE_S >= self.budget_bytes)
 
@@ -178,6 +187,7 @@ class UplinkProber:
             budget_bytes=probe_budget_bytes(stream_bytes_per_s, self.ceiling),
             started_s=trio.current_time(),
             acked_at_start=start_acked,
+            limit_bytes_per_s=self.upload_limit.bytes_per_s if self.upload_limit else None,
         )
         deadline_s = meter.started_s + PROBE_S
         chunk = p.encode(p.UplinkProbe(padding_bytes=PROBE_CHUNK_BYTES - p.ENVELOPE_BYTES))

@@ -33,6 +33,7 @@ from peer.media import parse_source
 from peer.one_shot import one_shot
 from peer.simulation import report as rep
 from peer.simulation.churn import ChurnEvent, plan_churn
+from peer.simulation.losses import SOURCE_NAME
 from peer.simulation.placement import place_viewer
 from peer.simulation.processes import Child, command, spawn
 from peer.simulation.procstat import cpu_seconds, rss_mib, tcp_bytes
@@ -90,7 +91,7 @@ class Simulation:
             nursery,
             "source",
             ["-m", "peer", "source", args.source, "--tracker", self.tracker_address,
-             "--name", "source", "--fanout", str(args.fanout), "--stats-json",
+             "--name", SOURCE_NAME, "--fanout", str(args.fanout), "--stats-json",
              *codec_options(args)],
         )  # fmt: skip
         self.children.append(source)

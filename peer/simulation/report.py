@@ -7,8 +7,9 @@ suite checks them against REPORT_SCHEMA:
 - `viewers`: per viewer: name, continuity, join_ms, codec (of the frames it received),
   decode, picture_ms (join to first picture), frames, frames_lost, frames_undecodable,
   loss_pct, depth, parent, children, slots (offered at the end), uplink_kbps (its
-  simulated uplink, or null), recoveries_ms, how_left, true/estimate latency p50 and
-  p99 (ms).
+  simulated uplink, or null), recoveries_ms, gaps ([seconds since it started, first
+  missing seq, frames missing, parent] each), slot_changes ([seconds since it started,
+  slots offered] at each change), how_left, true/estimate latency p50 and p99 (ms).
 - `continuity`, `true_latency_ms`, `estimated_latency_ms`, `per_hop_ms`, `join_ms`,
   `join_to_picture_ms`, `recovery_ms`, `loss_pct`: each {p5, p50, p95, p99, min, max,
   count} over all viewers (continuity: one value per viewer; latencies: sampled frames;
@@ -21,6 +22,8 @@ suite checks them against REPORT_SCHEMA:
   without iproute2), rss_mib.
 - `relay_traffic_mbps`: what all viewers uploaded to their children, MB/s.
 - `tree`: depth_histogram {depth: viewers}, max_depth, attached, viewers_at_end.
+- `losses`: where the frames viewers missed were lost (peer/simulation/losses.py):
+  missed, last_hop, passed_down, last_hop_while_forming, last_hop_by_parent_uplink_kbps.
 - `uplinks`: per uplink class of `--upload-mix` (peer/simulation/uplinks.py): uplink_kbps,
   viewers, mean_depth, slots and children (offered and filled at the end); [] without.
 - `waiting_with_free_slot`: viewers_waited_over_1s and longest_s, the waits for a place
@@ -45,6 +48,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from peer.simulation.losses import describe as describe_losses
+from peer.simulation.losses import where_lost
+
 REPORT_SCHEMA: dict[str, type] = {
     "settings": dict,
     "viewers": list,
@@ -62,6 +68,7 @@ REPORT_SCHEMA: dict[str, type] = {
     "tracker": dict,
     "relay_traffic_mbps": float,
     "tree": dict,
+    "losses": dict,
     "uplinks": list,
     "waiting_with_free_slot": dict,
     "workers": list,
@@ -135,6 +142,8 @@ def summarize_viewers(peers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
                 "slots": peer.get("slots"),
                 "uplink_kbps": peer.get("uplink_kbps"),
                 "recoveries_ms": [round(r, 1) for r in peer["recoveries_ms"]],
+                "gaps": peer["gaps"],
+                "slot_changes": peer["slot_changes"],
                 "how_left": peer["how_left"],
                 "true_ms_p50": round(quantile(peer["true_ms"], 0.5), 3),
                 "true_ms_p99": round(quantile(peer["true_ms"], 0.99), 3),
@@ -159,6 +168,7 @@ def summarize_viewers(peers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         "frames_undecodable": sum(int(peer["frames_undecodable"]) for peer in peers),
         "recovery_ms": distribution(pooled("recoveries_ms")),
         "loss_pct": distribution([float(p["loss_pct"] or 0.0) for p in peers]),
+        "losses": where_lost(peers),
         "latency_samples_ms": {
             "true": thin(pooled("true_ms"), MAX_PLOTTED_SAMPLES),
             "estimate": thin(pooled("estimate_ms"), MAX_PLOTTED_SAMPLES),
@@ -224,6 +234,7 @@ def table(report: dict[str, Any]) -> str:
         f"tree: {tree['attached']}/{tree['viewers_at_end']} viewers attached, max depth "
         f"{tree['max_depth']}, depths {tree['depth_histogram']}",
     ]
+    lines.append(describe_losses(report["losses"]))
     for uplink in report["uplinks"]:
         lines.append(
             f"uplink {uplink['uplink_kbps'] / 1000:g} Mb/s: {uplink['viewers']} viewers, mean "

@@ -30,6 +30,7 @@ import trio
 import protocol as p
 from peer.config import PeerConfig, PeerHooks
 from peer.node import Peer
+from peer.simulation.losses import MAX_GAPS
 from protocol.addresses import parse_address
 
 # Keep every Nth latency sample for the report's distributions (memory stays small).
@@ -60,6 +61,9 @@ class Probe:
     parent_at_last_frame: str | None = None
     recoveries_ms: list[float] = attrs.field(factory=list)
     frames_this_second: int = 0
+    gaps: list[tuple[float, int, int, str | None]] = attrs.field(factory=list)
+    slot_changes: list[tuple[float, int]] = attrs.field(factory=list)
+    _slots: int = -1
     peer: Peer | None = None
 
     def on_frame(self, header: p.FrameHeader, arrival_ns: int) -> None:
@@ -71,6 +75,9 @@ class Probe:
             # one is what the viewer saw of the repair.
             self.recoveries_ms.append((now - self.last_frame_s) * 1000)
         self.parent_at_last_frame = parent
+        if self.peer is not None and self.peer.gate.capacity != self._slots:
+            self._slots = self.peer.gate.capacity
+            self.slot_changes.append((round(now - self.started_s, 2), self._slots))
         self.last_frame_s = now
         if self.first_frame_s is None:
             self.first_frame_s = now
@@ -78,6 +85,13 @@ class Probe:
             return  # a repeat after a parent switch
         self.frames += 1
         self.frames_this_second += 1
+        if (
+            self.first_seq is not None
+            and header.seq > self.last_seq + 1
+            and len(self.gaps) < MAX_GAPS
+        ):
+            missing = header.seq - self.last_seq - 1
+            self.gaps.append((round(now - self.started_s, 2), self.last_seq + 1, missing, parent))
         if self.first_seq is None:
             self.first_seq = header.seq
         self.last_seq = header.seq
@@ -127,6 +141,8 @@ class Probe:
             "estimate_ms": self.estimate_ms,
             "per_hop_ms": self.per_hop_ms,
             "recoveries_ms": self.recoveries_ms,
+            "gaps": self.gaps,
+            "slot_changes": self.slot_changes,
         }
 
 

@@ -21,6 +21,7 @@ from peer.uplink_probe import (
     StreamRate,
     probe_budget_bytes,
 )
+from peer.upload_limit import BURST_S
 from protocol.limits import MAX_UPLINK_PROBE_BYTES
 from tests.peer.conftest import PeerStarter
 from tests.polling import eventually
@@ -197,3 +198,21 @@ def test_a_buffer_that_takes_the_first_part_at_once_is_not_a_fast_uplink() -> No
     assert result is not None and not result.complete
     assert result.bytes_per_s == pytest.approx(625_000, rel=0.05)
     assert result.slots(stream, ceiling=2) == 1
+
+
+def test_a_backlog_taken_at_once_is_not_a_fast_uplink() -> None:
+    # A 20 Mb/s cap before the socket, and a far end that took little of the first part
+    # (its loop busy), then the backlog at once: acknowledged, that reads past 20 Mb/s.
+    stream = 2_300_000 / 8
+    uplink = 20_000_000 / 8
+    meter = ProbeMeter(budget_bytes=probe_budget_bytes(stream, 8), started_s=0.0,
+                       acked_at_start=0, limit_bytes_per_s=uplink)  # fmt: skip
+    now = 0.0
+    while not meter.over(now):
+        now += 0.02
+        sent = min(meter.budget_bytes, int(uplink * (now + BURST_S)))
+        meter.observe(now, sent if now >= 0.5 else 100_000)
+    result = meter.result()
+    assert result is not None and not result.complete
+    assert result.bytes_per_s == pytest.approx(uplink)
+    assert result.slots(stream, ceiling=8) == 6
