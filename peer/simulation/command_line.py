@@ -14,7 +14,7 @@ import sys
 import trio
 
 import protocol as p
-from peer.__main__ import bitrate, codec_settings, crf, keyint
+from peer.arguments import bitrate, codec_settings, crf, keyint
 from peer.errors import UsageError
 from peer.h264 import check_encoder
 from peer.resolution import RESOLUTIONS

@@ -11,8 +11,8 @@ import pytest
 import trio
 
 import protocol as p
-from peer.__main__ import listen_address, tracker_address
 from peer.addresses import interface_addresses
+from peer.arguments import listen_address, tracker_address
 from peer.gate import AdmissionGate
 from peer.wire import receive_message
 from tests.peer.conftest import PeerStarter
