@@ -61,13 +61,14 @@ from typing import Any
 import attrs
 import trio
 from bench_screen import FROZEN_REPAIR_P95_MAX_S, KILLED_REPAIR_P95_MAX_S
+from mjpeg_parts import watch_frames
+from repair_report import shown, summarize, table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import protocol as p  # noqa: E402
 from peer.one_shot import one_shot  # noqa: E402
-from peer.simulation.report import quantile  # noqa: E402
 from peer.simulation.stoppable import run_stoppable  # noqa: E402
 from tests.faults.programs import Program, Programs  # noqa: E402
 from tests.polling import eventually  # noqa: E402
@@ -93,71 +94,6 @@ REPAIR_TIMEOUT_S = 15.0  # a child that has not received again by then is unrepa
 NOTICE_ORDER_SLACK_S = 0.005  # see the module's docstring
 TAIL_S = 0.3  # notices kept after the last child is repaired
 POLL_S = 0.01  # how often the observer looks (the times come from the stamps, not this)
-MAX_PART_HEAD_BYTES = 4096  # an MJPEG part's (or the response's) head, at most
-
-
-# -- reading the children's taps (pure) -----------------------------------------------
-
-
-@attrs.define
-class MjpegParts:
-    """Counts the JPEG parts of a multipart/x-mixed-replace response as its bytes come.
-
-    Plan: skip the response's head, then for each part read its head up to the blank
-    line, take its Content-Length and skip that many bytes without keeping them, so the
-    buffer never holds more than one head (MAX_PART_HEAD_BYTES, else ValueError).
-    """
-
-    _head: bytearray = attrs.field(factory=bytearray)
-    _skip: int = 0  # bytes of the current part's JPEG still to come
-    _past_response_head: bool = False
-
-    def feed(self, data: bytes) -> int:
-        """Take the next bytes of the response; return how many parts they completed."""
-        completed = 0
-        view = memoryview(data)
-        while view:
-            if self._skip:
-                taken = min(self._skip, len(view))
-                self._skip -= taken
-                view = view[taken:]
-                completed += self._skip == 0
-                continue
-            held = len(self._head)
-            room = MAX_PART_HEAD_BYTES + 4 - held  # a head and its blank line
-            if room <= 0:
-                raise ValueError("no end to an MJPEG head")
-            piece = view[:room]
-            self._head += piece
-            end = self._head.find(b"\r\n\r\n", max(0, held - 3))
-            if end < 0:
-                view = view[len(piece) :]
-                continue
-            view = view[end + 4 - held :]
-            head = bytes(self._head[:end])
-            self._head.clear()
-            if self._past_response_head:
-                length = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
-                if length is None:
-                    raise ValueError("an MJPEG part without a Content-Length")
-                self._skip = int(length.group(1))
-                completed += self._skip == 0
-            self._past_response_head = True
-        return completed
-
-
-async def watch_frames(address: tuple[str, int], arrivals: list[float]) -> None:
-    """Stamp every frame a child's tap sends (trio clock) until the connection ends."""
-    try:
-        stream = await trio.open_tcp_stream(*address)
-        async with stream:
-            await stream.send_all(b"GET /stream.mjpg?res=source HTTP/1.0\r\n\r\n")
-            parts = MjpegParts()
-            while data := await stream.receive_some(1 << 16):
-                now = trio.current_time()
-                arrivals.extend([now] * parts.feed(data))
-    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-        return  # the child was stopped
 
 
 # -- what the peers said (pure) -------------------------------------------------------
@@ -371,115 +307,6 @@ async def run_trial(fault: str, spec: str, pids: list[int]) -> dict[str, Any]:
     return {"setup_s": round(setup_s, 2), **result}
 
 
-# -- the report (pure) ----------------------------------------------------------------
-
-
-def spread(gaps: Sequence[float | None]) -> dict[str, Any]:
-    """p50, p95, max, min and count of `gaps` (s); a child never repaired counts as an
-    endless gap, so a figure that lands on one is null."""
-    values = [math.inf if gap is None else gap for gap in gaps]
-
-    def finite(value: float) -> float | None:
-        return None if not values or math.isinf(value) else round(value, 3)
-
-    return {
-        "p50": finite(quantile(values, 0.50)),
-        "p95": finite(quantile(values, 0.95)),
-        "max": finite(max(values, default=math.inf)),
-        "min": finite(min(values, default=math.inf)),
-        "count": len(values),
-        "unrepaired": sum(gap is None for gap in gaps),
-    }
-
-
-# What each child said and received, in order: the phases of its repair.
-PHASES = {"loss noticed": "lost_s", "new parent": "new_parent_s", "first frame": "first_frame_s"}
-
-
-def times(trials: Sequence[dict[str, Any]], key: str, names: Sequence[str]) -> list[Any]:
-    """One time of every named child in every trial (None where it did not happen)."""
-    return [trial["children"][name][key] for trial in trials for name in names]
-
-
-def median(values: Sequence[float | None]) -> float | None:
-    """The p50 of the times that happened, or None if none did."""
-    happened = [value for value in values if value is not None]
-    return round(quantile(happened, 0.5), 3) if happened else None
-
-
-def summarize(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per fault: the gaps of the trials without a backup, by child and by phase; the
-    trials with a backup apart."""
-    faults: dict[str, Any] = {}
-    for fault, target_s in TARGETS_P95_S.items():
-        mine = [trial for trial in trials if trial["fault"] == fault]
-        clean = [trial for trial in mine if not trial["backup"]]
-        backed = [trial for trial in mine if trial["backup"]]
-        repair = spread(times(clean, "first_frame_s", ORPHANS))
-        faults[fault] = {
-            "signal": FAULTS[fault].name,
-            "trials": len(mine),
-            "trials_with_backup": len(backed),
-            "repair_s": repair,
-            "by_child": {name: spread(times(clean, "first_frame_s", [name])) for name in ORPHANS},
-            "phases_p50_s": {
-                name: {label: median(times(clean, key, [name])) for label, key in PHASES.items()}
-                for name in ORPHANS
-            },
-            # The others were moved by the tracker before their own parent link told them.
-            "noticed_loss": {
-                name: sum(at is not None for at in times(clean, "lost_s", [name]))
-                for name in ORPHANS
-            },
-            "with_backup_repair_s": (
-                spread(times(backed, "first_frame_s", ORPHANS)) if backed else None
-            ),
-            "target_p95_s": target_s,
-            "met": repair["p95"] is not None and repair["p95"] <= target_s,
-        }
-    return faults
-
-
-def shown(value: float | None) -> str:
-    """A figure in seconds for the table ('-' when there is none)."""
-    return "-" if value is None else f"{value:.3f}"
-
-
-def table(report: dict[str, Any]) -> str:
-    """The report as a few lines for a person."""
-    config = report["config"]
-    trials = config["trials"]
-    lines = [
-        f"== repair with no backup: {trials} trial{'s' * (trials != 1)} per fault, "
-        f"{config['source']}, load {config['load_average'][0]:.2f} at start",
-        "   source (fanout 2) -> relay (2 slots), leaf1; relay -> leaf2, spare (2 slots)",
-        "   gap: from the signal to a child of the relay receiving a frame again",
-        f"{'fault':<8}{'signal':<9}{'gaps':>5}{'p50 s':>8}{'p95 s':>8}{'max s':>8}  "
-        f"{'target':<17}trials with a backup (not counted)",
-    ]
-    for fault, figures in report["faults"].items():
-        repair = figures["repair_s"]
-        verdict = "PASS" if figures["met"] else "FAIL"
-        target = f"p95 <= {figures['target_p95_s']:g} {verdict}"
-        unrepaired = (
-            f"; {repair['unrepaired']} never received again" if repair["unrepaired"] else ""
-        )
-        lines.append(
-            f"{fault:<8}{figures['signal']:<9}{repair['count']:>5}{shown(repair['p50']):>8}"
-            f"{shown(repair['p95']):>8}{shown(repair['max']):>8}  {target:<17}"
-            f"{figures['trials_with_backup']}{unrepaired}"
-        )
-    lines.append(f"{'phases, p50 s after the signal':<32}" + "".join(f"{p:>14}" for p in PHASES))
-    for fault, figures in report["faults"].items():
-        clean = figures["trials"] - figures["trials_with_backup"]
-        for name, phases in figures["phases_p50_s"].items():
-            noticed = f"{shown(phases['loss noticed'])} ({figures['noticed_loss'][name]}/{clean})"
-            cells = [noticed, shown(phases["new parent"]), shown(phases["first frame"])]
-            lines.append(f"  {fault:<8}{name:<22}" + "".join(f"{cell:>14}" for cell in cells))
-    lines.append("  (a child that the tracker moved before it noticed says no loss: not counted)")
-    return "\n".join(lines)
-
-
 # -- running --------------------------------------------------------------------------
 
 
@@ -512,7 +339,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any] | None:
                 "notice_order_slack_s": NOTICE_ORDER_SLACK_S,
                 "load_average": load,
             },
-            "faults": summarize(trials),
+            "faults": summarize(trials, TARGETS_P95_S, FAULTS, ORPHANS),
             "trials": trials,
             "pids": pids,
         }

@@ -21,8 +21,8 @@ from tests.processes import alive
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import bench_repair  # noqa: E402
 import bench_screen  # noqa: E402
+import mjpeg_parts  # noqa: E402
 
 RUN_TIMEOUT_S = 120  # about 15 s on an idle 2-core machine
 pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 60)
@@ -115,12 +115,12 @@ def test_the_part_counter_finds_each_jpeg_however_the_bytes_are_cut() -> None:
         % (len(jpeg), jpeg)
         for jpeg in jpegs
     )
-    whole = bench_repair.MjpegParts()
+    whole = mjpeg_parts.MjpegParts()
     assert whole.feed(response) == len(jpegs)
-    byte_by_byte = bench_repair.MjpegParts()
+    byte_by_byte = mjpeg_parts.MjpegParts()
     counts = [byte_by_byte.feed(response[i : i + 1]) for i in range(len(response))]
     assert sum(counts) == len(jpegs)
     ends = [i for i, count in enumerate(counts) if count]
     assert [response[end - 1 : end + 1] for end in ends] == [b"\xff\xd9"] * len(jpegs)
     with pytest.raises(ValueError):
-        bench_repair.MjpegParts().feed(b"x" * (bench_repair.MAX_PART_HEAD_BYTES + 10))
+        mjpeg_parts.MjpegParts().feed(b"x" * (mjpeg_parts.MAX_PART_HEAD_BYTES + 10))
