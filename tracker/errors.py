@@ -7,7 +7,8 @@ is one sentence naming the thing and the reason. `streamnest-tracker` catches it
 `except* TrackerError` around `trio.run`, prints that one line on stderr and exits 1;
 a mistake on the command line itself stays argparse's usage message and exit 2.
 Anything else, including calling the service the wrong way from code, is a bug and
-keeps its traceback.
+keeps its traceback; one met while serving a peer or ticking is contained to that peer
+or that tick (tracker/containment.py), so that the tracker keeps serving the rest.
 """
 
 from __future__ import annotations

@@ -92,6 +92,11 @@ class TrackerMetrics:
         self.chat_lines = Counter(
             "streamnest_chat_lines", "Chat lines delivered", registry=self.registry
         )
+        self.internal_errors = Counter(
+            "streamnest_internal_errors",
+            "Bugs contained: a session ended or a tick skipped (tracker/containment.py)",
+            registry=self.registry,
+        )
         self.heartbeat_lateness = Histogram(
             "streamnest_heartbeat_lateness_seconds",
             "How much later than the heartbeat interval each heartbeat arrived",

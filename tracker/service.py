@@ -26,7 +26,8 @@ from protocol.join_key import join_key_matches
 from protocol.names import name_key
 from tracker.actions import Action, Broadcast, Close, Send
 from tracker.chat_keeper import ChatKeeper
-from tracker.config import TrackerConfig as TrackerConfig  # where callers import it from
+from tracker.config import TrackerConfig as TrackerConfig
+from tracker.containment import STREAM_ENDED, contained  # where callers import it from
 from tracker.errors import TrackerError
 from tracker.metrics import TrackerMetrics, serve_metrics
 from tracker.probe import run_probe
@@ -78,6 +79,7 @@ class Tracker:
         )
         self._probe_send, self._probe_receive = trio.open_memory_channel[Probe](PROBE_QUEUE)
         self.metrics = TrackerMetrics(lambda: self.room)
+        self._count_bug = self.metrics.internal_errors.inc
         self.metrics_address: tuple[str, int] | None = None
         self.keeper = ChatKeeper(config.db)
         self.chat = self.keeper.chat
@@ -193,14 +195,20 @@ class Tracker:
             async with trio.open_nursery() as nursery:
                 session.scope = nursery.cancel_scope
                 nursery.start_soon(session.write_loop)
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                with (
+                    contextlib.suppress(*STREAM_ENDED),
+                    contained(f"serving {address}", self._count_bug) as outcome,
+                ):
                     await self._read(session, lambda: self._count_unregistered(address, -1))
+                if outcome.failed:
+                    session.leave_reason = "tracker error"
                 session.outbox.close()  # the writer flushes what is queued (a Reject...)
         finally:
             self.connections -= 1
             if session.key is None:
                 self._count_unregistered(address, -1)
-            self._forget(session, session.leave_reason)
+            with contained(f"forgetting {address}", self._count_bug):
+                self._forget(session, session.leave_reason)
             await trio.aclose_forcefully(stream)
 
     def _count_unregistered(self, address: str, change: int) -> None:
@@ -379,7 +387,8 @@ class Tracker:
         while True:
             ticks = max(ticks + 1, int((trio.current_time() - start_s) / step_s))
             await trio.sleep_until(start_s + ticks * step_s)
-            self._do(self.room.tick(trio.current_time()))
+            with contained("in the tick", self._count_bug):
+                self._do(self.room.tick(trio.current_time()))
 
     async def _probe_loop(self) -> None:
         """Carry out reachability probes, one at a time, reporting each to the Room."""
@@ -387,7 +396,8 @@ class Tracker:
             answer = await run_probe(
                 probe.host, probe.port, probe.name, probe.nonce, self.config.probe_timeout_s
             )
-            self._do(self.room.probed(probe.to, probe.nonce, answer, trio.current_time()))
+            with contained(f"after probing {probe.name}", self._count_bug):
+                self._do(self.room.probed(probe.to, probe.nonce, answer, trio.current_time()))
 
     def _chat_stored(self, line: p.ChatMessage) -> None:
         """A chat line is stored: now everyone gets it."""
