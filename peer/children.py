@@ -274,7 +274,10 @@ class ChildrenHub:
                         return
             self._mark_dropped(link, p.DropReason.STALLED, f"silent for {CHILD_SILENCE_S:g} s")
         except p.ProtocolError as exc:
-            self._mark_dropped(link, p.DropReason.MISBEHAVED, f"bad data: {exc.reason.value}")
+            # A child that closes in the middle of a message (moved on while its uplink
+            # probe was being sent, or crashed) has left; it did not misbehave.
+            if exc.reason is not p.Reason.TRUNCATED:
+                self._mark_dropped(link, p.DropReason.MISBEHAVED, f"bad data: {exc.reason.value}")
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
 

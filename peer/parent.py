@@ -39,6 +39,7 @@ PARENT_SILENCE_S = 1.5
 SILENCE_SLACK_S = 0.25  # silence is detected after 1.25 to 1.5 s
 CONNECT_TIMEOUT_S = 1.0
 ACCEPT_TIMEOUT_S = 2.0
+MID_MESSAGE = "closed in the middle of a message"
 # Assignments wait here while a link is being made; more than this at once is a
 # misbehaving tracker: the newest is dropped (and said).
 ASSIGNMENT_QUEUE = 16
@@ -348,6 +349,9 @@ class ParentFollower:
                 try:
                     message = await receive_message(stream, decoder)
                 except p.ProtocolError as exc:
+                    # A parent that drops us may cut a frame short: that is a close.
+                    if exc.reason is p.Reason.TRUNCATED:
+                        raise LinkEnded(p.LossReason.CLOSED, MID_MESSAGE) from None
                     raise LinkEnded(p.LossReason.BAD_DATA, exc.reason.value) from None
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     raise LinkEnded(p.LossReason.RESET, "connection reset") from None
