@@ -146,6 +146,7 @@ class SessionModel:
     stats: list[wording.StatLine] = attrs.field(factory=list)
     viewers: list[str] = attrs.field(factory=list)
     viewers_in_tree: int = 0
+    last_stats: Mapping[str, Any] = attrs.field(factory=dict)
     parent: str | None = None
     last_parent: str | None = None
     chat: ChatLog = attrs.field(factory=ChatLog)
@@ -219,6 +220,7 @@ class SessionModel:
 
     def set_stats(self, stats: Mapping[str, Any]) -> None:
         """A statistics sample from the peer (once a second)."""
+        self.last_stats = stats
         self.stats = wording.stat_lines(self.role, stats, self.viewers_in_tree, self.fanout)
         self.version += 1
         if self.role != "viewer":
@@ -232,6 +234,10 @@ class SessionModel:
         """The tracker's view of the swarm (every few seconds)."""
         self.viewers = wording.viewer_lines(reply, self.name)
         self.viewers_in_tree = wording.viewers_in_tree(reply)
+        # The streamer's panel counts the viewers: show the new count now, not a second on.
+        self.stats = wording.stat_lines(
+            self.role, self.last_stats, self.viewers_in_tree, self.fanout
+        )
         self.version += 1
 
     # -- what the user chooses ----------------------------------------------------------

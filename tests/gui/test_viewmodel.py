@@ -295,6 +295,14 @@ def test_the_viewer_list_shows_the_tree_and_hides_observers() -> None:
     assert wording.name_taken(reply, "BOB") and not wording.name_taken(reply, "eve")
 
 
+def test_the_streamers_count_of_viewers_changes_as_soon_as_the_tracker_says() -> None:
+    model = SessionModel(role="source", name="cam", tracker="127.0.0.1:9000")
+    model.set_stats({"fps": 30.0, "children": 1, "codec": "jpeg"})
+    model.set_status(status(info("cam", "source"), info("alice", "viewer", "cam", 1)))
+    assert dict(model.stats)["Viewers in the tree"] == "1", "not a statistics sample later"
+    assert dict(model.stats)["Frames sent"] == "30.0 fps", "the other lines are kept"
+
+
 @pytest.mark.parametrize(
     ("username", "tracker", "problem"),
     [
