@@ -353,7 +353,9 @@ class Room(Placing):
         if settle:  # scanning for waiting viewers is O(N): only when something changed
             actions += self._settle(now_s)
             self._settled_version = self.tree.version
-            if self.tree.placement is Placement.CAPACITY:
+            # After a restart the tree is put back as the peers say it was: reshaping
+            # it before all are back would hand their slots to others (and move them).
+            if self.tree.placement is Placement.CAPACITY and self._recovery_over:
                 # One lift a tick; it changes the tree, so the next tick looks again.
                 avoid = self.avoided(now_s)
                 lifted = self.tree.promote(avoid=avoid) or self.tree.raise_deep(avoid=avoid)

@@ -19,6 +19,7 @@ from tests.polling import eventually
 
 SOURCE_FPS = 30
 VIEWERS = 6
+STEADY_S = 2.0  # a tree unchanged this long (and a statistics line since) is settled
 OUTAGE_S = 3.0  # how long the tracker stays dead (3 missed heartbeats' worth)
 REREGISTER_TARGET_S = 5.0
 FRAME_RATE_FLOOR = 0.9
@@ -50,8 +51,11 @@ async def test_the_swarm_rides_out_a_kill_9_of_the_tracker(
         within_s=20,
         what="every viewer receiving",
     )
-    tree_before = parents(await status(address))
+    # Capacities are measured after joining and may lift a viewer once: judge the tree
+    # (and each viewer's count of parent switches) once it has stopped changing.
+    tree_before = await steady_tree(address, STEADY_S, within_s=30)
     assert all(tree_before[v.name] is not None for v in viewers), tree_before
+    switches_before = {v.name: v.latest()["parent_switches"] for v in viewers}  # type: ignore[index]
     assert max(v.latest()["depth"] for v in viewers) >= 2, "a tree with relays in it"  # type: ignore[index]
 
     chatter = Chatter("chatter")
@@ -94,7 +98,9 @@ async def test_the_swarm_rides_out_a_kill_9_of_the_tracker(
         latest = viewer.latest()
         assert latest is not None
         assert latest["parent"] == tree_before[viewer.name], viewer.name
-        assert latest["parent_switches"] == 0, f"{viewer.name} switched parents"
+        assert latest["parent_switches"] == switches_before[viewer.name], (
+            f"{viewer.name} switched parents"
+        )
 
     end = trio.current_time()
     while_down = {v.name: frame_rate_floor(v, source, killed_at, back_at) for v in viewers}
@@ -134,12 +140,29 @@ def reregistration_times(started: list[Program], back_at: float) -> dict[str, fl
     return times
 
 
+async def steady_tree(
+    address: tuple[str, int], quiet_s: float, within_s: float
+) -> dict[str, str | None]:
+    """The tracker's tree once it has not changed for `quiet_s`."""
+    tree, since = parents(await status(address)), trio.current_time()
+    with trio.move_on_after(within_s):
+        while trio.current_time() - since < quiet_s:
+            await trio.sleep(0.1)
+            now = parents(await status(address))
+            if now != tree:
+                tree, since = now, trio.current_time()
+        return tree
+    raise AssertionError(f"the tree kept changing for {within_s} s: {tree}")
+
+
 async def eventually_same_tree(address: tuple[str, int], before: dict[str, str | None]) -> None:
     """Wait until the restarted tracker's tree has every parent link it had before."""
+    seen: dict[str, str | None] | None = None
     with trio.move_on_after(10):
         while True:
             reply = await status_or_none(address)
-            if reply is not None and parents(reply) == before:
+            seen = parents(reply) if reply is not None else seen
+            if seen == before:
                 return
             await trio.sleep(0.1)
-    raise AssertionError(f"the tree was not rebuilt as it was: {before}")
+    raise AssertionError(f"the tree was not rebuilt as it was: {before}; it is {seen}")

@@ -233,6 +233,20 @@ def test_a_viewer_whose_measured_slots_grow_climbs_above_its_poorer_parent() -> 
     assert tree.max_depth() <= tree.sorted_depth() + 1
 
 
+def test_a_tree_restored_after_a_restart_is_not_reshaped_until_everybody_is_back() -> None:
+    room = Room(recovery_window_s=5.0, started_s=0.0)
+    join(room, "cam", now=0.1, role="source", capacity=1)
+    join(room, "a", now=0.1, parent="cam", capacity=1)
+    join(room, "b", now=0.1, parent="a", capacity=1)
+    measured(room, "b", 3, 0.5)  # b would climb above a, but a peer may be coming back
+    settle(room, 0.5)
+    assert (room.tree["a"].parent, room.tree["b"].parent) == ("cam", "a")
+    for key in room.members:
+        room.seen(key, 6.0)
+    settle(room, 6.0)  # the recovery window is over
+    assert (room.tree["b"].parent, room.tree["a"].parent) == ("cam", "b")
+
+
 def test_a_deep_subtree_rises_into_a_slot_freed_high_up() -> None:
     room = room_of(1, a=1, b=1, c=1, d=0)  # cam -> a -> b -> c -> d
     measured(room, "a", 3, 1.0)  # a at the top can now carry three
