@@ -10,6 +10,8 @@ prints what a viewer notices, for the comparison:
 
 from __future__ import annotations
 
+import math
+import re
 import signal
 import statistics
 
@@ -30,6 +32,9 @@ JOIN_TARGET_S = 2.0
 # tracker's new place) and a join, a few RTTs more.
 REPAIR_TARGET_S = 4.0
 SLACK_S = 1.0  # notices carry the time they were read, on a loaded machine
+STEADY_S = 1.5  # nobody has changed parent for this long: the tree is settled
+RECEIVING = re.compile(r"receiving from (\S+) at depth")
+LOOKING = "no parent; looking for one"
 
 
 @pytest.mark.parametrize("delays", [None, WIDE_AREA], ids=["one-lan", "40-80ms-apart"])
@@ -61,13 +66,15 @@ async def test_viewers_join_and_recover_about_as_fast_40_to_80_ms_apart(
         assert registered is not None and receiving is not None
         joins[name] = receiving - registered
 
-    # Freeze a relay that has children (SIGSTOP: no FIN, no RST, just silence).
-    # The tree may still be settling, so relay and children come from one look at the
-    # stats in which a relay with children is named as parent by its children.
+    # Freeze a relay that has children (SIGSTOP: no FIN, no RST, just silence). The
+    # tree may still be settling (measured capacities lift viewers), so relay and
+    # children come from what each viewer last said, once nobody has moved for a while.
     await eventually(
-        lambda: relay_and_children(viewers) is not None, within_s=10, what="a relay with children"
+        lambda: steady_relay(viewers, STEADY_S) is not None,
+        within_s=30,
+        what=f"a relay with children, and nobody moving for {STEADY_S:g} s",
     )
-    found = relay_and_children(viewers)
+    found = steady_relay(viewers, STEADY_S)
     assert found is not None
     relay, children = found
     killed_at = trio.current_time()
@@ -104,11 +111,25 @@ def what_they_said(cam: Program, viewers: dict[str, Program], fault_s: float) ->
     return "what the peers said:\n" + "\n".join(lines)
 
 
-def relay_and_children(viewers: dict[str, Program]) -> tuple[str, list[str]] | None:
-    """A viewer whose stats show children, with the viewers whose stats name it as parent."""
-    stats = {name: viewer.latest() for name, viewer in viewers.items()}
-    for relay, mine in stats.items():
-        children = [n for n, s in stats.items() if s is not None and s["parent"] == relay]
-        if mine is not None and mine["children"] > 0 and children:
+def parent_of(viewer: Program) -> tuple[float, str | None]:
+    """When `viewer` last said whom it receives from, and whom (None: nobody, or unsaid)."""
+    for at, line in reversed(viewer.notices):
+        if LOOKING in line:
+            return at, None
+        if said := RECEIVING.search(line):
+            return at, said.group(1)
+    return -math.inf, None
+
+
+def steady_relay(viewers: dict[str, Program], quiet_s: float) -> tuple[str, list[str]] | None:
+    """A viewer with children, and those children, once every viewer has said its parent
+    and none has changed it for `quiet_s` (a stats line can be a second old)."""
+    said = {name: parent_of(viewer) for name, viewer in viewers.items()}
+    now = trio.current_time()
+    if any(parent is None or now - at < quiet_s for at, parent in said.values()):
+        return None
+    for relay in viewers:
+        children = [name for name, (_, parent) in said.items() if parent == relay]
+        if children:
             return relay, children
     return None
