@@ -15,10 +15,9 @@ import trio
 
 import protocol as p
 from peer import events as ev
-from peer.parent import ParentFollower
 from peer.wire import receive_message
 from tests.peer.test_links_virtual_time import join_child, relay_hub
-from tests.peer.test_parent_link import FRAME, recorder
+from tests.peer.test_parent_link import FRAME, reporting_follower
 from tests.polling import eventually
 
 PROBE = p.encode(p.UplinkProbe(padding_bytes=1000))
@@ -64,14 +63,7 @@ async def parent_that_closes_mid_frame(stream: trio.SocketStream) -> None:
 
 async def test_a_parent_that_closes_mid_frame_is_reported_as_closed(nursery: trio.Nursery) -> None:
     reports: list[p.Message] = []
-    follower = ParentFollower(
-        name="me",
-        on_frame=lambda frame, _: None,
-        on_parent=lambda name, depth: None,
-        on_rtt=lambda rtt: None,
-        on_stream_ended=lambda ended: None,
-        report=recorder(reports),
-    )
+    follower = reporting_follower(reports)
     nursery.start_soon(follower.run)
     listeners = await nursery.start(
         partial(trio.serve_tcp, parent_that_closes_mid_frame, 0, host="127.0.0.1")

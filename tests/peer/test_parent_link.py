@@ -27,6 +27,20 @@ def recorder(sink: list[p.Message]) -> Callable[[p.Message], bool]:
     return report
 
 
+def reporting_follower(
+    reports: list[p.Message], on_frame: Callable[[p.VideoFrame, int], None] = lambda f, _: None
+) -> ParentFollower:
+    """A follower whose reports to the tracker land in `reports`."""
+    return ParentFollower(
+        name="me",
+        on_frame=on_frame,
+        on_parent=lambda name, depth: None,
+        on_rtt=lambda rtt: None,
+        on_stream_ended=lambda ended: None,
+        report=recorder(reports),
+    )
+
+
 async def fake_parent(behaviour: bytes, stream: trio.SocketStream) -> None:
     """Accept any Join, then send `behaviour` and keep the connection open."""
     with trio.move_on_after(10):
@@ -48,14 +62,7 @@ async def test_garbage_from_the_parent_ends_the_link_and_is_reported(
 ) -> None:
     reports: list[p.Message] = []
     frames: list[p.VideoFrame] = []
-    follower = ParentFollower(
-        name="me",
-        on_frame=lambda frame, _: frames.append(frame),
-        on_parent=lambda name, depth: None,
-        on_rtt=lambda rtt: None,
-        on_stream_ended=lambda ended: None,
-        report=recorder(reports),
-    )
+    follower = reporting_follower(reports, lambda frame, _: frames.append(frame))
     nursery.start_soon(follower.run)
     bad_port = await serve(nursery, b"\xde\xad\xbe\xef" * 8)
     offer = p.ParentOffer(name="bad", host="127.0.0.1", port=bad_port, token="t")
@@ -85,14 +92,7 @@ async def test_a_parent_that_refuses_us_is_reported_to_the_tracker(
 
     listeners = await nursery.start(partial(trio.serve_tcp, refusing, 0, host="127.0.0.1"))
     port = listeners[0].socket.getsockname()[1]
-    follower = ParentFollower(
-        name="me",
-        on_frame=lambda frame, _: None,
-        on_parent=lambda name, depth: None,
-        on_rtt=lambda rtt: None,
-        on_stream_ended=lambda ended: None,
-        report=recorder(reports),
-    )
+    follower = reporting_follower(reports)
     nursery.start_soon(follower.run)
     refusing_offer = p.ParentOffer(name="full", host="127.0.0.1", port=port, token="t")
     follower.assign(p.Assign(parent=refusing_offer, depth=1, epoch=1))
