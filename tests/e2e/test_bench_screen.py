@@ -88,7 +88,7 @@ def relay(p50_ms: float = 0.08, p99_ms: float = 1.2) -> dict[str, Any]:
 
 def tracker(cpu_pct: float = 12.9, ack_p99_ms: float | None = 6.4) -> dict[str, Any]:
     return {"tracker_cpu_pct": cpu_pct, "ack_p99_ms": ack_p99_ms, "peers_lost": 0,
-            "other_cpu_pct": 40.0}  # fmt: skip
+            "other_cpu_pct": 40.0, "cost_vs_floor": cpu_pct / 11.0}  # fmt: skip
 
 
 def codec(h264_kbps: float = 1860.0, h264_hop_ms: float = 0.47) -> dict[str, Any]:
@@ -143,7 +143,10 @@ def test_every_target_met_prints_one_screen_with_the_commit_and_a_pass_summary()
         "-- relay: 10 relay processes at 720p30 for 8 s; source egress at 10 and 100 "
         "viewers (12 s, load 3.5)" in lines
     )
-    assert "-- tracker: 2,000 fake peers heartbeating every second, 15 s (12 s)" in lines
+    assert (
+        "-- tracker: 2,000 fake peers heartbeating every second, 15 s, and a bare server (12 s)"
+        in lines
+    )
     assert screen.failed == 0 and screen.skipped == 0
     assert screen.passed == 11
     assert lines[-1].startswith("PASS: all 11 targets met")
