@@ -31,9 +31,9 @@ from functools import partial
 import trio
 
 import protocol as p
+from tracker.session import receive_message
 
 HEARTBEAT_INTERVAL_MS = 1000  # as the tracker's default
-RECEIVE_BYTES = 65_536
 IDLE_TIMEOUT_S = 10.0  # a peer silent 10-20 s is gone
 SEND_TIMEOUT_S = 5.0
 
@@ -48,50 +48,40 @@ def welcome(hello: p.Hello) -> p.Welcome:
     )
 
 
-def answers(decoder: p.MessageDecoder, greeted: bool) -> tuple[list[bytes], bool]:
-    """The encoded answers to every whole message in `decoder`, and whether the peer
-    has been greeted now; p.ProtocolError on bytes that break the protocol."""
-    replies: list[bytes] = []
-    while True:
-        message = decoder.next_message()
-        if message is p.NEED_DATA or message is p.CLOSED:
-            return replies, greeted
-        if isinstance(message, p.Hello) and not greeted:
-            replies.append(p.encode(welcome(message)))
-            greeted = True
-        elif isinstance(message, p.Heartbeat) and greeted:
-            replies.append(p.encode(p.HeartbeatAck(seq=message.seq, server_time_ns=time.time_ns())))
+def answer(message: p.Message, greeted: bool) -> bytes | None:
+    """The encoded answer to `message` from a peer (greeted: its Hello was answered), if
+    any: a Welcome for its first Hello, an ack for each Heartbeat after it."""
+    if isinstance(message, p.Hello) and not greeted:
+        return p.encode(welcome(message))
+    if isinstance(message, p.Heartbeat) and greeted:
+        return p.encode(p.HeartbeatAck(seq=message.seq, server_time_ns=time.time_ns()))
+    return None
 
 
 async def serve_peer(stream: trio.SocketStream) -> None:
     """Answer one fake peer until it leaves, goes quiet or breaks the protocol.
 
-    The reads and writes are the cheapest trio allows, as the tracker's own hot path
-    (tracker/service.py, tracker/session.py): wait until the socket is readable, read
-    once, and write each small answer straight to the socket (waiting only if it is
-    full); the silence deadline moves only when less than the limit is left.
+    The reads and writes are the cheapest trio allows, as on the tracker's own hot path:
+    its `receive_message` (wait until readable, read once), each small answer written
+    straight to the socket, and a silence deadline moved only when less than the limit
+    is left (tracker/service.py).
     """
     decoder = p.MessageDecoder(accept=(p.Hello, p.Heartbeat, p.Goodbye), max_frame_payload_bytes=0)
     greeted = False
-    sock = stream.socket
     with (
-        contextlib.suppress(OSError, trio.BrokenResourceError, p.ProtocolError),
+        contextlib.suppress(trio.BrokenResourceError, p.ProtocolError),
         trio.CancelScope(deadline=trio.current_time() + IDLE_TIMEOUT_S) as idle,
     ):
         while True:
             now = trio.current_time()
             if idle.deadline - now < IDLE_TIMEOUT_S:
                 idle.deadline = now + 2 * IDLE_TIMEOUT_S
-            await trio.lowlevel.wait_readable(sock)
-            try:
-                data = os.read(sock.fileno(), RECEIVE_BYTES)
-            except BlockingIOError:
-                continue
-            if not data:
+            message = await receive_message(stream, decoder)
+            if message is None:
                 break
-            decoder.receive_data(data)
-            replies, greeted = answers(decoder, greeted)
-            for reply in replies:
+            reply = answer(message, greeted)
+            if reply is not None:
+                greeted = True
                 await write(stream, reply)
     await trio.aclose_forcefully(stream)
 
@@ -100,7 +90,7 @@ async def write(stream: trio.SocketStream, data: bytes) -> None:
     """Write `data` at once if the socket takes it, else wait for room (bounded)."""
     try:
         sent = os.write(stream.socket.fileno(), data)
-    except BlockingIOError:
+    except OSError:  # full, or broken: send_all waits, or says so
         sent = 0
     if sent < len(data):
         with trio.fail_after(SEND_TIMEOUT_S):

@@ -30,13 +30,13 @@ def hello(name: str = "alice") -> p.Hello:
 
 
 def test_the_floor_welcomes_a_hello_and_acks_each_heartbeat_after_it() -> None:
-    decoder = p.MessageDecoder()
-    early = p.encode(p.Heartbeat(seq=1))
-    decoder.receive_data(early + p.encode(hello()) + p.encode(p.Heartbeat(seq=2)))
-    replies, greeted = heartbeat_floor.answers(decoder, greeted=False)
-    assert greeted
+    assert heartbeat_floor.answer(p.Heartbeat(seq=1), greeted=False) is None
+    replies = [
+        heartbeat_floor.answer(hello(), greeted=False),
+        heartbeat_floor.answer(p.Heartbeat(seq=2), greeted=True),
+    ]
     answers = p.MessageDecoder()
-    answers.receive_data(b"".join(replies))
+    answers.receive_data(b"".join(r for r in replies if r is not None))
     welcome, ack = answers.next_message(), answers.next_message()
     assert isinstance(welcome, p.Welcome) and welcome.name == "alice"
     assert isinstance(ack, p.HeartbeatAck) and ack.seq == 2, "no ack before the Hello"

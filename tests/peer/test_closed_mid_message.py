@@ -15,6 +15,7 @@ import trio
 
 import protocol as p
 from peer import events as ev
+from peer.children import ChildrenHub
 from peer.wire import receive_message
 from tests.peer.test_links_virtual_time import join_child, relay_hub
 from tests.peer.test_parent_link import FRAME, reporting_follower
@@ -29,12 +30,19 @@ def _wall_clock_for_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("peer.children.time.time", lambda: 1e9)
 
 
+async def joined_child(
+    nursery: trio.Nursery,
+) -> tuple[ChildrenHub, list[tuple[float, ev.ChildDropped]], trio.abc.Stream]:
+    """A relay's hub with one child joined; the drops it reports land in the list."""
+    dropped: list[tuple[float, ev.ChildDropped]] = []
+    hub, key = relay_hub(dropped)
+    return hub, dropped, await join_child(hub, key, nursery, lockstep=False)
+
+
 async def test_a_child_that_closes_mid_probe_has_left_and_is_not_reported(
     nursery: trio.Nursery,
 ) -> None:
-    dropped: list[tuple[float, ev.ChildDropped]] = []
-    hub, key = relay_hub(dropped)
-    child = await join_child(hub, key, nursery, lockstep=False)
+    hub, dropped, child = await joined_child(nursery)
     await child.send_all(PROBE[: len(PROBE) // 2])
     await child.aclose()
     await eventually(lambda: "kid" not in hub.links, within_s=5, what="the child gone")
@@ -44,9 +52,7 @@ async def test_a_child_that_closes_mid_probe_has_left_and_is_not_reported(
 async def test_a_child_that_sends_garbage_is_still_dropped_as_misbehaving(
     nursery: trio.Nursery,
 ) -> None:
-    dropped: list[tuple[float, ev.ChildDropped]] = []
-    hub, key = relay_hub(dropped)
-    child = await join_child(hub, key, nursery, lockstep=False)
+    _, dropped, child = await joined_child(nursery)
     await child.send_all(b"\xde\xad\xbe\xef" * 8)
     await eventually(lambda: bool(dropped), within_s=5, what="the child dropped")
     assert dropped[0][1].reason is p.DropReason.MISBEHAVED
